@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test bench clean
+
+$(VENV)/.run-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+run: $(VENV)/.run-installed
+	@echo "Serving http://127.0.0.1:$(PORT) (SQLite: $${DB_PATH:-atm.db}); Ctrl+C stops."
+	PORT=$(PORT) $(VENV)/bin/hypercorn wsgi:app --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
+
+test: $(VENV)/.test-installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(PY) tests/bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,86 @@
+"""create_app(test_config=None): config, extensions, blueprints, error handlers."""
+import json
+import logging
+import os
+from decimal import Decimal
+
+from dotenv import load_dotenv
+from flask import Flask, current_app
+from flask.json.provider import DefaultJSONProvider
+from flask_wtf.csrf import CSRFProtect
+
+from . import aio, config
+from .db import Database
+from .money import format_cents
+
+csrf = CSRFProtect()
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+class LedgerJSONProvider(DefaultJSONProvider):
+    """Reads JSON numbers as Decimal (never float), so amounts are parsed exactly; NaN/Infinity are refused."""
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_float", Decimal)
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        return json.loads(s, **kwargs)
+
+
+class AtmFlask(Flask):
+    """Runs async views on the process's one long-lived loop, where the database connections live."""
+
+    json_provider_class = LedgerJSONProvider
+
+    def async_to_sync(self, func):
+        def run(*args, **kwargs):
+            return aio.run(func(*args, **kwargs))
+        return run
+
+
+def get_db() -> Database:
+    return current_app.extensions["atm_db"]
+
+
+def create_app(test_config=None):
+    app = AtmFlask(__name__, instance_relative_config=True,
+                   template_folder="../templates", static_folder="../static")
+    if test_config is None:
+        load_dotenv()
+    environ = dict(os.environ)
+    overrides = dict(test_config or {})
+    for name in config.DEFAULTS:
+        if name in overrides:
+            environ[name] = str(overrides.pop(name))
+    app.config.update(config.load(environ, app.instance_path))
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(overrides)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    register_extensions(app)
+    register_blueprints(app)
+    app.add_template_filter(format_cents, "money")
+    app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
+    from . import errors
+    errors.register(app)
+    return app
+
+
+def register_extensions(app):
+    csrf.init_app(app)
+    database = Database(app.config["DB_PATH"], app.config["MAX_DEBT_CENTS"])
+    aio.run(database.open())  # create or migrate the schema, apply MAX_DEBT: fail at start, not mid-request
+    app.extensions["atm_db"] = database
+
+
+def register_blueprints(app):
+    from . import api, cli, teller
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # scripts authenticate per request, not with a browser session
+    app.register_blueprint(teller.bp)
+    cli.register(app)

@@ -1,0 +1,62 @@
+"""Reads the environment (and .env), validates it, and fails fast with one clear line naming the variable."""
+import os
+import secrets
+from pathlib import Path
+
+from .money import InvalidAmount, to_cents
+
+DEFAULTS = {
+    "DB_PATH": "atm.db",
+    "DATABASE_URL": "",
+    "MAX_DEBT": "1000",
+    "MAX_AMOUNT": "1000000.00",
+    "PORT": "8000",
+    "SECRET_KEY": "",
+}
+
+
+class ConfigError(Exception):
+    """A configuration variable has a value the app cannot run with."""
+
+
+def _cents(name: str, text: str, allow_zero: bool) -> int:
+    try:
+        return to_cents(text, allow_zero=allow_zero)
+    except InvalidAmount as error:
+        raise ConfigError(f"{name}={text!r} is not valid: {error}") from None
+
+
+def _port(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise ConfigError(f"PORT={text!r} is not valid: use a whole number from 1 to 65535")
+    return int(text)
+
+
+def _secret_key(text: str, instance_path: str) -> str:
+    """The configured key, else one generated once and kept in the instance folder so restarts keep sessions."""
+    if text:
+        return text
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def load(environ, instance_path: str) -> dict:
+    """Flask config values from environment-style strings (environ wins over DEFAULTS)."""
+    raw = {name: str(environ.get(name, default)).strip() for name, default in DEFAULTS.items()}
+    if raw["DATABASE_URL"]:
+        raise ConfigError("DATABASE_URL is set, but PostgreSQL is not supported yet: unset it to use SQLite "
+                          "(DB_PATH)")
+    if not raw["DB_PATH"]:
+        raise ConfigError("DB_PATH is empty: name the SQLite file, e.g. DB_PATH=atm.db")
+    return {
+        "DB_PATH": raw["DB_PATH"],
+        "MAX_DEBT_CENTS": _cents("MAX_DEBT", raw["MAX_DEBT"], allow_zero=True),
+        "MAX_AMOUNT_CENTS": _cents("MAX_AMOUNT", raw["MAX_AMOUNT"], allow_zero=False),
+        "PORT": _port(raw["PORT"]),
+        "SECRET_KEY": _secret_key(raw["SECRET_KEY"], instance_path),
+    }

@@ -1,0 +1,197 @@
+"""Connections, schema and migrations; writes run in group-committed transactions on one writer connection."""
+import asyncio
+import logging
+import os
+import sqlite3
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+MAX_BATCH = 256
+
+# Each entry moves the schema from version i to i + 1 (PRAGMA user_version); never edit a released one.
+MIGRATIONS = [
+    """
+    CREATE TABLE accounts (
+        account_number TEXT PRIMARY KEY,
+        balance_cents INTEGER NOT NULL DEFAULT 0,
+        overdraft_limit_cents INTEGER NOT NULL CHECK (overdraft_limit_cents >= 0),
+        own_overdraft_limit_cents INTEGER CHECK (own_overdraft_limit_cents >= 0),
+        opened_at TEXT NOT NULL,
+        CONSTRAINT balance_within_limit CHECK (balance_cents >= -overdraft_limit_cents)
+    ) STRICT;
+    CREATE TABLE journal (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_number TEXT NOT NULL REFERENCES accounts(account_number),
+        kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal')),
+        amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+        balance_after_cents INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        actor TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX journal_by_account ON journal(account_number, id);
+    CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+        BEGIN SELECT RAISE(ABORT, 'journal rows are immutable'); END;
+    CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+        BEGIN SELECT RAISE(ABORT, 'journal rows are immutable'); END;
+    """,
+]
+
+
+class LedgerUnavailable(Exception):
+    """The database could not take the write in time (locked by another process, disk error)."""
+
+
+class Database:
+    """One SQLite file: a writer connection that batches concurrent writes into one commit, and a reader."""
+
+    def __init__(self, path: str, max_debt_cents: int):
+        self.path = path
+        self.max_debt_cents = max_debt_cents
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._open_lock: asyncio.Lock | None = None
+        self._read_lock: asyncio.Lock | None = None
+        self._pending: list = []
+        self._drain_task: asyncio.Task | None = None
+        self._pid = os.getpid()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def open(self) -> None:
+        """Connect, migrate the schema and apply MAX_DEBT (idempotent; safe from several processes)."""
+        if self._pid != os.getpid():  # a forked child: the parent's connections belong to a loop it lacks
+            self.__init__(self.path, self.max_debt_cents)
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+            self._read_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._writer is not None:
+                return
+            writer = await self._connect()
+            try:
+                await writer.execute("BEGIN IMMEDIATE")
+                (version,), = await writer.execute_fetchall("PRAGMA user_version")
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in filter(str.strip, _split(script)):
+                        await writer.execute(statement)
+                    await writer.execute(f"PRAGMA user_version = {number}")
+                    log.info("schema migrated to version %d", number)
+                await self._apply_max_debt(writer)
+                await writer.execute("COMMIT")
+            except BaseException:
+                await writer.close()
+                raise
+            self._reader = await self._connect()
+            self._writer = writer
+
+    async def _apply_max_debt(self, conn) -> None:
+        # Accounts without their own limit follow MAX_DEBT; one already deeper in debt keeps its debt as its
+        # limit (so the CHECK holds), and every later change shrinks that limit back towards MAX_DEBT.
+        await conn.execute(
+            "UPDATE accounts SET overdraft_limit_cents = MAX(:max, -balance_cents) "
+            "WHERE own_overdraft_limit_cents IS NULL AND overdraft_limit_cents != MAX(:max, -balance_cents)",
+            {"max": self.max_debt_cents})
+        for number, balance in await conn.execute_fetchall(
+                "SELECT account_number, balance_cents FROM accounts "
+                "WHERE own_overdraft_limit_cents IS NULL AND -balance_cents > ?", (self.max_debt_cents,)):
+            log.warning("account %s owes more than MAX_DEBT (balance %d cents): it cannot withdraw until repaid",
+                        number, balance)
+
+    async def close(self) -> None:
+        if self._drain_task is not None:
+            await asyncio.shield(self._drain_task)
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    async def read(self, op, snapshot: bool = False):
+        """Run op(connection) on the reader; snapshot=True wraps it in one read transaction."""
+        await self.open()
+        async with self._read_lock:
+            if not snapshot:
+                return await op(self._reader)
+            await self._reader.execute("BEGIN")
+            try:
+                return await op(self._reader)
+            finally:
+                await self._reader.execute("COMMIT")
+
+    async def write(self, op):
+        """Run op(connection) in a transaction and return its result once that transaction is durable.
+
+        Writes that arrive together share one BEGIN IMMEDIATE ... COMMIT (one fsync), each inside its own
+        SAVEPOINT: an op that raises is rolled back alone and its exception is re-raised to its caller.
+        """
+        await self.open()
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            await self._commit(batch)
+
+    async def _commit(self, batch) -> None:
+        conn = self._writer
+        outcomes = []
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            log.error("could not start a write transaction: %s", error)
+            return _settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
+        try:
+            for op, future in batch:
+                await conn.execute("SAVEPOINT op")
+                try:
+                    result = await op(conn)
+                except Exception as error:  # the op's own failure: undo it alone, tell its caller
+                    await conn.execute("ROLLBACK TO op")
+                    await conn.execute("RELEASE op")
+                    outcomes.append((future, error, None))
+                else:
+                    await conn.execute("RELEASE op")
+                    outcomes.append((future, None, result))
+            await conn.execute("COMMIT")
+        except Exception as error:
+            log.exception("write transaction failed; rolled back")
+            try:
+                await conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            failure = LedgerUnavailable(str(error))
+            return _settle([(future, failure, None) for _, future in batch])
+        _settle(outcomes)
+
+
+def _settle(outcomes) -> None:
+    for future, error, result in outcomes:
+        if future.done():  # the caller went away; its transaction stands or fell with the batch
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+def _split(script: str) -> list[str]:
+    """Split a migration into statements, keeping each CREATE TRIGGER ... END whole."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current)
+            current = ""
+    return statements + ([current] if current.strip() else [])

@@ -1,0 +1,44 @@
+"""FlaskForm classes for the teller pages."""
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import InputRequired, ValidationError
+
+from .accounts import ACCOUNT_NUMBER
+from .money import InvalidAmount, to_cents
+
+
+def _account_number(form, field):
+    field.data = (field.data or "").strip()
+    if not ACCOUNT_NUMBER.fullmatch(field.data):
+        raise ValidationError("Use 1 to 34 letters and digits, no spaces.")
+
+
+class LookupForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    account_number = StringField("Account number", validators=[InputRequired(), _account_number],
+                                 render_kw={"autocomplete": "off", "autofocus": True})
+    submit = SubmitField("Look up")
+
+
+class TransactionForm(FlaskForm):
+    account_number = StringField("Account number", validators=[InputRequired(), _account_number],
+                                 render_kw={"autocomplete": "off"})
+    amount = StringField("Amount", validators=[InputRequired()],
+                         render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"})
+    confirm_open = HiddenField()
+    deposit = SubmitField("Deposit")
+    withdraw = SubmitField("Withdraw")
+    amount_cents: int | None = None
+
+    def validate_amount(self, field):
+        try:
+            self.amount_cents = to_cents(field.data, maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
+        except InvalidAmount as error:
+            raise ValidationError(str(error).capitalize() + ".") from None
+
+    @property
+    def kind(self) -> str | None:
+        return "withdrawal" if self.withdraw.data else "deposit" if self.deposit.data else None

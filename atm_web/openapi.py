@@ -1,0 +1,107 @@
+"""The OpenAPI 3.1 document of the JSON API, served at /openapi.json and rendered at /docs."""
+from functools import lru_cache
+
+ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True, "description": "Account number",
+                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}$"}}
+MONEY = {"type": "number", "description": "Amount in the currency's units, at most 2 decimal places"}
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+ERRORS = {
+    "404": _error("No such path"),
+    "405": _error("Method not allowed on this path"),
+    "422": _error("Invalid account number, amount, query or body"),
+    "500": _error("Unexpected error (details are logged, never returned)"),
+}
+WRITE_ERRORS = {
+    **ERRORS,
+    "413": _error("Request body larger than 16 KiB"),
+    "503": _error("The ledger is busy; nothing was written, retry"),
+}
+
+
+def _ok(schema_name: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
+def _money_post(summary: str, result: str, extra: dict) -> dict:
+    return {
+        "summary": summary,
+        "parameters": [ACCOUNT_NUMBER],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/AmountRequest"}}}},
+        "responses": {"200": _ok(result, f"{summary}: done and durable"), **extra, **WRITE_ERRORS},
+    }
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    result_fields = {"account_number": {"type": "string"}, "balance": MONEY,
+                     "status": {"type": "string", "const": "success"},
+                     "transaction_id": {"type": "integer", "description": "Journal row id"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "atm-web JSON API", "version": "1.0.0",
+                 "description": "The original ATM API, kept, over an exact journaled ledger. Amounts are JSON "
+                                "numbers with at most 2 decimal places; every error is JSON with `detail`."},
+        "paths": {
+            "/is_alive": {"get": {"summary": "Health check", "responses": {
+                "200": _ok("Alive", "The server is up")}}},
+            "/accounts/{number}/balance": {"get": {
+                "summary": "Balance of an account (0 for an account not opened yet)",
+                "parameters": [ACCOUNT_NUMBER],
+                "responses": {"200": _ok("Balance", "The balance"), **ERRORS}}},
+            "/accounts/{number}/deposit": {"post": _money_post(
+                "Deposit (opens the account if new)", "DepositResult", {})},
+            "/accounts/{number}/withdraw": {"post": _money_post(
+                "Withdraw within the overdraft limit", "WithdrawResult",
+                {"400": _error("Insufficient funds for withdrawal; nothing was written")})},
+            "/accounts/{number}/transactions": {"get": {
+                "summary": "Journal of an account, newest first, cursor paginated",
+                "parameters": [
+                    ACCOUNT_NUMBER,
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                    {"name": "cursor", "in": "query", "required": False,
+                     "description": "next_cursor from the previous page",
+                     "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
+                "responses": {"200": _ok("TransactionPage", "One page of journal rows"), **ERRORS}}},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+            "Alive": {"type": "object", "required": ["active"],
+                      "properties": {"active": {"type": "string", "const": "true"}}},
+            "Balance": {"type": "object", "required": ["account_number", "balance"],
+                        "properties": {"account_number": {"type": "string"}, "balance": MONEY}},
+            "AmountRequest": {"type": "object", "required": ["amount"], "properties": {"amount": {
+                "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
+                          {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}],
+                "description": "Greater than 0, at most 2 decimal places, at most MAX_AMOUNT "
+                               "(default 1,000,000.00); a number or a decimal string"}}},
+            "DepositResult": {"type": "object",
+                              "required": ["account_number", "deposited_amount", "balance", "status",
+                                           "transaction_id"],
+                              "properties": {**result_fields, "deposited_amount": MONEY}},
+            "WithdrawResult": {"type": "object",
+                               "required": ["account_number", "withdrawn_amount", "balance", "status",
+                                            "transaction_id"],
+                               "properties": {**result_fields, "withdrawn_amount": MONEY}},
+            "Transaction": {"type": "object", "required": ["transaction_id", "kind", "amount", "balance_after",
+                                                           "created_at", "actor"],
+                            "properties": {"transaction_id": {"type": "integer"},
+                                           "kind": {"type": "string", "enum": ["deposit", "withdrawal"]},
+                                           "amount": MONEY, "balance_after": MONEY,
+                                           "created_at": {"type": "string", "format": "date-time"},
+                                           "actor": {"type": "string"}}},
+            "TransactionPage": {"type": "object", "required": ["account_number", "transactions", "next_cursor"],
+                                "properties": {"account_number": {"type": "string"},
+                                               "transactions": {"type": "array", "items": {
+                                                   "$ref": "#/components/schemas/Transaction"}},
+                                               "next_cursor": {"type": ["string", "null"]}}},
+        }},
+    }

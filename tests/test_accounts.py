@@ -1,0 +1,162 @@
+import asyncio
+import sqlite3
+
+import pytest
+
+from atm_web import accounts
+from atm_web.db import Database
+from conftest import close_app, make_app
+
+
+def journal(db_path, number=None):
+    with sqlite3.connect(db_path) as conn:
+        query = "SELECT account_number, kind, amount_cents, balance_after_cents, actor FROM journal"
+        if number:
+            return conn.execute(query + " WHERE account_number = ? ORDER BY id", (number,)).fetchall()
+        return conn.execute(query + " ORDER BY id").fetchall()
+
+
+def test_unknown_account_has_zero_balance_and_default_limit(db, run):
+    account = run(accounts.get_account(db, "42"))
+    assert (account.balance_cents, account.overdraft_limit_cents, account.exists) == (0, 100000, False)
+
+
+def test_deposit_opens_account_and_journals(db, db_path, run):
+    tx = run(accounts.deposit(db, "A1", 1050, "tester"))
+    assert (tx.kind, tx.amount_cents, tx.balance_after_cents, tx.actor) == ("deposit", 1050, 1050, "tester")
+    assert tx.created_at.endswith("Z")
+    assert run(accounts.get_account(db, "A1")).exists
+    run(accounts.deposit(db, "A1", 50, "tester"))
+    assert run(accounts.get_balance(db, "A1")) == 1100
+    assert journal(db_path, "A1") == [("A1", "deposit", 1050, 1050, "tester"), ("A1", "deposit", 50, 1100, "tester")]
+
+
+def test_withdraw_within_limit_and_refused_past_it(db, db_path, run):
+    run(accounts.deposit(db, "A1", 10000, "t"))
+    tx = run(accounts.withdraw(db, "A1", 110000, "t"))  # down to exactly -1000.00
+    assert tx.balance_after_cents == -100000
+    with pytest.raises(accounts.InsufficientFunds):
+        run(accounts.withdraw(db, "A1", 1, "t"))
+    assert run(accounts.get_balance(db, "A1")) == -100000
+    assert len(journal(db_path, "A1")) == 2
+
+
+def test_check_violation_is_insufficient_funds_but_other_integrity_errors_are_not(db, run):
+    async def violate_other_constraint(conn):
+        await conn.execute("INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, "
+                           "created_at, actor) VALUES ('X', 'bogus', 1, 1, 'now', 't')")
+    with pytest.raises(sqlite3.IntegrityError) as raised:
+        run(db.write(violate_other_constraint))
+    assert not isinstance(raised.value, accounts.InsufficientFunds)
+
+
+def test_journal_is_immutable(db, db_path, run):
+    run(accounts.deposit(db, "A1", 100, "t"))
+    with sqlite3.connect(db_path) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("UPDATE journal SET amount_cents = 1")
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("DELETE FROM journal")
+    assert journal(db_path) == [("A1", "deposit", 100, 100, "t")]
+
+
+def test_history_pages_newest_first_by_cursor(db, run):
+    for cents in range(1, 8):
+        run(accounts.deposit(db, "H1", cents, "t"))
+    run(accounts.deposit(db, "OTHER", 5, "t"))
+    seen, cursor = [], None
+    for expected_size in (3, 3, 1):
+        page, cursor = run(accounts.history(db, "H1", 3, cursor))
+        assert len(page) == expected_size
+        seen += [tx.amount_cents for tx in page]
+    assert cursor is None
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "1.5", "99999999999999999999", "١٢"])
+def test_history_refuses_bad_cursor(db, run, cursor):
+    with pytest.raises(accounts.InvalidCursor):
+        run(accounts.history(db, "H1", 3, cursor))
+
+
+@pytest.mark.parametrize("number", ["", "a b", "x" * 35, "12-34", "ü1", "12\n", "../x"])
+def test_invalid_account_numbers_write_nothing(db, db_path, run, number):
+    with pytest.raises(accounts.InvalidAccountNumber):
+        run(accounts.deposit(db, number, 100, "t"))
+    assert journal(db_path) == []
+
+
+def test_concurrent_writes_share_commits_and_fail_alone(db, db_path, run):
+    """Many writes at once: each succeeds or fails on its own, and balances equal the journal."""
+    run(accounts.deposit(db, "C", 1000, "t"))
+
+    async def burst():
+        ops = [accounts.deposit(db, f"C{i % 4}", 100, "t") for i in range(40)]
+        ops += [accounts.withdraw(db, "C", 60000, "t") for _ in range(5)]  # only the first fits in 1000.00+10.00
+        return await asyncio.gather(*ops, return_exceptions=True)
+
+    results = run(burst())
+    refused = [r for r in results if isinstance(r, accounts.InsufficientFunds)]
+    assert len(refused) == 4 and not [r for r in results if isinstance(r, Exception) and r not in refused]
+    assert run(accounts.get_balance(db, "C")) == 1000 - 60000
+    assert [run(accounts.get_balance(db, f"C{i}")) for i in range(4)] == [1000] * 4
+    assert len(journal(db_path)) == 1 + 40 + 1
+    assert run(accounts.verify(db)) == []
+
+
+def test_max_debt_change_takes_effect_after_restart(tmp_path):
+    path = tmp_path / "atm.db"
+    app = make_app(path, MAX_DEBT="100")
+    db = app.extensions["atm_db"]
+    from atm_web import aio
+    aio.run(accounts.withdraw(db, "R1", 10000, "t"))
+    aio.run(accounts.deposit(db, "R2", 100, "t"))
+    with pytest.raises(accounts.InsufficientFunds):
+        aio.run(accounts.withdraw(db, "R1", 1, "t"))
+    close_app(app)
+
+    app = make_app(path, MAX_DEBT="500")  # raised: both accounts follow it
+    db = app.extensions["atm_db"]
+    assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 50000
+    aio.run(accounts.withdraw(db, "R1", 40000, "t"))
+    with pytest.raises(accounts.InsufficientFunds):
+        aio.run(accounts.withdraw(db, "R1", 1, "t"))
+    close_app(app)
+
+    app = make_app(path, MAX_DEBT="20")  # lowered below R1's debt of 500: R1 may not borrow more
+    db = app.extensions["atm_db"]
+    assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 2000
+    with pytest.raises(accounts.InsufficientFunds):
+        aio.run(accounts.withdraw(db, "R1", 1, "t"))
+    aio.run(accounts.deposit(db, "R1", 10000, "t"))  # repaying 100 of 500 is accepted...
+    with pytest.raises(accounts.InsufficientFunds):  # ...and cannot be borrowed again
+        aio.run(accounts.withdraw(db, "R1", 1, "t"))
+    assert aio.run(accounts.get_account(db, "R1")).overdraft_limit_cents == 40000
+    assert aio.run(accounts.verify(db)) == []
+    close_app(app)
+
+
+def test_schema_created_once_and_reopened(tmp_path, run):
+    path = str(tmp_path / "x.db")
+    for _ in range(2):
+        database = Database(path, 100000)
+        run(database.open())
+        run(database.close())
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_verify_finds_a_tampered_balance(db, db_path, run):
+    run(accounts.deposit(db, "V1", 500, "t"))
+    assert run(accounts.verify(db)) == []
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE accounts SET balance_cents = 999 WHERE account_number = 'V1'")
+    problems = run(accounts.verify(db))
+    assert problems and "V1" in problems[0]
+
+
+def test_withdrawal_larger_than_max_debt_from_a_funded_account(db, run):
+    """The original upsert refused this: SQLite checked the CHECK on the candidate insert row first."""
+    run(accounts.deposit(db, "BIG", 500000, "t"))
+    assert run(accounts.withdraw(db, "BIG", 450000, "t")).balance_after_cents == 50000

@@ -1,0 +1,47 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atm_web import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults(tmp_path):
+    loaded = config.load({}, str(tmp_path))
+    assert loaded["MAX_DEBT_CENTS"] == 100000
+    assert loaded["MAX_AMOUNT_CENTS"] == 100000000
+    assert loaded["PORT"] == 8000
+    assert loaded["DB_PATH"] == "atm.db"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MAX_DEBT", "abc"), ("MAX_DEBT", "-5"), ("MAX_DEBT", "1.001"), ("MAX_AMOUNT", "0"),
+    ("PORT", "0"), ("PORT", "70000"), ("PORT", "eighty"), ("DB_PATH", ""),
+    ("DATABASE_URL", "postgresql://localhost/atm"),
+])
+def test_bad_values_name_the_variable(tmp_path, name, value):
+    with pytest.raises(config.ConfigError, match=name):
+        config.load({name: value}, str(tmp_path))
+
+
+def test_secret_key_generated_once_and_kept(tmp_path):
+    first = config.load({}, str(tmp_path / "instance"))["SECRET_KEY"]
+    second = config.load({}, str(tmp_path / "instance"))["SECRET_KEY"]
+    assert first == second and len(first) == 64
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+    assert config.load({"SECRET_KEY": "given"}, str(tmp_path))["SECRET_KEY"] == "given"
+
+
+@pytest.mark.parametrize("name, value", [("MAX_DEBT", "abc"), ("MAX_DEBT", "-1"), ("PORT", "0")])
+def test_bad_value_stops_server_start_with_one_line(tmp_path, name, value):
+    env = {"PATH": str(Path(sys.executable).parent), "DB_PATH": str(tmp_path / "a.db"), "SECRET_KEY": "x",
+           name: value, "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], proc.stderr
+    assert not (tmp_path / "a.db").exists()
