@@ -71,6 +71,9 @@ def document() -> dict:
                      "description": "next_cursor from the previous page",
                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
                 "responses": {"200": _ok("TransactionPage", "One page of journal rows"), **ERRORS}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
+                "description": "OpenAPI 3.1 document", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}}}},
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},

@@ -1,0 +1,94 @@
+"""Start the real server the way the Procfile does, on a free loopback port, and talk HTTP to it."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile_command() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            # Tests only ever listen on loopback.
+            return line[len("web:"):].strip().replace("0.0.0.0", "127.0.0.1")
+    raise RuntimeError("Procfile has no web: line")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A hypercorn process serving wsgi:app on a temporary database; a context manager."""
+
+    def __init__(self, db_path, workers: int | None = None, **env):
+        self.port = free_port()
+        self.env = {**os.environ, "PORT": str(self.port), "DB_PATH": str(db_path), "SECRET_KEY": "e2e-secret",
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+        if workers is not None:
+            self.env["WEB_CONCURRENCY"] = str(workers)
+        self.env.pop("DATABASE_URL", None)
+        self.log_path = Path(db_path).with_suffix(".server.log")
+        self.proc = None
+
+    def start(self, timeout: float = 30):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["bash", "-c", f"exec {procfile_command()}"], cwd=ROOT, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.output()}")
+            try:
+                if self.request("GET", "/is_alive", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer in {timeout}s: {self.output()}")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        if self.proc:
+            self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def connection(self, timeout: float = 15) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, conn=None, timeout: float = 15, headers=None):
+        """(status, parsed JSON or text) over conn (kept alive) or a new connection."""
+        own = conn is None
+        conn = conn or self.connection(timeout)
+        try:
+            data = json.dumps(body) if body is not None else None
+            hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            conn.request(method, path, body=data, headers={**hdrs, **(headers or {})})
+            response = conn.getresponse()
+            raw = response.read().decode()
+            kind = response.getheader("Content-Type", "")
+            return response.status, (json.loads(raw) if kind.startswith("application/json") else raw)
+        finally:
+            if own:
+                conn.close()

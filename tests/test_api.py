@@ -1,0 +1,154 @@
+import json
+import sqlite3
+
+import pytest
+
+
+def journal_count(db_path):
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+
+
+def test_is_alive(client):
+    response = client.get("/is_alive")
+    assert response.status_code == 200 and response.get_json() == {"active": "true"}
+
+
+def test_balance_of_unknown_account_is_zero(client):
+    response = client.get("/accounts/1234/balance")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).strip() == '{"account_number":"1234","balance":0.0}'
+
+
+def test_deposit_withdraw_and_refusal_exact_bodies(client, db_path):
+    deposit = client.post("/accounts/1234/deposit", json={"amount": 150.5})
+    assert deposit.status_code == 200
+    assert deposit.get_json() == {"account_number": "1234", "deposited_amount": 150.5, "balance": 150.5,
+                                  "status": "success", "transaction_id": 1}
+    withdraw = client.post("/accounts/1234/withdraw", json={"amount": 200})
+    assert withdraw.status_code == 200
+    assert withdraw.get_json() == {"account_number": "1234", "withdrawn_amount": 200, "balance": -49.5,
+                                   "status": "success", "transaction_id": 2}
+    assert '"balance":-49.5' in withdraw.get_data(as_text=True)
+    refused = client.post("/accounts/1234/withdraw", json={"amount": 1000})
+    assert refused.status_code == 400
+    assert refused.get_json() == {"detail": "Insufficient funds for withdrawal"}
+    assert client.get("/accounts/1234/balance").get_json() == {"account_number": "1234", "balance": -49.5}
+    assert journal_count(db_path) == 2
+
+
+def test_ten_dimes_make_exactly_one(client):
+    for _ in range(10):
+        client.post("/accounts/D1/deposit", json={"amount": 0.1})
+    body = client.get("/accounts/D1/balance").get_data(as_text=True)
+    assert '"balance":1.0' in body
+
+
+def test_amount_as_decimal_string(client):
+    response = client.post("/accounts/S1/deposit", json={"amount": "12.30"})
+    assert '"balance":12.3,' in response.get_data(as_text=True)
+
+
+INVALID_BODIES = [
+    "{}", '{"amount": null}', '{"amount": 0}', '{"amount": -5}', '{"amount": "abc"}', '{"amount": true}',
+    '{"amount": NaN}', '{"amount": Infinity}', '{"amount": -Infinity}', '{"amount": "NaN"}',
+    '{"amount": 1.001}', '{"amount": 1000000.01}', '{"amount": 1e400}', '{"amount": [1]}', '{"amount": {}}',
+    '[1]', '"5"', "5", "{not json", "",
+]
+
+
+@pytest.mark.parametrize("path", ["/accounts/1234/deposit", "/accounts/1234/withdraw"])
+@pytest.mark.parametrize("body", INVALID_BODIES)
+def test_invalid_amounts_are_422_and_write_nothing(client, db_path, path, body):
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code == 422, body
+    assert isinstance(response.get_json()["detail"], str)
+    assert journal_count(db_path) == 0
+
+
+def test_wrong_content_type_is_422_json(client, db_path):
+    response = client.post("/accounts/1/deposit", data="amount=5", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 422 and "application/json" in response.get_json()["detail"]
+    assert journal_count(db_path) == 0
+
+
+@pytest.mark.parametrize("number", ["a b", "x" * 35, "12-34", "%C3%BC1", "12%0A", "-1", "1.5"])
+def test_invalid_account_numbers_are_422(client, db_path, number):
+    for response in (client.get(f"/accounts/{number}/balance"),
+                     client.post(f"/accounts/{number}/deposit", json={"amount": 5}),
+                     client.post(f"/accounts/{number}/withdraw", json={"amount": 5}),
+                     client.get(f"/accounts/{number}/transactions")):
+        assert response.status_code == 422
+        assert "account number" in response.get_json()["detail"]
+    assert journal_count(db_path) == 0
+
+
+def test_max_length_account_number_is_accepted(client):
+    assert client.post(f"/accounts/{'Z' * 34}/deposit", json={"amount": 1}).status_code == 200
+
+
+def test_transactions_paginate_with_cursor(client):
+    for amount in (1, 2, 3):
+        client.post("/accounts/P1/deposit", json={"amount": amount})
+    client.post("/accounts/P1/withdraw", json={"amount": 0.5})
+    first = client.get("/accounts/P1/transactions?limit=3").get_json()
+    assert [t["amount"] for t in first["transactions"]] == [0.5, 3, 2]
+    assert first["transactions"][0]["kind"] == "withdrawal"
+    assert first["transactions"][0]["balance_after"] == 5.5
+    assert first["transactions"][0]["actor"] == "api"
+    second = client.get(f"/accounts/P1/transactions?limit=3&cursor={first['next_cursor']}").get_json()
+    assert [t["amount"] for t in second["transactions"]] == [1] and second["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=abc", "cursor=-1"])
+def test_transactions_bad_query_is_422(client, query):
+    response = client.get(f"/accounts/P1/transactions?{query}")
+    assert response.status_code == 422 and response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/accounts/1/nothing", 404),
+    ("GET", "/accounts/1", 404),
+    ("GET", "/transfers", 404),
+    ("GET", "/accounts/1/deposit", 405),
+    ("DELETE", "/accounts/1/balance", 405),
+    ("PUT", "/is_alive", 405),
+])
+def test_api_errors_are_json_with_detail(client, method, path, status):
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert isinstance(response.get_json()["detail"], str)
+
+
+def test_json_404_when_client_asks_for_json(client):
+    response = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert response.status_code == 404 and response.get_json() == {"detail": "Not Found"}
+
+
+def test_405_keeps_allow_header(client):
+    response = client.get("/accounts/1/withdraw")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+
+def test_oversized_body_is_413_json(client, db_path):
+    body = json.dumps({"amount": 5, "padding": "x" * 20000})
+    response = client.post("/accounts/1/deposit", data=body, content_type="application/json")
+    assert response.status_code == 413 and response.get_json()["detail"]
+    assert journal_count(db_path) == 0
+
+
+def test_unexpected_error_is_json_500_without_traceback(client, db_path, caplog):
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ALTER TABLE journal RENAME TO journal_moved")
+    response = client.post("/accounts/E1/deposit", json={"amount": 5})
+    assert response.status_code == 500
+    body = response.get_json()
+    assert set(body) == {"detail"} and "Traceback" not in body["detail"] and "journal" not in body["detail"]
+    assert "journal" in caplog.text  # the cause is logged server-side
+
+
+def test_security_headers_on_json(client):
+    headers = client.get("/is_alive").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]

@@ -1,0 +1,167 @@
+import re
+import sqlite3
+
+import pytest
+
+from conftest import close_app, make_app
+
+
+def journal(db_path):
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT account_number, kind, amount_cents, balance_after_cents FROM journal "
+                            "ORDER BY id").fetchall()
+
+
+def post(client, number, amount, action="deposit", **extra):
+    data = {"account_number": number, "amount": amount, action: action.capitalize(), **extra}
+    return client.post("/teller/transactions", data=data)
+
+
+def test_lookup_page_has_labelled_field(client):
+    html = client.get("/").get_data(as_text=True)
+    assert '<label for="account_number">Account number</label>' in html
+    assert 'value="Look up"' in html
+
+
+def test_lookup_redirects_to_account_page(client):
+    response = client.get("/?account_number=ACC1")
+    assert response.status_code == 302 and response.location.endswith("/teller/accounts/ACC1")
+
+
+@pytest.mark.parametrize("number", ["", "a b", "x" * 35, "12-34"])
+def test_lookup_refuses_bad_number(client, number):
+    response = client.get("/", query_string={"account_number": number})
+    assert response.status_code == 422
+    assert "letters and digits" in response.get_data(as_text=True) or "required" in response.get_data(as_text=True)
+
+
+def test_account_page_shows_balance_limit_available_and_history(client):
+    post(client, "ACC1", "150.50", confirm_open="yes")
+    post(client, "ACC1", "20", "withdraw")
+    html = client.get("/teller/accounts/ACC1").get_data(as_text=True)
+    assert "130.50" in html                      # balance
+    assert "1,000.00" in html                    # overdraft limit
+    assert "1,130.50" in html                    # available to withdraw
+    assert html.count("<tr>") == 1 + 2           # header + two journal rows
+    for label in ("Account number", "Amount"):
+        assert f">{label}</label>" in html
+    assert 'value="Deposit"' in html and 'value="Withdraw"' in html
+
+
+def test_account_page_shows_last_20_rows_only(client):
+    for i in range(25):
+        post(client, "MANY", str(i + 1), confirm_open="yes")
+    html = client.get("/teller/accounts/MANY").get_data(as_text=True)
+    assert html.count("<tr>") == 1 + 20
+    assert ">25.00<" in html and ">5.00<" not in html
+
+
+def test_deposit_redirects_to_receipt(client, db_path):
+    response = post(client, "ACC2", "99.99", confirm_open="yes")
+    assert response.status_code == 303
+    receipt = client.get(response.location)
+    html = receipt.get_data(as_text=True)
+    tx_id = re.search(r"/teller/receipts/(\d+)", response.location).group(1)
+    assert receipt.status_code == 200
+    for text in (f"<dd>{tx_id}</dd>", "ACC2", "99.99", "New balance", "Time (UTC)", "Deposit"):
+        assert text in html
+    assert journal(db_path) == [("ACC2", "deposit", 9999, 9999)]
+
+
+def test_receipt_has_print_stylesheet(client):
+    css = client.get("/static/css/atm.css").get_data(as_text=True)
+    assert "@media print" in css
+
+
+def test_new_account_deposit_asks_for_confirmation_first(client, db_path):
+    response = post(client, "NEW1", "10")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Open a new account?" in html and "NEW1" in html
+    assert journal(db_path) == []
+    assert post(client, "NEW1", "10", confirm_open="yes").status_code == 303
+    assert journal(db_path) == [("NEW1", "deposit", 1000, 1000)]
+    assert post(client, "NEW1", "5").status_code == 303  # existing now: no question asked
+
+
+def test_withdraw_past_limit_reshows_form_and_changes_nothing(client, db_path):
+    post(client, "LIM", "10", confirm_open="yes")
+    response = post(client, "LIM", "1010.01", "withdraw")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "Insufficient funds" in html and "Nothing was withdrawn" in html
+    assert journal(db_path) == [("LIM", "deposit", 1000, 1000)]
+
+
+@pytest.mark.parametrize("amount", ["", "0", "-5", "abc", "1.001", "NaN", "Infinity", "1000000.01", "1,00"])
+def test_invalid_amount_reshows_form_and_changes_nothing(client, db_path, amount):
+    post(client, "INV", "10", confirm_open="yes")
+    response = post(client, "INV", amount)
+    assert response.status_code == 422
+    assert 'role="alert"' in response.get_data(as_text=True)
+    assert len(journal(db_path)) == 1
+
+
+def test_post_without_action_changes_nothing(client, db_path):
+    response = client.post("/teller/transactions", data={"account_number": "X1", "amount": "5"})
+    assert response.status_code == 422 and journal(db_path) == []
+
+
+def test_unknown_receipt_and_page_are_html_404_in_layout(client):
+    for path in ("/teller/receipts/999", "/no/such/page", "/teller/accounts/bad-number"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.mimetype == "text/html"
+        assert "atm-web" in response.get_data(as_text=True)
+
+
+def test_405_page_is_html(client):
+    response = client.get("/teller/transactions")
+    assert response.status_code == 405 and "Method Not Allowed" in response.get_data(as_text=True)
+
+
+def test_500_page_hides_internals_and_logs_traceback(client, db_path, caplog):
+    post(client, "ERR", "10", confirm_open="yes")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ALTER TABLE journal RENAME TO journal_gone")
+    response = client.get("/teller/accounts/ERR")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 500 and "logged" in html
+    assert "journal" not in html and "Traceback" not in html
+    assert "Traceback" in caplog.text and "journal" in caplog.text
+
+
+def test_security_headers_on_html(client):
+    headers = client.get("/").headers
+    assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'self' covers scripts
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "<script" not in client.get("/").get_data(as_text=True)
+
+
+@pytest.fixture
+def csrf_client(db_path):
+    app = make_app(db_path, WTF_CSRF_ENABLED=True)
+    yield app.test_client()
+    close_app(app)
+
+
+def test_csrf_post_without_token_is_400_and_writes_nothing(csrf_client, db_path):
+    response = post(csrf_client, "CS1", "10", confirm_open="yes")
+    assert response.status_code == 400 and "Nothing was recorded" in response.get_data(as_text=True)
+    assert journal(db_path) == []
+
+
+def test_csrf_post_with_wrong_token_is_400(csrf_client, db_path):
+    csrf_client.get("/teller/accounts/CS1")
+    response = post(csrf_client, "CS1", "10", confirm_open="yes", csrf_token="forged")
+    assert response.status_code == 400 and journal(db_path) == []
+
+
+def test_csrf_post_with_valid_token_is_accepted(csrf_client, db_path):
+    html = csrf_client.get("/teller/accounts/CS1").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    response = post(csrf_client, "CS1", "10", confirm_open="yes", csrf_token=token)
+    assert response.status_code == 303
+    assert journal(db_path) == [("CS1", "deposit", 1000, 1000)]
+
+
+def test_csrf_does_not_apply_to_json_api(csrf_client, db_path):
+    assert csrf_client.post("/accounts/CS2/deposit", json={"amount": 1}).status_code == 200
