@@ -103,30 +103,18 @@ async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: 
     now = _now()
 
     async def op(conn):
-        # UPDATE, then INSERT for a new account; not one upsert: SQLite checks the CHECK constraint on the
-        # candidate insert row before it sees the conflict, which would refuse a withdrawal larger than
-        # MAX_DEBT from a funded account. A grandfathered limit (debt above a lowered MAX_DEBT) shrinks with
-        # each change, never below MAX_DEBT.
-        params = {"n": number, "delta": delta, "max": db.max_debt_cents, "now": now}
+        # One statement: the journal row, whose trigger applies it to the balance (see db.MIGRATIONS).
         try:
-            rows = await conn.execute_fetchall(
-                "UPDATE accounts SET balance_cents = balance_cents + :delta, "
-                "  overdraft_limit_cents = CASE WHEN own_overdraft_limit_cents IS NULL "
-                "    THEN MAX(:max, MIN(overdraft_limit_cents, -(balance_cents + :delta))) "
-                "    ELSE overdraft_limit_cents END "
-                "WHERE account_number = :n RETURNING balance_cents", params)
-            if not rows:
-                rows = await conn.execute_fetchall(
-                    "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at) "
-                    "VALUES (:n, :delta, :max, :now) RETURNING balance_cents", params)
+            (tx_id, balance), = await conn.execute_fetchall(
+                "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor) "
+                "VALUES (:n, :kind, :amount, "
+                "  coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta, "
+                "  :now, :actor) RETURNING id, balance_after_cents",
+                {"n": number, "kind": kind, "amount": amount_cents, "delta": delta, "now": now, "actor": actor})
         except sqlite3.IntegrityError as error:
             if "balance_within_limit" in str(error):
                 raise InsufficientFunds() from None
             raise
-        (balance,), = rows
-        (tx_id,), = await conn.execute_fetchall(
-            "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (number, kind, amount_cents, balance, now, actor))
         return Transaction(tx_id, number, kind, amount_cents, balance, now, actor)
 
     return await db.write(op)

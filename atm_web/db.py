@@ -1,5 +1,6 @@
 """Connections, schema and migrations; writes run in group-committed transactions on one writer connection."""
 import asyncio
+import fcntl
 import logging
 import os
 import sqlite3
@@ -14,6 +15,11 @@ MAX_BATCH = 256
 # Each entry moves the schema from version i to i + 1 (PRAGMA user_version); never edit a released one.
 MIGRATIONS = [
     """
+    CREATE TABLE settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        max_debt_cents INTEGER NOT NULL CHECK (max_debt_cents >= 0)
+    ) STRICT;
+    INSERT INTO settings (id, max_debt_cents) VALUES (1, 0);
     CREATE TABLE accounts (
         account_number TEXT PRIMARY KEY,
         balance_cents INTEGER NOT NULL DEFAULT 0,
@@ -36,6 +42,25 @@ MIGRATIONS = [
         BEGIN SELECT RAISE(ABORT, 'journal rows are immutable'); END;
     CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
         BEGIN SELECT RAISE(ABORT, 'journal rows are immutable'); END;
+    -- A balance changes only as a journal row is written, in the same statement: a row that cannot be
+    -- applied (CHECK balance_within_limit) is not written either. An account opens with its first row, at
+    -- the default limit (settings.max_debt_cents, kept equal to MAX_DEBT at start-up); a limit raised to
+    -- cover a debt above a lowered MAX_DEBT shrinks with each change, never below MAX_DEBT.
+    CREATE TRIGGER journal_applies_to_balance AFTER INSERT ON journal
+    BEGIN
+        INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at)
+            SELECT NEW.account_number, 0, max_debt_cents, NEW.created_at FROM settings
+            WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE account_number = NEW.account_number);
+        UPDATE accounts SET
+            balance_cents = balance_cents + iif(NEW.kind = 'deposit', NEW.amount_cents, -NEW.amount_cents),
+            overdraft_limit_cents = iif(own_overdraft_limit_cents IS NOT NULL, overdraft_limit_cents,
+                max((SELECT max_debt_cents FROM settings), min(overdraft_limit_cents,
+                    -(balance_cents + iif(NEW.kind = 'deposit', NEW.amount_cents, -NEW.amount_cents)))))
+            WHERE account_number = NEW.account_number;
+        SELECT RAISE(ABORT, 'journal balance_after does not match the account balance')
+            WHERE (SELECT balance_cents FROM accounts WHERE account_number = NEW.account_number)
+                  != NEW.balance_after_cents;
+    END;
     """,
 ]
 
@@ -56,6 +81,7 @@ class Database:
         self._read_lock: asyncio.Lock | None = None
         self._pending: list = []
         self._drain_task: asyncio.Task | None = None
+        self._lock_fd: int | None = None
         self._pid = os.getpid()
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -68,6 +94,8 @@ class Database:
 
     async def open(self) -> None:
         """Connect, migrate the schema and apply MAX_DEBT (idempotent; safe from several processes)."""
+        if self._writer is not None and self._pid == os.getpid():
+            return
         if self._pid != os.getpid():  # a forked child: the parent's connections belong to a loop it lacks
             self.__init__(self.path, self.max_debt_cents)
         if self._open_lock is None:
@@ -91,11 +119,13 @@ class Database:
                 await writer.close()
                 raise
             self._reader = await self._connect()
+            self._lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
             self._writer = writer
 
     async def _apply_max_debt(self, conn) -> None:
         # Accounts without their own limit follow MAX_DEBT; one already deeper in debt keeps its debt as its
         # limit (so the CHECK holds), and every later change shrinks that limit back towards MAX_DEBT.
+        await conn.execute("UPDATE settings SET max_debt_cents = ?", (self.max_debt_cents,))
         await conn.execute(
             "UPDATE accounts SET overdraft_limit_cents = MAX(:max, -balance_cents) "
             "WHERE own_overdraft_limit_cents IS NULL AND overdraft_limit_cents != MAX(:max, -balance_cents)",
@@ -112,7 +142,9 @@ class Database:
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.close()
-        self._writer = self._reader = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        self._writer = self._reader = self._lock_fd = None
 
     async def read(self, op, snapshot: bool = False):
         """Run op(connection) on the reader; snapshot=True wraps it in one read transaction."""
@@ -127,10 +159,11 @@ class Database:
                 await self._reader.execute("COMMIT")
 
     async def write(self, op):
-        """Run op(connection) in a transaction and return its result once that transaction is durable.
+        """Run op(connection) in a write transaction; return its result once that transaction is durable.
 
-        Writes that arrive together share one BEGIN IMMEDIATE ... COMMIT (one fsync), each inside its own
-        SAVEPOINT: an op that raises is rolled back alone and its exception is re-raised to its caller.
+        Writes that arrive together share one BEGIN IMMEDIATE ... COMMIT (one fsync). An op that raises must
+        leave nothing behind: a single statement does so by itself; an op of several statements runs them
+        inside `async with savepoint(conn)`. Its exception goes to its caller alone.
         """
         await self.open()
         future = asyncio.get_running_loop().create_future()
@@ -141,8 +174,15 @@ class Database:
 
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            await self._commit(batch)
+            # Processes sharing the file take turns through a blocking flock, handed over the moment the
+            # holder commits (SQLite's own busy handler would sleep up to 100 ms); writes that arrive while
+            # this process waits join its next batch.
+            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+            try:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                await self._commit(batch)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     async def _commit(self, batch) -> None:
         conn = self._writer
@@ -154,16 +194,12 @@ class Database:
             return _settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
         try:
             for op, future in batch:
-                await conn.execute("SAVEPOINT op")
                 try:
-                    result = await op(conn)
-                except Exception as error:  # the op's own failure: undo it alone, tell its caller
-                    await conn.execute("ROLLBACK TO op")
-                    await conn.execute("RELEASE op")
+                    outcomes.append((future, None, await op(conn)))
+                except Exception as error:  # the op's own failure; by the contract above it wrote nothing
                     outcomes.append((future, error, None))
-                else:
-                    await conn.execute("RELEASE op")
-                    outcomes.append((future, None, result))
+                    if not conn.in_transaction:  # SQLite rolled the whole transaction back (e.g. disk full)
+                        raise
             await conn.execute("COMMIT")
         except Exception as error:
             log.exception("write transaction failed; rolled back")
@@ -174,6 +210,22 @@ class Database:
             failure = LedgerUnavailable(str(error))
             return _settle([(future, failure, None) for _, future in batch])
         _settle(outcomes)
+
+
+class savepoint:
+    """`async with savepoint(conn):` makes several statements of one op succeed or fail together."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    async def __aenter__(self):
+        await self.conn.execute("SAVEPOINT op")
+
+    async def __aexit__(self, kind, error, tb):
+        if kind is not None:
+            await self.conn.execute("ROLLBACK TO op")
+        await self.conn.execute("RELEASE op")
+        return False
 
 
 def _settle(outcomes) -> None:
