@@ -177,7 +177,10 @@ class Database:
             # Processes sharing the file take turns through a blocking flock, handed over the moment the
             # holder commits (SQLite's own busy handler would sleep up to 100 ms); writes that arrive while
             # this process waits join its next batch.
-            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
             try:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 await self._commit(batch)
