@@ -160,3 +160,13 @@ def test_withdrawal_larger_than_max_debt_from_a_funded_account(db, run):
     """The original upsert refused this: SQLite checked the CHECK on the candidate insert row first."""
     run(accounts.deposit(db, "BIG", 500000, "t"))
     assert run(accounts.withdraw(db, "BIG", 450000, "t")).balance_after_cents == 50000
+
+
+def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, db_path, run):
+    with sqlite3.connect(db_path) as conn:  # some other constraint of the schema, failing on this account
+        conn.execute("CREATE TRIGGER refuse_x BEFORE INSERT ON journal WHEN NEW.account_number = 'X' "
+                     "BEGIN SELECT RAISE(ABORT, 'some other rule'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="some other rule") as raised:
+        run(accounts.withdraw(db, "X", 100, "t"))
+    assert not isinstance(raised.value, accounts.InsufficientFunds)
+    assert run(accounts.deposit(db, "Y", 100, "t")).balance_after_cents == 100
