@@ -2,12 +2,15 @@
 import json
 import logging
 import os
+import time
 from decimal import Decimal
 
 from dotenv import load_dotenv
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import aio, config
 from .db import Database
@@ -41,6 +44,23 @@ class AtmFlask(Flask):
         return run
 
 
+class TellerSessionInterface(SecureCookieSessionInterface):
+    """The signed session cookie (it holds only a random session id and the CSRF token): HttpOnly, SameSite=Lax,
+    and Secure with the __Host- prefix when the request came over HTTPS."""
+
+    def get_cookie_name(self, app):
+        return "__Host-atm_session" if request.is_secure else "atm_session"
+
+    def get_cookie_secure(self, app):
+        return request.is_secure
+
+    def get_cookie_domain(self, app):
+        return None
+
+    def get_cookie_path(self, app):
+        return "/"
+
+
 def get_db() -> Database:
     return current_app.extensions["atm_db"]
 
@@ -56,18 +76,24 @@ def create_app(test_config=None):
         if name in overrides:
             environ[name] = str(overrides.pop(name))
     app.config.update(config.load(environ, app.instance_path))
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None,
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None, CLOCK=time.time,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.config.update(overrides)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    app.session_interface = TellerSessionInterface()
+    if app.config["TRUST_PROXY_HEADERS"]:  # behind Heroku/Render's router: believe its X-Forwarded-* headers
+        hops = app.config["TRUST_PROXY_HEADERS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     register_extensions(app)
     register_blueprints(app)
     app.add_template_filter(format_cents, "money")
     app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
     from . import errors
     errors.register(app)
+    from .auth import announce_setup
+    announce_setup(app)
     return app
 
 
@@ -79,8 +105,10 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import api, cli, teller
+    from . import admin, api, auth, cli, teller
     app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)  # scripts authenticate per request, not with a browser session
+    csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
+    app.register_blueprint(auth.bp)
     app.register_blueprint(teller.bp)
+    app.register_blueprint(admin.bp)
     cli.register(app)

@@ -1,14 +1,14 @@
 """Blueprint: the JSON API (the original ATM API's endpoints, kept, plus the journal)."""
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from . import accounts, get_db
+from .auth import token_required
 from .errors import ApiError
 from .money import json_number, to_cents
 from .openapi import document
 
 bp = Blueprint("api", __name__)
-ACTOR = "api"  # until tokens exist, every API change is recorded as this actor
 
 
 def _amount_cents() -> int:
@@ -35,28 +35,32 @@ def is_alive():
 
 
 @bp.get("/accounts/<number>/balance")
+@token_required()
 async def balance(number):
     account = await accounts.get_account(get_db(), number)
     return {"account_number": number, "balance": json_number(account.balance_cents)}
 
 
 @bp.post("/accounts/<number>/deposit")
+@token_required(write=True)
 async def deposit(number):
     accounts.check_account_number(number)
-    tx = await accounts.deposit(get_db(), number, _amount_cents(), ACTOR)
+    tx = await accounts.deposit(get_db(), number, _amount_cents(), g.token.actor)
     return {"account_number": number, "deposited_amount": json_number(tx.amount_cents),
             "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}
 
 
 @bp.post("/accounts/<number>/withdraw")
+@token_required(write=True)
 async def withdraw(number):
     accounts.check_account_number(number)
-    tx = await accounts.withdraw(get_db(), number, _amount_cents(), ACTOR)
+    tx = await accounts.withdraw(get_db(), number, _amount_cents(), g.token.actor)
     return {"account_number": number, "withdrawn_amount": json_number(tx.amount_cents),
             "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}
 
 
 @bp.get("/accounts/<number>/transactions")
+@token_required()
 async def transactions(number):
     limit = request.args.get("limit", "20")
     if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= accounts.HISTORY_MAX):

@@ -1,7 +1,17 @@
 """`flask --app atm_web ...` commands."""
+import sys
+import time
+
 import click
 
-from . import accounts, aio, get_db
+from . import accounts, aio, get_db, staff
+
+
+def _read_password() -> str:
+    """From stdin when it is not a terminal (scripts), else prompted twice without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
 def register(app):
@@ -20,3 +30,28 @@ def register(app):
         if problems:
             raise SystemExit(1)
         click.echo("OK: every balance equals its journal and respects its limit")
+
+    @app.cli.command("create-teller")
+    @click.argument("name")
+    @click.option("--admin", is_flag=True, help="Make an administrator.")
+    def create_teller(name, admin):
+        """Add a teller; the password is read from stdin when it is not a terminal, else prompted twice."""
+        from .auth import hash_password
+        try:
+            teller = aio.run(staff.create_teller(get_db(), name, hash_password(_read_password()),
+                                                 "admin" if admin else "teller", "cli", time.time()))
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Added {teller.role} {teller.username}")
+
+    @app.cli.command("create-token")
+    @click.argument("name")
+    @click.option("--read-only", is_flag=True, help="May read, never write.")
+    def create_token(name, read_only):
+        """Make an API token; it is printed once, alone on the last line, and stored only as a hash."""
+        try:
+            token, secret = aio.run(staff.create_token(get_db(), name, read_only, "cli", time.time()))
+        except staff.StaffError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Created {token.scope} token {token.name!r}; it is shown only now:")
+        click.echo(secret)

@@ -12,6 +12,9 @@ DEFAULTS = {
     "MAX_AMOUNT": "1000000.00",
     "PORT": "8000",
     "SECRET_KEY": "",
+    "SESSION_IDLE_MINUTES": "15",
+    "SESSION_MAX_HOURS": "12",
+    "TRUST_PROXY_HEADERS": "0",
 }
 
 
@@ -26,9 +29,9 @@ def _cents(name: str, text: str, allow_zero: bool) -> int:
         raise ConfigError(f"{name}={text!r} is not valid: {error}") from None
 
 
-def _port(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
-        raise ConfigError(f"PORT={text!r} is not valid: use a whole number from 1 to 65535")
+def _whole(name: str, text: str, low: int, high: int) -> int:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise ConfigError(f"{name}={text!r} is not valid: use a whole number from {low} to {high}")
     return int(text)
 
 
@@ -57,6 +60,9 @@ def load(environ, instance_path: str) -> dict:
         "DB_PATH": raw["DB_PATH"],
         "MAX_DEBT_CENTS": _cents("MAX_DEBT", raw["MAX_DEBT"], allow_zero=True),
         "MAX_AMOUNT_CENTS": _cents("MAX_AMOUNT", raw["MAX_AMOUNT"], allow_zero=False),
-        "PORT": _port(raw["PORT"]),
+        "PORT": _whole("PORT", raw["PORT"], 1, 65535),
+        "SESSION_IDLE_MINUTES": _whole("SESSION_IDLE_MINUTES", raw["SESSION_IDLE_MINUTES"], 1, 24 * 60),
+        "SESSION_MAX_HOURS": _whole("SESSION_MAX_HOURS", raw["SESSION_MAX_HOURS"], 1, 24 * 7),
+        "TRUST_PROXY_HEADERS": _whole("TRUST_PROXY_HEADERS", raw["TRUST_PROXY_HEADERS"], 0, 5),
         "SECRET_KEY": _secret_key(raw["SECRET_KEY"], instance_path),
     }

@@ -12,9 +12,9 @@ API_PREFIXES = ("/accounts/", "/transfers", "/is_alive", "/openapi.json")
 class ApiError(Exception):
     """A refusal of the JSON API with its status and detail."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, headers: dict | None = None):
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.headers = status, detail, headers
 
 
 def wants_json() -> bool:
@@ -51,7 +51,7 @@ def _unexpected(error: Exception):
 def _ledger_error(error: Exception):
     """Domain refusals reaching here come from the API (teller views catch their own)."""
     if isinstance(error, ApiError):
-        return json_error(error.status, error.detail)
+        return json_error(error.status, error.detail, error.headers)
     if isinstance(error, LedgerUnavailable):
         return json_error(503, "The ledger is busy; nothing was written, try again", {"Retry-After": "1"})
     status = 400 if isinstance(error, InsufficientFunds) else 422
@@ -72,6 +72,8 @@ def register(app):
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if not request.path.startswith("/static/"):
             headers.setdefault("Cache-Control", "no-store")
         return response

@@ -1,8 +1,8 @@
 """FlaskForm classes for the teller pages."""
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, SubmitField
-from wtforms.validators import InputRequired, ValidationError
+from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
 
 from .accounts import ACCOUNT_NUMBER
 from .money import InvalidAmount, to_cents
@@ -42,3 +42,44 @@ class TransactionForm(FlaskForm):
     @property
     def kind(self) -> str | None:
         return "withdrawal" if self.withdraw.data else "deposit" if self.deposit.data else None
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired()],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none", "autofocus": True})
+    password = PasswordField("Password", validators=[InputRequired()],
+                             render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("Log in")
+
+
+class NewTellerForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired()],
+                           render_kw={"autocomplete": "off", "autocapitalize": "none"})
+    password = PasswordField("Password", validators=[InputRequired(), Length(min=12, max=128)],
+                             render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Repeat password", validators=[InputRequired(), EqualTo("password", "The passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+    admin = BooleanField("Administrator")
+    submit = SubmitField("Add teller")
+
+
+class SetupForm(NewTellerForm):
+    code = HiddenField()
+    submit = SubmitField("Create administrator")
+
+
+class PasswordResetForm(FlaskForm):
+    password = PasswordField("New password", validators=[InputRequired(), Length(min=12, max=128)],
+                             render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Reset password")
+
+
+class NewTokenForm(FlaskForm):
+    name = StringField("Token name", validators=[InputRequired(), Length(max=64)], render_kw={"autocomplete": "off"})
+    read_only = BooleanField("Read-only")
+    submit = SubmitField("Create token")
+
+
+class ButtonForm(FlaskForm):
+    """A form that is only a button: its CSRF token is what it carries."""
+    submit = SubmitField()

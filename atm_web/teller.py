@@ -1,12 +1,13 @@
 """Blueprint: HTML pages and forms for tellers."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from . import accounts, get_db
+from .auth import require_teller
 from .db import LedgerUnavailable
 from .forms import LookupForm, TransactionForm
 
 bp = Blueprint("teller", __name__)
-ACTOR = "teller"  # until logins exist, every teller change is recorded as this actor
+bp.before_request(require_teller)
 
 
 @bp.get("/")
@@ -45,7 +46,7 @@ async def transaction():
         return render_template("teller/confirm_open.html", form=form)
     try:
         post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
-        tx = await post(db, number, form.amount_cents, ACTOR)
+        tx = await post(db, number, form.amount_cents, g.teller.actor)
     except accounts.InsufficientFunds:
         form.amount.errors = ["Insufficient funds: this withdrawal would go past the overdraft limit. "
                               "Nothing was withdrawn."]

@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from atm_web import accounts
-from atm_web.db import Database
+from atm_web.db import MIGRATIONS, Database
 from conftest import close_app, make_app
 
 
@@ -143,7 +143,7 @@ def test_schema_created_once_and_reopened(tmp_path, run):
         run(database.open())
         run(database.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

@@ -95,7 +95,7 @@ def test_transactions_paginate_with_cursor(client):
     assert [t["amount"] for t in first["transactions"]] == [0.5, 3, 2]
     assert first["transactions"][0]["kind"] == "withdrawal"
     assert first["transactions"][0]["balance_after"] == 5.5
-    assert first["transactions"][0]["actor"] == "api"
+    assert first["transactions"][0]["actor"] == "token:test-script"
     second = client.get(f"/accounts/P1/transactions?limit=3&cursor={first['next_cursor']}").get_json()
     assert [t["amount"] for t in second["transactions"]] == [1] and second["next_cursor"] is None
 

@@ -3,7 +3,7 @@ import sqlite3
 
 import pytest
 
-from conftest import close_app, make_app
+from conftest import add_teller, add_token, close_app, log_in, make_app
 
 
 def journal(db_path):
@@ -139,7 +139,9 @@ def test_security_headers_on_html(client):
 @pytest.fixture
 def csrf_client(db_path):
     app = make_app(db_path, WTF_CSRF_ENABLED=True)
-    yield app.test_client()
+    client = log_in(app, app.test_client(), add_teller(app, "casey"))
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app)}"
+    yield client
     close_app(app)
 
 

@@ -37,6 +37,7 @@ LUA = """
 math.randomseed(%(seed)d)
 local method, template, body = "%(method)s", "%(path)s", %(body)s
 local headers = {}
+if "%(token)s" ~= "" then headers["Authorization"] = "Bearer %(token)s" end
 if body then headers["Content-Type"] = "application/json" end
 request = function()
   local path = template:gsub("{n}", tostring(math.random(1, %(accounts)d)))
@@ -45,11 +46,12 @@ end
 """
 
 
-def run_wrk(port, scenario, connections, seconds):
+def run_wrk(port, scenario, connections, seconds, token=""):
     method, path, body = SCENARIOS[scenario]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % {"seed": time.time_ns() % 100000, "method": method, "path": path,
-                            "body": f"'{body}'" if body else "nil", "accounts": ACCOUNTS})
+                            "body": f"'{body}'" if body else "nil", "accounts": ACCOUNTS,
+                            "token": token})
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", f"--timeout={TIMEOUT_S}s",
                           "--latency", "-s", script.name, f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
@@ -66,7 +68,7 @@ def run_wrk(port, scenario, connections, seconds):
             "p99": latency("99"), "errors": errors + (int(non2xx.group(1)) if non2xx else 0)}
 
 
-async def _python_load(port, scenario, connections, seconds):
+async def _python_load(port, scenario, connections, seconds, token=""):
     """Bounded keep-alive HTTP/1.1 client: `connections` loops for `seconds`, each request under TIMEOUT_S."""
     import random
     method, path, body = SCENARIOS[scenario]
@@ -81,6 +83,7 @@ async def _python_load(port, scenario, connections, seconds):
                 target = path.replace("{n}", str(random.randint(1, ACCOUNTS)))
                 payload = body.encode() if body else b""
                 head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(payload)}\r\n"
+                head += f"Authorization: Bearer {token}\r\n" if token else ""
                 head += "Content-Type: application/json\r\n\r\n" if body else "\r\n"
                 start = time.monotonic()
                 writer.write(head.encode() + payload)
@@ -106,10 +109,11 @@ async def _python_load(port, scenario, connections, seconds):
     return {"rps": len(latencies) / seconds, "p50": pick(0.5), "p99": pick(0.99), "errors": errors}
 
 
-def run_load(port, scenario, connections, seconds):
+def run_load(port, scenario, connections, seconds, token=""):
+    """Every request carries the app's API token (the reference ignores it)."""
     if shutil.which("wrk"):
-        return run_wrk(port, scenario, connections, seconds)
-    return asyncio.run(_python_load(port, scenario, connections, seconds))
+        return run_wrk(port, scenario, connections, seconds, token)
+    return asyncio.run(_python_load(port, scenario, connections, seconds, token))
 
 
 class Reference:
@@ -142,7 +146,9 @@ def main():
     tool = "wrk -t2" if shutil.which("wrk") else "python asyncio client (install wrk for lower client overhead)"
     print(f"load: {tool}; {ROUNDS} rounds x {SECONDS}s per cell; timeout {TIMEOUT_S}s; medians shown", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        servers = {"app": Server(Path(tmp) / "atm.db").start()}
+        app = Server(Path(tmp) / "atm.db").start()
+        token = app.create_token("bench")
+        servers = {"app": app}
         try:
             if REFERENCE.exists():
                 servers["reference"] = Reference(tmp).__enter__()
@@ -150,11 +156,11 @@ def main():
             for scenario in SCENARIOS:
                 for connections in CONNECTIONS:
                     for name, srv in servers.items():  # warm-up
-                        run_load(srv.port, scenario, connections, 1)
+                        run_load(srv.port, scenario, connections, 1, token)
                     for round_ in range(ROUNDS):
                         order = list(servers.items()) if round_ % 2 == 0 else list(servers.items())[::-1]
                         for name, srv in order:
-                            cell = run_load(srv.port, scenario, connections, SECONDS)
+                            cell = run_load(srv.port, scenario, connections, SECONDS, token)
                             results.setdefault((scenario, connections, name), []).append(cell)
                     report_cell(results, scenario, connections, servers)
         finally:

@@ -38,6 +38,19 @@ class Server:
         self.env.pop("DATABASE_URL", None)
         self.log_path = Path(db_path).with_suffix(".server.log")
         self.proc = None
+        self.token = None
+
+    def flask(self, *args, input_text: str | None = None) -> subprocess.CompletedProcess:
+        """Run `flask --app atm_web ARGS` on this server's database, as an operator would."""
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "atm_web", *args], cwd=ROOT, env=self.env,
+                              input=input_text or "", capture_output=True, text=True, timeout=60)
+
+    def create_token(self, name="e2e", read_only=False) -> str:
+        """A new token from the CLI (its last line), used by request() from now on."""
+        done = self.flask("create-token", name, *(["--read-only"] if read_only else []))
+        assert done.returncode == 0, done.stderr
+        self.token = done.stdout.strip().splitlines()[-1]
+        return self.token
 
     def start(self, timeout: float = 30):
         self.log = open(self.log_path, "ab")
@@ -69,7 +82,10 @@ class Server:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
     def __enter__(self):
-        return self.start()
+        self.start()
+        if self.token is None:
+            self.create_token()
+        return self
 
     def __exit__(self, *exc):
         self.stop()
@@ -84,6 +100,8 @@ class Server:
         try:
             data = json.dumps(body) if body is not None else None
             hdrs = {"Content-Type": "application/json"} if data is not None else {}
+            if self.token:
+                hdrs["Authorization"] = f"Bearer {self.token}"
             conn.request(method, path, body=data, headers={**hdrs, **(headers or {})})
             response = conn.getresponse()
             raw = response.read().decode()

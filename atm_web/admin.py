@@ -1,0 +1,111 @@
+"""Blueprint: admin pages: tellers, API tokens and the audit log."""
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+
+from . import aio, get_db, staff
+from .auth import hash_password, now, require_admin
+from .forms import ButtonForm, NewTellerForm, NewTokenForm, PasswordResetForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(require_admin)
+
+
+def _tellers_page(form=None, status=200):
+    tellers = aio.run(staff.list_tellers(get_db()))
+    return render_template("admin/tellers.html", tellers=tellers, form=form or NewTellerForm(formdata=None),
+                           reset_form=PasswordResetForm(formdata=None), button=ButtonForm(formdata=None)), status
+
+
+@bp.get("/tellers")
+def tellers():
+    return _tellers_page()
+
+
+@bp.post("/tellers")
+def add_teller():
+    form = NewTellerForm()
+    if form.validate_on_submit():
+        try:
+            password_hash = hash_password(form.password.data)
+            teller = aio.run(staff.create_teller(get_db(), form.username.data, password_hash,
+                                                 "admin" if form.admin.data else "teller", g.teller.actor, now()))
+        except staff.StaffError as error:
+            form.username.errors = [str(error)]
+        else:
+            flash(f"Teller {teller.username} added.")
+            return redirect(url_for("admin.tellers"), 303)
+    return _tellers_page(form, 422)
+
+
+@bp.post("/tellers/<int:teller_id>/<any(deactivate, reactivate):action>")
+def set_active(teller_id, action):
+    if not ButtonForm().validate_on_submit():
+        return _tellers_page(status=400)
+    if teller_id == g.teller.id and action == "deactivate":
+        flash("You cannot deactivate yourself.")
+        return redirect(url_for("admin.tellers"), 303)
+    try:
+        teller = aio.run(staff.set_active(get_db(), teller_id, action == "reactivate", g.teller.actor, now()))
+    except staff.StaffError as error:
+        flash(str(error))
+    else:
+        flash(f"Teller {teller.username} {action}d.")
+    return redirect(url_for("admin.tellers"), 303)
+
+
+@bp.post("/tellers/<int:teller_id>/password")
+def reset_password(teller_id):
+    form = PasswordResetForm()
+    if not form.validate_on_submit():
+        flash("Password not reset: " + " ".join(sum(form.errors.values(), [])))
+        return redirect(url_for("admin.tellers"), 303)
+    try:
+        teller = aio.run(staff.set_password(get_db(), teller_id, hash_password(form.password.data),
+                                            g.teller.actor, now()))
+    except staff.StaffError as error:
+        flash(str(error))
+    else:
+        flash(f"Password of {teller.username} reset; their open sessions were ended.")
+    return redirect(url_for("admin.tellers"), 303)
+
+
+def _tokens_page(form=None, new_secret=None, status=200):
+    tokens = aio.run(staff.list_tokens(get_db()))
+    return render_template("admin/tokens.html", tokens=tokens, form=form or NewTokenForm(formdata=None),
+                           new_secret=new_secret, button=ButtonForm(formdata=None)), status
+
+
+@bp.get("/tokens")
+def tokens():
+    return _tokens_page()
+
+
+@bp.post("/tokens")
+def create_token():
+    form = NewTokenForm()
+    if form.validate_on_submit():
+        try:
+            token, secret = aio.run(staff.create_token(get_db(), form.name.data, form.read_only.data,
+                                                       g.teller.actor, now()))
+        except staff.StaffError as error:
+            form.name.errors = [str(error)]
+        else:  # shown once, in this response only; never stored or flashed
+            return _tokens_page(new_secret=(token, secret), status=201)
+    return _tokens_page(form, status=422)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id):
+    if not ButtonForm().validate_on_submit():
+        return _tokens_page(status=400)
+    try:
+        token = aio.run(staff.revoke_token(get_db(), token_id, g.teller.actor, now()))
+    except staff.StaffError as error:
+        flash(str(error))
+    else:
+        flash(f"Token {token.name} revoked.")
+    return redirect(url_for("admin.tokens"), 303)
+
+
+@bp.get("/audit")
+def audit():
+    return render_template("admin/audit.html", entries=aio.run(staff.audit_entries(get_db())))

@@ -1,0 +1,181 @@
+"""Blueprint: login, logout and first-run setup; the checks that let only tellers and tokens in."""
+import hmac
+import logging
+import os
+import secrets
+from functools import wraps
+from pathlib import Path
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import aio, get_db, staff
+from .errors import ApiError
+from .forms import ButtonForm, LoginForm, SetupForm
+
+bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
+# Checked against when the username does not exist, so a failed login takes as long either way.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+def now() -> float:
+    return current_app.config["CLOCK"]()
+
+
+def hash_password(password: str) -> str:
+    """werkzeug's default (scrypt); slow on purpose: never call it on the event loop."""
+    return generate_password_hash(staff.check_password(password))
+
+
+# First run: a one-time setup code kept beside the database, so every worker prints the same one.
+
+def setup_code_path(app) -> Path:
+    return Path(f"{app.config['DB_PATH']}.setup-code")
+
+
+def announce_setup(app) -> None:
+    """When no teller exists, make (once) and print the setup link."""
+    if aio.run(staff.count_tellers(app.extensions["atm_db"])):
+        return
+    path = setup_code_path(app)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    except FileExistsError:
+        pass
+    code = path.read_text().strip()
+    log.warning("No teller exists yet. Create the first admin at http://127.0.0.1:%s/setup?code=%s",
+                app.config["PORT"], code)
+
+
+def _setup_code_ok(code: str) -> bool:
+    try:
+        expected = setup_code_path(current_app).read_text().strip()
+    except FileNotFoundError:
+        return False
+    return bool(code) and hmac.compare_digest(code.encode(), expected.encode())
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    form = SetupForm()
+    code = request.values.get("code", "")
+    db = get_db()
+    if aio.run(staff.count_tellers(db)) or not _setup_code_ok(code):
+        abort(404)
+    form.code.data = code
+    if form.validate_on_submit():
+        try:
+            password_hash = hash_password(form.password.data)
+            teller = aio.run(staff.create_teller(db, form.username.data, password_hash, "admin", "setup", now(),
+                                                 only_if_none=True))
+        except staff.StaffError as error:
+            form.username.errors = [str(error)]
+        else:
+            if teller is None:
+                abort(404)
+            setup_code_path(current_app).unlink(missing_ok=True)
+            _log_in(teller)
+            flash(f"Administrator {teller.username} created. Welcome.")
+            return redirect(url_for("teller.index"), 303)
+    return render_template("auth/setup.html", form=form), 422 if form.errors else 200
+
+
+# Log in and out
+
+def _log_in(teller: staff.Teller) -> None:
+    session.clear()  # a new session (and CSRF token) at every login: no session fixation
+    session["sid"] = aio.run(staff.start_session(get_db(), teller.id, now()))
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("teller.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form), 422 if form.errors else 200
+    db, address, username, at = get_db(), request.remote_addr or "?", form.username.data, now()
+    if aio.run(staff.login_locked(db, username, address, at)):
+        log.warning("login refused while locked: username=%r address=%s", username[:64], address)
+        return _login_refused(form, locked=True)
+    found = aio.run(staff.find_teller(db, username))
+    password_ok = check_password_hash(found[1] if found else _DUMMY_HASH, form.password.data)
+    if found and password_ok and found[0].active:
+        aio.run(staff.clear_login_failures(db, username))
+        _log_in(found[0])
+        log.info("login: %s from %s", found[0].username, address)
+        return redirect(_safe_next(request.args.get("next")), 303)
+    locked = aio.run(staff.record_login_failure(db, username, address, at))
+    log.warning("login failed: username=%r address=%s%s", username[:64], address,
+                f"; {locked} now locked for 15 minutes" if locked else "")
+    return _login_refused(form, locked=bool(locked))
+
+
+def _login_refused(form, locked: bool):
+    message = ("Too many failed logins: logging in is locked for a while. Try again in 15 minutes."
+               if locked else "Login failed: check the username and password.")
+    return render_template("auth/login.html", form=form, error=message), 429 if locked else 401
+
+
+@bp.post("/logout")
+def logout():
+    if ButtonForm().validate_on_submit():
+        aio.run(staff.end_session(get_db(), session.get("sid"), now()))
+        session.clear()
+        flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)
+
+
+# Who is asking: tellers by session, scripts by token
+
+def load_teller() -> staff.Teller | None:
+    config = current_app.config
+    teller = aio.run(staff.session_teller(get_db(), session.get("sid"), now(),
+                                          config["SESSION_IDLE_MINUTES"] * 60, config["SESSION_MAX_HOURS"] * 3600))
+    g.teller = teller
+    return teller
+
+
+def require_teller():
+    """before_request of the teller pages: a logged-in, active teller, else the login page."""
+    if load_teller() is None:
+        session.pop("sid", None)
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")), 303)
+
+
+def require_admin():
+    redirect_to_login = require_teller()
+    if redirect_to_login is not None:
+        return redirect_to_login
+    if not g.teller.is_admin:
+        abort(403)
+
+
+def token_required(write: bool = False):
+    """Decorate an async JSON view: a valid Bearer token first (401), write scope for a write (403).
+
+    Checked inside the view's own coroutine, not in a before_request hook: one trip to the event loop per
+    request instead of two.
+    """
+    def decorate(view):
+        @wraps(view)
+        async def wrapped(*args, **kwargs):
+            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+            token = await staff.token_for(get_db(), secret.strip(), now()) if scheme.lower() == "bearer" else None
+            if token is None:
+                raise ApiError(401, "A valid API token is required: send 'Authorization: Bearer <token>'",
+                               {"WWW-Authenticate": 'Bearer realm="atm-web"'})
+            if write and token.scope != "write":
+                raise ApiError(403, "This token is read-only")
+            g.token = token
+            return await view(*args, **kwargs)
+        return wrapped
+    return decorate

@@ -1,0 +1,315 @@
+"""Tellers, their sessions, login throttling, API tokens and the audit log, in the database.
+
+Times passed in as `now` are Unix seconds from the app's clock, so tests can move time. Secrets (session ids,
+tokens) are stored only as SHA-256 hashes: they are long random strings, so a fast hash is the right one.
+Password hashing is not done here: it is slow, and callers run it off the event loop.
+"""
+import hashlib
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .db import Database, savepoint
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
+PASSWORD_MIN, PASSWORD_MAX = 12, 128
+FAILURE_WINDOW_S = 15 * 60
+LOCK_S = 15 * 60
+USERNAME_FAILURES = 5
+ADDRESS_FAILURES = 20
+TOKEN_PREFIX = "atm_"
+TOUCH_EVERY_S = 60  # last-seen / last-used times are refreshed at most this often (fewer writes)
+
+
+class StaffError(Exception):
+    """A refusal about tellers or tokens, with a message fit to show an admin."""
+
+
+@dataclass(frozen=True)
+class Teller:
+    id: int
+    username: str
+    role: str
+    active: bool
+    created_at: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def actor(self) -> str:
+        return f"teller:{self.username}"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    name: str
+    scope: str
+    created_at: str
+    created_by: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.name}"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
+def iso(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise StaffError("Username: 2 to 32 lowercase letters, digits, '.', '_' or '-', starting with a letter "
+                         "or digit.")
+    return username
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise StaffError(f"Password: {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    return password
+
+
+async def _audit(conn, now: float, actor: str, action: str, target: str, detail: str = "") -> None:
+    await conn.execute("INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                       (iso(now), actor, action, target, detail))
+
+
+_TELLER = "id, username, role, active, created_at"
+
+
+def _teller(row) -> Teller:
+    return Teller(row[0], row[1], row[2], bool(row[3]), row[4])
+
+
+# Tellers
+
+async def count_tellers(db: Database) -> int:
+    (count,), = await db.read(lambda conn: conn.execute_fetchall("SELECT COUNT(*) FROM tellers"))
+    return count
+
+
+async def create_teller(db: Database, username: str, password_hash: str, role: str, actor: str, now: float,
+                        only_if_none: bool = False) -> Teller | None:
+    """Add a teller (audited). only_if_none: add only when no teller exists yet (first-run setup)."""
+    username = check_username(username)
+
+    async def op(conn):
+        async with savepoint(conn):
+            if only_if_none and (await conn.execute_fetchall("SELECT 1 FROM tellers LIMIT 1")):
+                return None
+            try:
+                rows = await conn.execute_fetchall(
+                    f"INSERT INTO tellers (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) "
+                    f"RETURNING {_TELLER}", (username, password_hash, role, iso(now)))
+            except sqlite3.IntegrityError:
+                raise StaffError(f"The username {username!r} is taken.") from None
+            await _audit(conn, now, actor, "teller added", username, f"role {role}")
+            return _teller(rows[0])
+
+    return await db.write(op)
+
+
+async def find_teller(db: Database, username: str) -> tuple[Teller, str] | None:
+    """The teller and their password hash, or None."""
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TELLER}, password_hash FROM tellers WHERE username = ?", ((username or "").strip().lower(),)))
+    return (_teller(rows[0]), rows[0][5]) if rows else None
+
+
+async def list_tellers(db: Database) -> list[Teller]:
+    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TELLER} FROM tellers ORDER BY username"))
+    return [_teller(row) for row in rows]
+
+
+async def _change_teller(db, teller_id, sql, params, action, actor, now) -> Teller:
+    """Apply an update to one teller, end their open sessions, and audit it."""
+    async def op(conn):
+        async with savepoint(conn):
+            rows = await conn.execute_fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {_TELLER}",
+                                               (*params, teller_id))
+            if not rows:
+                raise StaffError("No such teller.")
+            await conn.execute("UPDATE sessions SET ended_at = ? WHERE teller_id = ? AND ended_at IS NULL",
+                               (now, teller_id))
+            teller = _teller(rows[0])
+            await _audit(conn, now, actor, action, teller.username)
+            return teller
+
+    return await db.write(op)
+
+
+async def set_active(db: Database, teller_id: int, active: bool, actor: str, now: float) -> Teller:
+    return await _change_teller(db, teller_id, "active = ?", (int(active),),
+                                "teller reactivated" if active else "teller deactivated", actor, now)
+
+
+async def set_password(db: Database, teller_id: int, password_hash: str, actor: str, now: float) -> Teller:
+    return await _change_teller(db, teller_id, "password_hash = ?", (password_hash,), "password reset", actor, now)
+
+
+# Sessions
+
+async def start_session(db: Database, teller_id: int, now: float) -> str:
+    """A new session id for the teller (the cookie holds it; the database only its hash)."""
+    session_id = secrets.token_urlsafe(32)
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO sessions (id_hash, teller_id, started_at, last_seen_at) VALUES (?, ?, ?, ?)",
+        (sha256(session_id), teller_id, now, now)))
+    return session_id
+
+
+async def session_teller(db: Database, session_id: str, now: float, idle_s: float, max_s: float) -> Teller | None:
+    """The active teller of an open, unexpired session, or None; refreshes its last-seen time now and then."""
+    if not session_id or not isinstance(session_id, str):
+        return None
+    id_hash = sha256(session_id)
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT s.started_at, s.last_seen_at, s.ended_at, {', '.join('t.' + c for c in _TELLER.split(', '))} "
+        "FROM sessions s JOIN tellers t ON t.id = s.teller_id WHERE s.id_hash = ?", (id_hash,)))
+    if not rows:
+        return None
+    started, last_seen, ended, *teller_row = rows[0]
+    teller = _teller(teller_row)
+    if ended is not None or not teller.active or now - last_seen > idle_s or now - started > max_s:
+        return None
+    if now - last_seen >= TOUCH_EVERY_S:
+        await db.write(lambda conn: conn.execute(
+            "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND ended_at IS NULL", (now, id_hash)))
+    return teller
+
+
+async def end_session(db: Database, session_id: str, now: float) -> None:
+    if session_id:
+        await db.write(lambda conn: conn.execute(
+            "UPDATE sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL", (now, sha256(session_id))))
+
+
+# Login throttling: failures and locks live in the database, so they hold across workers and restarts.
+
+async def login_locked(db: Database, username: str, address: str, now: float) -> str | None:
+    """'username' or 'address' when that is locked now, else None."""
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        "SELECT kind FROM login_locks WHERE locked_until > ? AND "
+        "((kind = 'username' AND subject = ?) OR (kind = 'address' AND subject = ?)) ORDER BY kind DESC",
+        (now, (username or "").strip().lower(), address)))
+    return rows[0][0] if rows else None
+
+
+async def record_login_failure(db: Database, username: str, address: str, now: float) -> str | None:
+    """Count a failure; lock the username (5 in 15 min) or the address (20 in 15 min). Returns what got locked."""
+    username = (username or "").strip().lower()[:64]
+
+    async def op(conn):
+        async with savepoint(conn):
+            await conn.execute("INSERT INTO login_failures (username, address, at) VALUES (?, ?, ?)",
+                               (username, address, now))
+            locked = None
+            for kind, subject, limit in (("address", address, ADDRESS_FAILURES),
+                                         ("username", username, USERNAME_FAILURES)):
+                (count,), = await conn.execute_fetchall(
+                    f"SELECT COUNT(*) FROM login_failures WHERE {kind} = ? AND at > ?",
+                    (subject, now - FAILURE_WINDOW_S))
+                if count >= limit:
+                    await conn.execute(
+                        "INSERT INTO login_locks (kind, subject, locked_until) VALUES (?, ?, ?) "
+                        "ON CONFLICT (kind, subject) DO UPDATE SET locked_until = excluded.locked_until",
+                        (kind, subject, now + LOCK_S))
+                    locked = kind
+            return locked
+
+    return await db.write(op)
+
+
+async def clear_login_failures(db: Database, username: str) -> None:
+    await db.write(lambda conn: conn.execute("DELETE FROM login_failures WHERE username = ?",
+                                             ((username or "").strip().lower(),)))
+
+
+# API tokens
+
+_TOKEN = "id, name, scope, created_at, created_by, last_used_at, revoked_at"
+
+
+async def create_token(db: Database, name: str, read_only: bool, actor: str, now: float) -> tuple[Token, str]:
+    """A new token (audited): (its record, the secret to show once)."""
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 64 or not name.isprintable():
+        raise StaffError("Token name: 1 to 64 printable characters.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    scope = "read" if read_only else "write"
+
+    async def op(conn):
+        async with savepoint(conn):
+            rows = await conn.execute_fetchall(
+                f"INSERT INTO api_tokens (name, token_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?) "
+                f"RETURNING {_TOKEN}", (name, sha256(secret), scope, iso(now), actor))
+            await _audit(conn, now, actor, "token created", name, f"scope {scope}")
+            return Token(*rows[0])
+
+    return await db.write(op), secret
+
+
+async def token_for(db: Database, secret: str, now: float) -> Token | None:
+    """The unrevoked token with this secret, or None; refreshes its last-used time now and then."""
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    token_hash = sha256(secret)
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TOKEN} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
+    if not rows:
+        return None
+    token = Token(*rows[0])
+    if token.last_used_at is None or token.last_used_at < iso(now - TOUCH_EVERY_S):
+        await db.write(lambda conn: conn.execute(
+            "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
+    return token
+
+
+async def list_tokens(db: Database) -> list[Token]:
+    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TOKEN} FROM api_tokens ORDER BY id"))
+    return [Token(*row) for row in rows]
+
+
+async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> Token:
+    async def op(conn):
+        async with savepoint(conn):
+            rows = await conn.execute_fetchall(
+                f"UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {_TOKEN}",
+                (iso(now), token_id))
+            if not rows:
+                raise StaffError("No such token, or it is already revoked.")
+            token = Token(*rows[0])
+            await _audit(conn, now, actor, "token revoked", token.name)
+            return token
+
+    return await db.write(op)
+
+
+# Audit log
+
+async def audit_entries(db: Database, limit: int = 200) -> list[AuditEntry]:
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)))
+    return [AuditEntry(*row) for row in rows]
