@@ -1,0 +1,221 @@
+"""Who may do what: every route x every kind of caller, CSRF on every form, cookie flags and headers."""
+import re
+import sqlite3
+
+import pytest
+
+from atm_web import aio, staff
+from conftest import add_teller, add_token, close_app, log_in, make_app
+
+IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "revoked", "wrong_token"]
+SESSION_OK = {"teller", "admin"}
+
+# (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
+LOGIN = "login"
+
+
+def html(admin_ok, teller_ok=None):
+    """Expected results of an HTML route: admins get admin_ok, tellers teller_ok (403 if None), others the login."""
+    return {"admin": admin_ok, "teller": 403 if teller_ok is None else teller_ok}
+
+
+def api(ok, read_only_ok=None):
+    return {"read_write": ok, "read_only": ok if read_only_ok is None else read_only_ok}
+
+
+ROUTES = [
+    ("GET", "/is_alive", None, {i: 200 for i in IDENTITIES}),
+    ("GET", "/openapi.json", None, {i: 200 for i in IDENTITIES}),
+    ("GET", "/docs", None, {i: 200 for i in IDENTITIES}),
+    ("GET", "/accounts/A1/balance", None, api(200)),
+    ("GET", "/accounts/A1/transactions", None, api(200)),
+    ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
+    ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
+    ("GET", "/login", None, {i: 200 for i in IDENTITIES}),
+    ("POST", "/logout", {}, {i: 303 for i in IDENTITIES}),
+    ("GET", "/setup", None, {i: 404 for i in IDENTITIES}),
+    ("POST", "/setup", {"code": "guess", "username": "eve", "password": "e" * 12, "confirm": "e" * 12},
+     {i: 404 for i in IDENTITIES}),
+    ("POST", "/login", {"username": "ada", "password": "not the password"}, {i: 401 for i in IDENTITIES}),
+    ("GET", "/", None, html(200, 200)),
+    ("GET", "/teller/accounts/A1", None, html(200, 200)),
+    ("POST", "/teller/transactions", {"account_number": "A1", "amount": "3", "deposit": "Deposit"}, html(303, 303)),
+    ("GET", "/teller/receipts/1", None, html(200, 200)),
+    ("GET", "/admin/tellers", None, html(200)),
+    ("POST", "/admin/tellers", {"username": "newbie", "password": "p" * 12, "confirm": "p" * 12}, html(303)),
+    ("POST", "/admin/tellers/{tina}/deactivate", {}, html(303)),
+    ("POST", "/admin/tellers/{dave}/reactivate", {}, html(303)),
+    ("POST", "/admin/tellers/{tina}/password", {"password": "q" * 12}, html(303)),
+    ("GET", "/admin/tokens", None, html(200)),
+    ("POST", "/admin/tokens", {"name": "new-token"}, html(201)),
+    ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
+    ("GET", "/admin/audit", None, html(200)),
+]
+
+
+def expected(route, identity):
+    method, path, _, table = route
+    if identity in table:
+        return table[identity]
+    if path.startswith("/accounts/"):
+        return 401
+    return LOGIN
+
+
+def snapshot(db_path):
+    """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
+    with sqlite3.connect(db_path) as conn:
+        state = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                 for table in ("accounts", "journal", "tellers", "audit_log")}
+        state["api_tokens"] = conn.execute(
+            "SELECT id, name, token_hash, scope, created_at, created_by, revoked_at FROM api_tokens").fetchall()
+        return state
+
+
+@pytest.fixture
+def world(db_path, clock):
+    """An app with a teller, an admin, a deactivated teller, three tokens and one journal row."""
+    app = make_app(db_path, CLOCK=clock)
+    db = app.extensions["atm_db"]
+    people = {name: add_teller(app, name, role) for name, role in
+              (("tina", "teller"), ("ada", "admin"), ("dave", "teller"))}
+    clients = {"anonymous": app.test_client()}
+    for identity, name in (("teller", "tina"), ("admin", "ada"), ("deactivated", "dave")):
+        clients[identity] = log_in(app, app.test_client(), people[name])
+    aio.run(staff.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
+    secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
+                "revoked": add_token(app, "gone"), "wrong_token": "atm_" + "x" * 43}
+    tokens = {t.name: t for t in aio.run(staff.list_tokens(db))}
+    aio.run(staff.revoke_token(db, tokens["gone"].id, "test", clock()))
+    for identity, secret in secrets_.items():
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+        clients[identity] = client
+    admin_client = clients["admin"]
+    assert admin_client.post("/accounts/A1/deposit", json={"amount": 100},
+                             headers={"Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
+    ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": tokens["rw"].id}
+    yield app, clients, ids
+    close_app(app)
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
+def test_access_matrix(world, db_path, route, identity):
+    app, clients, ids = world
+    method, path, body, _ = route
+    path = path.format(**ids)
+    want = expected(route, identity)
+    before = snapshot(db_path)
+    if path.startswith("/accounts/") and method == "POST":
+        response = clients[identity].open(path, method=method, json=body)
+    else:
+        response = clients[identity].open(path, method=method, data=body)
+    if want == LOGIN:
+        assert response.status_code == 303 and "/login" in response.location, response.status_code
+    else:
+        assert response.status_code == want
+    if response.status_code == 401 and path.startswith("/accounts/"):
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.get_json()["detail"]
+    refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")
+    if refused:
+        after = snapshot(db_path)
+        if path == "/logout":  # logging out ends a session; nothing else
+            after.pop("tellers"), before.pop("tellers")
+        assert after == before
+
+
+def test_matrix_covers_every_route(app):
+    """A new route fails here until it is given its row in ROUTES."""
+    covered = {(m, re.sub(r"\{[a-z_]+\}", "7", p)) for m, p, _, _ in ROUTES}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert any(m == method and re.fullmatch(pattern, p) for m, p in covered), \
+                f"{method} {rule.rule} is not in the access matrix"
+
+
+def test_deactivated_teller_session_stops_at_next_request(app, clock):
+    tina = add_teller(app, "tina")
+    client = log_in(app, app.test_client(), tina)
+    assert client.get("/").status_code == 200
+    aio.run(staff.set_active(app.extensions["atm_db"], tina.id, False, "test", clock()))
+    response = client.get("/")
+    assert response.status_code == 303 and "/login" in response.location
+
+
+# CSRF on every state-changing form
+
+@pytest.fixture
+def csrf_world(db_path, clock):
+    app = make_app(db_path, CLOCK=clock, WTF_CSRF_ENABLED=True)
+    ada = add_teller(app, "ada", "admin")
+    tina = add_teller(app, "tina")
+    token_id = aio.run(staff.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
+    client = log_in(app, app.test_client(), ada)
+    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id}
+    close_app(app)
+
+
+FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith("/accounts/")]
+FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
+
+
+@pytest.mark.parametrize("csrf_token", [None, "forged-token"])
+@pytest.mark.parametrize("method, path, body", FORM_POSTS, ids=lambda v: v if isinstance(v, str) else None)
+def test_forms_refuse_missing_or_wrong_csrf_token(csrf_world, db_path, method, path, body, csrf_token):
+    app, client, ids = csrf_world
+    data = dict(body or {})
+    if csrf_token:
+        data["csrf_token"] = csrf_token
+    before = snapshot(db_path)
+    response = client.post(path.format(**ids), data=data)
+    assert response.status_code == 400
+    assert snapshot(db_path) == before
+    assert client.get("/").status_code == 200  # still logged in: even log out needs the token
+
+
+# Cookies and headers, over HTTP and behind a proxy that says HTTPS
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
+def _check_headers(response, https):
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert ("Strict-Transport-Security" in response.headers) == https
+
+
+@pytest.mark.parametrize("trusted, forwarded, https", [
+    (0, None, False), (0, "https", False), (1, "https", True), (1, "http", False)])
+def test_cookie_flags_and_headers(db_path, clock, trusted, forwarded, https):
+    app = make_app(db_path, CLOCK=clock, TRUST_PROXY_HEADERS=str(trusted))
+    try:
+        add_teller(app, "tina")
+        client = app.test_client()
+        headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
+        from conftest import PASSWORD
+        response = client.post("/login", data={"username": "tina", "password": PASSWORD}, headers=headers,
+                               base_url="http://bank.example")
+        assert response.status_code == 303
+        cookie = response.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+        assert ("Secure" in cookie) == https and cookie.startswith("__Host-atm_session=") == https
+        assert "Domain=" not in cookie
+        _check_headers(response, https)
+        for path in ("/", "/accounts/1/balance", "/is_alive", "/nope", "/static/css/atm.css"):
+            _check_headers(client.get(path, headers=headers, base_url="http://bank.example"), https)
+    finally:
+        close_app(app)
+
+
+def test_no_inline_scripts_or_styles_in_templates():
+    from pathlib import Path
+    for template in Path(__file__).resolve().parents[1].joinpath("templates").rglob("*.html"):
+        text = template.read_text()
+        assert "<script" not in text and "style=" not in text and "<style" not in text, template
