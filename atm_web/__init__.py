@@ -79,8 +79,12 @@ def create_app(test_config=None):
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None, CLOCK=time.time,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.config.update(overrides)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    package_log = logging.getLogger("atm_web")  # our own lines; hypercorn logs its own
+    if not package_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        package_log.addHandler(handler)
+        package_log.setLevel(logging.INFO)
 
     app.session_interface = TellerSessionInterface()
     if app.config["TRUST_PROXY_HEADERS"]:  # behind Heroku/Render's router: believe its X-Forwarded-* headers
