@@ -17,6 +17,8 @@ from .db import Database
 from .money import format_cents
 
 csrf = CSRFProtect()
+KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
+               "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)", "reversal_debit": "Reversal (debit)"}
 MAX_REQUEST_BYTES = 16 * 1024
 
 
@@ -94,6 +96,7 @@ def create_app(test_config=None):
     register_blueprints(app)
     app.add_template_filter(format_cents, "money")
     app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
+    app.add_template_filter(lambda kind: KIND_LABELS.get(kind, kind), "kind_label")
     from . import errors
     errors.register(app)
     from .auth import announce_setup

@@ -1,13 +1,15 @@
 """THE ledger: balances, deposits, withdrawals and their journal; the only code that touches ledger tables."""
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from .db import Database
+from .db import Database, savepoint
 
 ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{1,34}")
 HISTORY_MAX = 100
+CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit"})
+IDEMPOTENCY_TTL_S = 24 * 3600  # keys are kept at least this long, then purged
 
 
 class LedgerError(Exception):
@@ -15,8 +17,25 @@ class LedgerError(Exception):
 
 
 class InsufficientFunds(LedgerError):
-    def __init__(self):
+    def __init__(self, replayed: bool = False):
         super().__init__("Insufficient funds for withdrawal")
+        self.replayed = replayed  # the stored outcome of an earlier request with the same idempotency key
+
+
+class SameAccount(LedgerError):
+    def __init__(self):
+        super().__init__("a transfer needs two different accounts")
+
+
+class UnknownAccount(LedgerError):
+    def __init__(self, number: str):
+        super().__init__(f"account {number} does not exist")
+
+
+class IdempotencyKeyReused(LedgerError):
+    def __init__(self, transaction_id: int | None = None):
+        super().__init__("this idempotency key was already used for a different request")
+        self.transaction_id = transaction_id
 
 
 class InvalidAccountNumber(LedgerError):
@@ -56,6 +75,33 @@ class Transaction:
     balance_after_cents: int
     created_at: str
     actor: str
+    related_id: int | None = None
+    memo: str = ""
+    replayed: bool = False  # answered from an earlier request with the same idempotency key
+
+    @property
+    def is_credit(self) -> bool:
+        return self.kind in CREDIT_KINDS
+
+    @property
+    def signed_cents(self) -> int:
+        return self.amount_cents if self.is_credit else -self.amount_cents
+
+
+@dataclass(frozen=True)
+class Once:
+    """An idempotent request: its key within a scope (a token, a teller's forms) and a fingerprint of it."""
+    scope: str
+    key: str
+    fingerprint: str
+    now: float
+
+
+@dataclass(frozen=True)
+class _Replay:
+    transaction_id: int | None
+    refusal: str | None
+    first_time: bool = False
 
 
 def check_account_number(number: str) -> str:
@@ -69,7 +115,7 @@ def _now() -> str:
 
 
 _ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at"
-_TX_COLUMNS = "id, account_number, kind, amount_cents, balance_after_cents, created_at, actor"
+_TX_COLUMNS = "id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo"
 
 
 async def get_account(db: Database, number: str) -> Account:
@@ -86,44 +132,124 @@ async def get_balance(db: Database, number: str) -> int:
     return (await get_account(db, number)).balance_cents
 
 
-async def deposit(db: Database, number: str, amount_cents: int, actor: str) -> Transaction:
-    return await _post(db, number, amount_cents, "deposit", actor)
+async def deposit(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None) -> Transaction:
+    return await _post(db, number, amount_cents, "deposit", actor, once)
 
 
-async def withdraw(db: Database, number: str, amount_cents: int, actor: str) -> Transaction:
+async def withdraw(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None) -> Transaction:
     """Withdraw within the overdraft limit; an unknown account opens in debt, as the original API did."""
-    return await _post(db, number, amount_cents, "withdrawal", actor)
+    return await _post(db, number, amount_cents, "withdrawal", actor, once)
 
 
-async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: str) -> Transaction:
-    check_account_number(number)
+def _check_amount(amount_cents) -> None:
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise ValueError("amount_cents must be a positive int")
-    delta = amount_cents if kind == "deposit" else -amount_cents
+
+
+async def _append(conn, number: str, kind: str, amount_cents: int, actor: str, now: str,
+                  related_id: int | None = None, memo: str = "") -> Transaction:
+    """One journal row; its trigger applies it to the balance in the same statement (see db.MIGRATIONS)."""
+    delta = amount_cents if kind in CREDIT_KINDS else -amount_cents
+    try:
+        (tx_id, balance), = await conn.execute_fetchall(
+            "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
+            "  related_id, memo) "
+            "VALUES (:n, :kind, :amount, "
+            "  coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta, "
+            "  :now, :actor, :related, :memo) RETURNING id, balance_after_cents",
+            {"n": number, "kind": kind, "amount": amount_cents, "delta": delta, "now": now, "actor": actor,
+             "related": related_id, "memo": memo})
+    except sqlite3.IntegrityError as error:
+        if "balance_within_limit" in str(error):
+            raise InsufficientFunds() from None
+        raise
+    return Transaction(tx_id, number, kind, amount_cents, balance, now, actor, related_id, memo)
+
+
+async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: str, once: Once | None):
+    check_account_number(number)
+    _check_amount(amount_cents)
+    now = _now()
+    result = await db.write(lambda conn: _at_most_once(db, conn, once, lambda: _append(
+        conn, number, kind, amount_cents, actor, now)))
+    return (await _replayed(db, result))[0] if isinstance(result, _Replay) else result
+
+
+async def transfer(db: Database, from_number: str, to_number: str, amount_cents: int, actor: str,
+                   once: Once | None = None) -> tuple[Transaction, Transaction]:
+    """Move money from an existing account to another (opened if new): two linked journal rows, one transaction."""
+    check_account_number(from_number)
+    check_account_number(to_number)
+    _check_amount(amount_cents)
+    if from_number == to_number:
+        raise SameAccount()
     now = _now()
 
-    async def op(conn):
-        # One statement: the journal row, whose trigger applies it to the balance (see db.MIGRATIONS).
-        try:
-            (tx_id, balance), = await conn.execute_fetchall(
-                "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor) "
-                "VALUES (:n, :kind, :amount, "
-                "  coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta, "
-                "  :now, :actor) RETURNING id, balance_after_cents",
-                {"n": number, "kind": kind, "amount": amount_cents, "delta": delta, "now": now, "actor": actor})
-        except sqlite3.IntegrityError as error:
-            if "balance_within_limit" in str(error):
-                raise InsufficientFunds() from None
-            raise
-        return Transaction(tx_id, number, kind, amount_cents, balance, now, actor)
+    async def apply(conn):
+        async with savepoint(conn):
+            if not await conn.execute_fetchall("SELECT 1 FROM accounts WHERE account_number = ?", (from_number,)):
+                raise UnknownAccount(from_number)
+            debit = await _append(conn, from_number, "transfer_out", amount_cents, actor, now, memo=f"to {to_number}")
+            credit = await _append(conn, to_number, "transfer_in", amount_cents, actor, now, related_id=debit.id,
+                                   memo=f"from {from_number}")
+            return debit, credit
 
-    return await db.write(op)
+    result = await db.write(lambda conn: _at_most_once(db, conn, once, lambda: apply(conn)))
+    return await _replayed(db, result) if isinstance(result, _Replay) else result
+
+
+async def _at_most_once(db: Database, conn, once: Once | None, apply):
+    """Run apply() unless this key already has an outcome; store the outcome in the same transaction."""
+    if once is None:
+        return await apply()
+    async with savepoint(conn):
+        if once.now - getattr(db, "idempotency_purged_at", 0) > 3600:
+            await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (once.now - IDEMPOTENCY_TTL_S,))
+            db.idempotency_purged_at = once.now
+        rows = await conn.execute_fetchall(
+            "SELECT fingerprint, transaction_id, refusal FROM idempotency_keys "
+            "WHERE scope = ? AND key = ? AND created_at >= ?", (once.scope, once.key, once.now - IDEMPOTENCY_TTL_S))
+        if rows:
+            fingerprint, tx_id, refusal = rows[0]
+            if fingerprint != once.fingerprint:
+                raise IdempotencyKeyReused(tx_id)
+            return _Replay(tx_id, refusal)
+        try:
+            result = await apply()
+        except InsufficientFunds:  # an outcome like any other: a retry gets the same refusal
+            outcome, first_id = _Replay(None, "insufficient_funds", first_time=True), None
+        else:
+            outcome, first_id = result, (result[0] if isinstance(result, tuple) else result).id
+        await conn.execute(
+            "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (once.scope, once.key, once.fingerprint, first_id,
+             outcome.refusal if isinstance(outcome, _Replay) else None, once.now))
+        return outcome
+
+
+async def _replayed(db: Database, replay: _Replay):
+    """The transactions (or the refusal) an earlier request with the same key got."""
+    if replay.refusal == "insufficient_funds":
+        raise InsufficientFunds(replayed=not replay.first_time)
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ? OR related_id = ? ORDER BY id",
+        (replay.transaction_id, replay.transaction_id)))
+    return tuple(replace(Transaction(*row), replayed=True) for row in rows)
 
 
 async def get_transaction(db: Database, tx_id: int) -> Transaction | None:
     rows = await db.read(lambda conn: conn.execute_fetchall(
         f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,)))
     return Transaction(*rows[0]) if rows else None
+
+
+async def related_transactions(db: Database, tx: Transaction) -> list[Transaction]:
+    """The other rows linked to this one (the other side of a transfer, a reversal)."""
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? ORDER BY id",
+        (tx.related_id, tx.id, tx.id)))
+    return [Transaction(*row) for row in rows]
 
 
 async def history(db: Database, number: str, limit: int = 20, cursor: str | None = None):
@@ -169,7 +295,7 @@ async def verify(db: Database) -> list[str]:
             async for row in rows:
                 tx = Transaction(*row)
                 balance = running.get(tx.account_number, 0)
-                balance += tx.amount_cents if tx.kind == "deposit" else -tx.amount_cents
+                balance += tx.signed_cents
                 running[tx.account_number] = balance
                 if balance != tx.balance_after_cents:
                     problems.append(f"journal row {tx.id}: balance after is {tx.balance_after_cents}, "

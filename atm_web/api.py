@@ -1,17 +1,23 @@
-"""Blueprint: the JSON API (the original ATM API's endpoints, kept, plus the journal)."""
+"""Blueprint: the JSON API (the original ATM API's endpoints, kept, plus the journal and transfers)."""
+import hashlib
+import json
+import re
+
 from flask import Blueprint, current_app, g, render_template, request
 from werkzeug.exceptions import BadRequest
 
 from . import accounts, get_db
-from .auth import token_required
+from .auth import now, token_required
 from .errors import ApiError
 from .money import json_number, to_cents
 from .openapi import document
 
 bp = Blueprint("api", __name__)
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-def _amount_cents() -> int:
+def _json_body() -> dict:
     if not request.is_json:
         raise ApiError(422, "Content-Type must be application/json")
     try:
@@ -20,13 +26,34 @@ def _amount_cents() -> int:
         raise ApiError(422, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, 'request body must be a JSON object like {"amount": 12.5}')
+    return body
+
+
+def _amount_cents(body: dict) -> int:
     return to_cents(body.get("amount"), maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
+
+
+def _once(body: dict) -> accounts.Once | None:
+    """The request's Idempotency-Key (scoped to its token) and fingerprint, when it sent one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key  # a structured-field string
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(422, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    canonical = json.dumps(body, sort_keys=True, default=str)
+    fingerprint = hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+    return accounts.Once(f"token:{g.token.id}", key, fingerprint, now())
+
+
+def _answer(body: dict, tx: accounts.Transaction):
+    return (body, 200, REPLAYED) if tx.replayed else body
 
 
 def _transaction(tx: accounts.Transaction) -> dict:
     return {"transaction_id": tx.id, "kind": tx.kind, "amount": json_number(tx.amount_cents),
             "balance_after": json_number(tx.balance_after_cents), "created_at": tx.created_at,
-            "actor": tx.actor}
+            "actor": tx.actor, "related_transaction_id": tx.related_id, "memo": tx.memo}
 
 
 @bp.get("/is_alive")
@@ -45,18 +72,38 @@ async def balance(number):
 @token_required(write=True)
 async def deposit(number):
     accounts.check_account_number(number)
-    tx = await accounts.deposit(get_db(), number, _amount_cents(), g.token.actor)
-    return {"account_number": number, "deposited_amount": json_number(tx.amount_cents),
-            "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}
+    body = _json_body()
+    tx = await accounts.deposit(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
+    return _answer({"account_number": number, "deposited_amount": json_number(tx.amount_cents),
+                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
 
 
 @bp.post("/accounts/<number>/withdraw")
 @token_required(write=True)
 async def withdraw(number):
     accounts.check_account_number(number)
-    tx = await accounts.withdraw(get_db(), number, _amount_cents(), g.token.actor)
-    return {"account_number": number, "withdrawn_amount": json_number(tx.amount_cents),
-            "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}
+    body = _json_body()
+    tx = await accounts.withdraw(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
+    return _answer({"account_number": number, "withdrawn_amount": json_number(tx.amount_cents),
+                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
+
+
+@bp.post("/transfers")
+@token_required(write=True)
+async def transfer():
+    body = _json_body()
+    numbers = {}
+    for field in ("from_account", "to_account"):
+        value = body.get(field)
+        if not isinstance(value, str) or not accounts.ACCOUNT_NUMBER.fullmatch(value):
+            raise ApiError(422, f"{field} must be an account number of 1 to 34 letters and digits")
+        numbers[field] = value
+    debit, credit = await accounts.transfer(get_db(), numbers["from_account"], numbers["to_account"],
+                                            _amount_cents(body), g.token.actor, _once(body))
+    return _answer({"status": "success", "from_account": debit.account_number, "to_account": credit.account_number,
+                    "amount": json_number(debit.amount_cents), "from_balance": json_number(debit.balance_after_cents),
+                    "to_balance": json_number(credit.balance_after_cents), "from_transaction_id": debit.id,
+                    "to_transaction_id": credit.id}, debit)
 
 
 @bp.get("/accounts/<number>/transactions")

@@ -55,7 +55,7 @@ def _ledger_error(error: Exception):
     if isinstance(error, LedgerUnavailable):
         return json_error(503, "The ledger is busy; nothing was written, try again", {"Retry-After": "1"})
     status = 400 if isinstance(error, InsufficientFunds) else 422
-    return json_error(status, str(error))
+    return json_error(status, str(error), {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None)
 
 
 def register(app):

@@ -2,7 +2,7 @@
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp, ValidationError
 
 from .accounts import ACCOUNT_NUMBER
 from .money import InvalidAmount, to_cents
@@ -23,14 +23,12 @@ class LookupForm(FlaskForm):
     submit = SubmitField("Look up")
 
 
-class TransactionForm(FlaskForm):
-    account_number = StringField("Account number", validators=[InputRequired(), _account_number],
-                                 render_kw={"autocomplete": "off"})
+class MoneyForm(FlaskForm):
+    """A form that moves money: an amount, and a one-time key so that it moves money at most once."""
     amount = StringField("Amount", validators=[InputRequired()],
                          render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"})
-    confirm_open = HiddenField()
-    deposit = SubmitField("Deposit")
-    withdraw = SubmitField("Withdraw")
+    form_key = HiddenField(validators=[InputRequired("This form has expired: reload the page."),
+                                       Regexp(r"^[0-9a-f]{32}$", message="This form has expired: reload the page.")])
     amount_cents: int | None = None
 
     def validate_amount(self, field):
@@ -39,9 +37,29 @@ class TransactionForm(FlaskForm):
         except InvalidAmount as error:
             raise ValidationError(str(error).capitalize() + ".") from None
 
+
+class TransactionForm(MoneyForm):
+    account_number = StringField("Account number", validators=[InputRequired(), _account_number],
+                                 render_kw={"autocomplete": "off"})
+    confirm_open = HiddenField()
+    deposit = SubmitField("Deposit")
+    withdraw = SubmitField("Withdraw")
+
     @property
     def kind(self) -> str | None:
         return "withdrawal" if self.withdraw.data else "deposit" if self.deposit.data else None
+
+
+class TransferForm(MoneyForm):
+    from_account = StringField("From account", validators=[InputRequired(), _account_number],
+                               render_kw={"autocomplete": "off"})
+    to_account = StringField("To account", validators=[InputRequired(), _account_number],
+                             render_kw={"autocomplete": "off"})
+    submit = SubmitField("Transfer")
+
+    def validate_to_account(self, field):
+        if field.data == (self.from_account.data or "").strip():
+            raise ValidationError("Choose two different accounts.")
 
 
 class LoginForm(FlaskForm):

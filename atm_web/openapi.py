@@ -4,6 +4,10 @@ from functools import lru_cache
 ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True, "description": "Account number",
                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}$"}}
 MONEY = {"type": "number", "description": "Amount in the currency's units, at most 2 decimal places"}
+AMOUNT = {"oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
+                    {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}],
+          "description": "Greater than 0, at most 2 decimal places, at most MAX_AMOUNT (default 1,000,000.00); "
+                         "a number or a decimal string"}
 
 
 def _error(description: str) -> dict:
@@ -17,8 +21,13 @@ ERRORS = {
     "422": _error("Invalid account number, amount, query or body"),
     "500": _error("Unexpected error (details are logged, never returned)"),
 }
+ERRORS = {
+    "401": _error("Missing, unknown or revoked API token (WWW-Authenticate: Bearer)"),
+    **ERRORS,
+}
 WRITE_ERRORS = {
     **ERRORS,
+    "403": _error("The token is read-only"),
     "413": _error("Request body larger than 16 KiB"),
     "503": _error("The ledger is busy; nothing was written, retry"),
 }
@@ -29,12 +38,21 @@ def _ok(schema_name: str, description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
 
 
-def _money_post(summary: str, result: str, extra: dict) -> dict:
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "Makes a retry safe: the same key (per token, kept 24 hours) with the same body "
+                                  "gets the first answer again with Idempotent-Replayed: true and writes nothing; "
+                                  "with a different body, 422.",
+                   "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}}
+SECURITY = [{"bearer": []}]
+
+
+def _money_post(summary: str, result: str, extra: dict, body: str = "AmountRequest", params=None) -> dict:
     return {
         "summary": summary,
-        "parameters": [ACCOUNT_NUMBER],
+        "security": SECURITY,
+        "parameters": [*(params if params is not None else [ACCOUNT_NUMBER]), IDEMPOTENCY_KEY],
         "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/AmountRequest"}}}},
+            "schema": {"$ref": f"#/components/schemas/{body}"}}}},
         "responses": {"200": _ok(result, f"{summary}: done and durable"), **extra, **WRITE_ERRORS},
     }
 
@@ -54,6 +72,7 @@ def document() -> dict:
                 "200": _ok("Alive", "The server is up")}}},
             "/accounts/{number}/balance": {"get": {
                 "summary": "Balance of an account (0 for an account not opened yet)",
+                "security": SECURITY,
                 "parameters": [ACCOUNT_NUMBER],
                 "responses": {"200": _ok("Balance", "The balance"), **ERRORS}}},
             "/accounts/{number}/deposit": {"post": _money_post(
@@ -61,8 +80,13 @@ def document() -> dict:
             "/accounts/{number}/withdraw": {"post": _money_post(
                 "Withdraw within the overdraft limit", "WithdrawResult",
                 {"400": _error("Insufficient funds for withdrawal; nothing was written")})},
+            "/transfers": {"post": _money_post(
+                "Transfer between accounts (the source must exist)", "TransferResult",
+                {"400": _error("Insufficient funds for withdrawal; nothing was written")},
+                body="TransferRequest", params=[])},
             "/accounts/{number}/transactions": {"get": {
                 "summary": "Journal of an account, newest first, cursor paginated",
+                "security": SECURITY,
                 "parameters": [
                     ACCOUNT_NUMBER,
                     {"name": "limit", "in": "query", "required": False,
@@ -75,17 +99,15 @@ def document() -> dict:
                 "description": "OpenAPI 3.1 document", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "An API token from an admin or the CLI"}},
+                       "schemas": {
             "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
             "Alive": {"type": "object", "required": ["active"],
                       "properties": {"active": {"type": "string", "const": "true"}}},
             "Balance": {"type": "object", "required": ["account_number", "balance"],
                         "properties": {"account_number": {"type": "string"}, "balance": MONEY}},
-            "AmountRequest": {"type": "object", "required": ["amount"], "properties": {"amount": {
-                "oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
-                          {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}],
-                "description": "Greater than 0, at most 2 decimal places, at most MAX_AMOUNT "
-                               "(default 1,000,000.00); a number or a decimal string"}}},
+            "AmountRequest": {"type": "object", "required": ["amount"], "properties": {"amount": AMOUNT}},
             "DepositResult": {"type": "object",
                               "required": ["account_number", "deposited_amount", "balance", "status",
                                            "transaction_id"],
@@ -94,13 +116,29 @@ def document() -> dict:
                                "required": ["account_number", "withdrawn_amount", "balance", "status",
                                             "transaction_id"],
                                "properties": {**result_fields, "withdrawn_amount": MONEY}},
+            "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],
+                                "properties": {"from_account": ACCOUNT_NUMBER["schema"],
+                                               "to_account": ACCOUNT_NUMBER["schema"],
+                                               "amount": AMOUNT}},
+            "TransferResult": {"type": "object",
+                               "required": ["status", "from_account", "to_account", "amount", "from_balance",
+                                            "to_balance", "from_transaction_id", "to_transaction_id"],
+                               "properties": {"status": {"type": "string", "const": "success"},
+                                              "from_account": {"type": "string"}, "to_account": {"type": "string"},
+                                              "amount": MONEY, "from_balance": MONEY, "to_balance": MONEY,
+                                              "from_transaction_id": {"type": "integer"},
+                                              "to_transaction_id": {"type": "integer"}}},
             "Transaction": {"type": "object", "required": ["transaction_id", "kind", "amount", "balance_after",
-                                                           "created_at", "actor"],
+                                                           "created_at", "actor", "related_transaction_id", "memo"],
                             "properties": {"transaction_id": {"type": "integer"},
-                                           "kind": {"type": "string", "enum": ["deposit", "withdrawal"]},
+                                           "kind": {"type": "string", "enum": [
+                                               "deposit", "withdrawal", "transfer_in", "transfer_out",
+                                               "reversal_credit", "reversal_debit"]},
                                            "amount": MONEY, "balance_after": MONEY,
                                            "created_at": {"type": "string", "format": "date-time"},
-                                           "actor": {"type": "string"}}},
+                                           "actor": {"type": "string"},
+                                           "related_transaction_id": {"type": ["integer", "null"]},
+                                           "memo": {"type": "string"}}},
             "TransactionPage": {"type": "object", "required": ["account_number", "transactions", "next_cursor"],
                                 "properties": {"account_number": {"type": "string"},
                                                "transactions": {"type": "array", "items": {

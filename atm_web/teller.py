@@ -1,13 +1,35 @@
 """Blueprint: HTML pages and forms for tellers."""
+import hashlib
+import uuid
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from . import accounts, get_db
-from .auth import require_teller
+from .auth import now, require_teller
 from .db import LedgerUnavailable
-from .forms import LookupForm, TransactionForm
+from .forms import LookupForm, TransactionForm, TransferForm
 
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)
+ALREADY_DONE = "This form was already submitted: here is its receipt. Nothing new was recorded."
+
+
+def new_form_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _once(form, *fields) -> accounts.Once:
+    """The form's one-time key, scoped to this teller, with a fingerprint of what it asks for."""
+    fingerprint = hashlib.sha256(repr(fields).encode()).hexdigest()
+    return accounts.Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, now())
+
+
+def _already_used(error: accounts.IdempotencyKeyReused, form):
+    if error.transaction_id is not None:
+        flash("This form was already used for the transaction below. Nothing new was recorded.")
+        return redirect(url_for("teller.receipt", tx_id=error.transaction_id), 303)
+    form.amount.errors = ["This form was already used. Nothing new was recorded; start again from the account."]
+    return None
 
 
 @bp.get("/")
@@ -28,7 +50,8 @@ async def _account_page(number: str, form: TransactionForm, status: int = 200):
 
 @bp.get("/teller/accounts/<number>")
 async def account(number):
-    return await _account_page(number, TransactionForm(account_number=number, formdata=None))
+    form = TransactionForm(account_number=number, form_key=new_form_key(), formdata=None)
+    return await _account_page(number, form)
 
 
 @bp.post("/teller/transactions")
@@ -44,18 +67,49 @@ async def transaction():
     db, number = get_db(), form.account_number.data
     if form.confirm_open.data != "yes" and not (await accounts.get_account(db, number)).exists:
         return render_template("teller/confirm_open.html", form=form)
+    post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
     try:
-        post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
-        tx = await post(db, number, form.amount_cents, g.teller.actor)
+        tx = await post(db, number, form.amount_cents, g.teller.actor,
+                        _once(form, form.kind, number, form.amount_cents))
     except accounts.InsufficientFunds:
         form.amount.errors = ["Insufficient funds: this withdrawal would go past the overdraft limit. "
                               "Nothing was withdrawn."]
         return await _account_page(number, form, 400)
+    except accounts.IdempotencyKeyReused as error:
+        return _already_used(error, form) or await _account_page(number, form, 422)
     except LedgerUnavailable:
         form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
         return await _account_page(number, form, 503)
-    flash(f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
+    flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
+
+
+@bp.route("/teller/transfer", methods=["GET", "POST"])
+async def transfer():
+    if request.method == "GET":
+        form = TransferForm(from_account=request.args.get("from", ""), form_key=new_form_key(), formdata=None)
+        return render_template("teller/transfer.html", form=form)
+    form = TransferForm()
+    if not form.validate():
+        return render_template("teller/transfer.html", form=form), 422
+    source, target = form.from_account.data, form.to_account.data
+    try:
+        debit, _ = await accounts.transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
+                                           _once(form, "transfer", source, target, form.amount_cents))
+    except accounts.InsufficientFunds:
+        form.amount.errors = [f"Insufficient funds in {source}: this transfer would go past its overdraft "
+                              "limit. Nothing was moved."]
+        return render_template("teller/transfer.html", form=form), 400
+    except accounts.UnknownAccount as error:
+        form.from_account.errors = [str(error).capitalize() + "."]
+        return render_template("teller/transfer.html", form=form), 422
+    except accounts.IdempotencyKeyReused as error:
+        return _already_used(error, form) or (render_template("teller/transfer.html", form=form), 422)
+    except LedgerUnavailable:
+        form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
+        return render_template("teller/transfer.html", form=form), 503
+    flash(ALREADY_DONE if debit.replayed else "Transfer recorded.")
+    return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 
 
 @bp.get("/teller/receipts/<int:tx_id>")
@@ -63,4 +117,5 @@ async def receipt(tx_id):
     tx = await accounts.get_transaction(get_db(), tx_id)
     if tx is None:
         abort(404)
-    return render_template("teller/receipt.html", tx=tx)
+    related = await accounts.related_transactions(get_db(), tx)
+    return render_template("teller/receipt.html", tx=tx, related=related)

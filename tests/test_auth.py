@@ -230,7 +230,7 @@ def test_audit_log_is_append_only(app, db_path):
 
 def test_journal_records_who_did_it(app, client):
     client.post("/teller/transactions", data={"account_number": "W1", "amount": "5", "deposit": "Deposit",
-                                              "confirm_open": "yes"})
+                                              "confirm_open": "yes", "form_key": "a" * 32})
     client.post("/accounts/W1/deposit", json={"amount": 1})
     rows = client.get("/accounts/W1/transactions").get_json()["transactions"]
     assert [row["actor"] for row in rows] == ["token:test-script", "teller:tina"]

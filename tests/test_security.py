@@ -31,6 +31,7 @@ ROUTES = [
     ("GET", "/accounts/A1/transactions", None, api(200)),
     ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
     ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
+    ("POST", "/transfers", {"from_account": "A1", "to_account": "B1", "amount": 1}, api(200, 403)),
     ("GET", "/login", None, {i: 200 for i in IDENTITIES}),
     ("POST", "/logout", {}, {i: 303 for i in IDENTITIES}),
     ("GET", "/setup", None, {i: 404 for i in IDENTITIES}),
@@ -39,8 +40,12 @@ ROUTES = [
     ("POST", "/login", {"username": "ada", "password": "not the password"}, {i: 401 for i in IDENTITIES}),
     ("GET", "/", None, html(200, 200)),
     ("GET", "/teller/accounts/A1", None, html(200, 200)),
-    ("POST", "/teller/transactions", {"account_number": "A1", "amount": "3", "deposit": "Deposit"}, html(303, 303)),
+    ("POST", "/teller/transactions", {"account_number": "A1", "amount": "3", "deposit": "Deposit",
+                                       "form_key": "b" * 32}, html(303, 303)),
     ("GET", "/teller/receipts/1", None, html(200, 200)),
+    ("GET", "/teller/transfer", None, html(200, 200)),
+    ("POST", "/teller/transfer", {"from_account": "A1", "to_account": "B2", "amount": "2", "form_key": "c" * 32},
+     html(303, 303)),
     ("GET", "/admin/tellers", None, html(200)),
     ("POST", "/admin/tellers", {"username": "newbie", "password": "p" * 12, "confirm": "p" * 12}, html(303)),
     ("POST", "/admin/tellers/{tina}/deactivate", {}, html(303)),
@@ -57,7 +62,7 @@ def expected(route, identity):
     method, path, _, table = route
     if identity in table:
         return table[identity]
-    if path.startswith("/accounts/"):
+    if path.startswith(("/accounts/", "/transfers")):
         return 401
     return LOGIN
 
@@ -107,7 +112,7 @@ def test_access_matrix(world, db_path, route, identity):
     path = path.format(**ids)
     want = expected(route, identity)
     before = snapshot(db_path)
-    if path.startswith("/accounts/") and method == "POST":
+    if path.startswith(("/accounts/", "/transfers")) and method == "POST":
         response = clients[identity].open(path, method=method, json=body)
     else:
         response = clients[identity].open(path, method=method, data=body)
@@ -115,7 +120,7 @@ def test_access_matrix(world, db_path, route, identity):
         assert response.status_code == 303 and "/login" in response.location, response.status_code
     else:
         assert response.status_code == want
-    if response.status_code == 401 and path.startswith("/accounts/"):
+    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers")):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.get_json()["detail"]
     refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")
@@ -160,7 +165,7 @@ def csrf_world(db_path, clock):
     close_app(app)
 
 
-FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith("/accounts/")]
+FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith(("/accounts/", "/transfers"))]
 FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
 
 

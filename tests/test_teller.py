@@ -1,5 +1,6 @@
 import re
 import sqlite3
+import uuid
 
 import pytest
 
@@ -13,7 +14,8 @@ def journal(db_path):
 
 
 def post(client, number, amount, action="deposit", **extra):
-    data = {"account_number": number, "amount": amount, action: action.capitalize(), **extra}
+    data = {"account_number": number, "amount": amount, action: action.capitalize(), "form_key": uuid.uuid4().hex,
+            **extra}
     return client.post("/teller/transactions", data=data)
 
 
@@ -101,7 +103,8 @@ def test_invalid_amount_reshows_form_and_changes_nothing(client, db_path, amount
 
 
 def test_post_without_action_changes_nothing(client, db_path):
-    response = client.post("/teller/transactions", data={"account_number": "X1", "amount": "5"})
+    response = client.post("/teller/transactions", data={"account_number": "X1", "amount": "5",
+                                                         "form_key": uuid.uuid4().hex})
     assert response.status_code == 422 and journal(db_path) == []
 
 

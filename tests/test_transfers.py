@@ -1,0 +1,85 @@
+import sqlite3
+
+import pytest
+
+from atm_web import accounts
+
+
+def journal(db_path):
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute("SELECT id, account_number, kind, amount_cents, balance_after_cents, related_id "
+                            "FROM journal ORDER BY id").fetchall()
+
+
+def test_transfer_writes_two_linked_rows_in_one_transaction(db, db_path, run):
+    run(accounts.deposit(db, "T1", 10000, "t"))
+    debit, credit = run(accounts.transfer(db, "T1", "T2", 2550, "t"))
+    assert (debit.kind, debit.balance_after_cents, credit.kind, credit.balance_after_cents) == \
+        ("transfer_out", 7450, "transfer_in", 2550)
+    assert credit.related_id == debit.id
+    assert journal(db_path)[1:] == [(debit.id, "T1", "transfer_out", 2550, 7450, None),
+                                    (credit.id, "T2", "transfer_in", 2550, 2550, debit.id)]
+    assert run(accounts.verify(db)) == []
+
+
+def test_transfer_past_limit_changes_nothing(db, db_path, run):
+    run(accounts.deposit(db, "T1", 100, "t"))
+    before = journal(db_path)
+    with pytest.raises(accounts.InsufficientFunds):
+        run(accounts.transfer(db, "T1", "T2", 100101, "t"))  # 1.00 + 1,000.00 overdraft, plus 0.01
+    assert journal(db_path) == before
+    assert run(accounts.get_account(db, "T2")).exists is False
+
+
+@pytest.mark.parametrize("source, target, error", [
+    ("T1", "T1", accounts.SameAccount), ("NOPE", "T1", accounts.UnknownAccount),
+    ("T 1", "T2", accounts.InvalidAccountNumber), ("T1", "", accounts.InvalidAccountNumber)])
+def test_transfer_refusals(db, db_path, run, source, target, error):
+    run(accounts.deposit(db, "T1", 100, "t"))
+    with pytest.raises(error):
+        run(accounts.transfer(db, source, target, 50, "t"))
+    assert len(journal(db_path)) == 1
+
+
+def test_api_transfer(client, db_path):
+    client.post("/accounts/A1/deposit", json={"amount": 100})
+    response = client.post("/transfers", json={"from_account": "A1", "to_account": "B1", "amount": 30.5})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert {k: body[k] for k in ("status", "from_account", "to_account", "amount", "from_balance", "to_balance")} \
+        == {"status": "success", "from_account": "A1", "to_account": "B1", "amount": 30.5, "from_balance": 69.5,
+            "to_balance": 30.5}
+    assert body["to_transaction_id"] == body["from_transaction_id"] + 1
+    rows = client.get("/accounts/B1/transactions").get_json()["transactions"]
+    assert rows[0]["related_transaction_id"] == body["from_transaction_id"] and rows[0]["memo"] == "from A1"
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"from_account": "A1", "to_account": "A1", "amount": 1}, 422),
+    ({"from_account": "ZZ", "to_account": "A1", "amount": 1}, 422),
+    ({"from_account": "A1", "to_account": "B 1", "amount": 1}, 422),
+    ({"from_account": "A1", "amount": 1}, 422),
+    ({"from_account": "A1", "to_account": "B1", "amount": 0}, 422),
+    ({"from_account": "A1", "to_account": "B1", "amount": 5000}, 400),
+])
+def test_api_transfer_refusals_write_nothing(client, db_path, body, status):
+    client.post("/accounts/A1/deposit", json={"amount": 100})
+    response = client.post("/transfers", json=body)
+    assert response.status_code == status and response.get_json()["detail"]
+    assert len(journal(db_path)) == 1
+
+
+def test_teller_transfer_form(client, db_path):
+    client.post("/accounts/A1/deposit", json={"amount": 100})
+    page = client.get("/teller/transfer?from=A1").get_data(as_text=True)
+    assert ">From account</label>" in page and ">To account</label>" in page and 'value="Transfer"' in page
+    key = __import__("re").search(r'name="form_key" type="hidden" value="([0-9a-f]{32})"', page).group(1)
+    response = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "40",
+                                                     "form_key": key})
+    assert response.status_code == 303
+    receipt = client.get(response.location).get_data(as_text=True)
+    assert "Transfer out" in receipt and "to B1" in receipt and "New balance of B1" in receipt and "60.00" in receipt
+    refused = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "2000",
+                                                    "form_key": "f" * 32})
+    assert refused.status_code == 400 and "Nothing was moved" in refused.get_data(as_text=True)
+    assert len(journal(db_path)) == 3
