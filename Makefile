@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test bench clean
+.PHONY: run test bench screenshots clean
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+screenshots: $(VENV)/.test-installed
+	$(PY) -m pytest tests/e2e/test_browser.py -k screens
+	@echo "PNG files in screenshots/"
 
 bench: $(VENV)/.test-installed
 	$(PY) tests/bench/bench.py

@@ -94,3 +94,22 @@ def test_concurrent_clients_keep_the_ledger_exact(server):
         limited = conn.execute("SELECT balance_cents, overdraft_limit_cents FROM accounts "
                                "WHERE account_number = 'LIMITED'").fetchone()
         assert limited[0] < -limited[1] + 25000, "the LIMITED account was driven to its limit"
+
+
+def test_empty_bodies_get_their_status_line(server):
+    """304 to a revalidation and HEAD: hypercorn's WSGI wrapper dropped their status (hypercorn#331)."""
+    conn = server.connection()
+    try:
+        conn.request("GET", "/static/css/atm.css")
+        first = conn.getresponse()
+        first.read()
+        conn.request("GET", "/static/css/atm.css", headers={"If-None-Match": first.getheader("ETag")})
+        revalidated = conn.getresponse()
+        assert revalidated.status == 304 and revalidated.read() == b""
+        conn.request("HEAD", "/is_alive")
+        head = conn.getresponse()
+        assert head.status == 200 and head.read() == b""
+        conn.request("GET", "/is_alive")  # the connection is still in step
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
