@@ -128,6 +128,17 @@ async def get_account(db: Database, number: str) -> Account:
     return Account(*rows[0])
 
 
+async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
+    """Balances of several accounts read in one statement, so they come from one snapshot (0 if unopened)."""
+    for number in numbers:
+        check_account_number(number)
+    marks = ",".join("?" * len(numbers))
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT account_number, balance_cents FROM accounts WHERE account_number IN ({marks})", numbers))
+    found = dict(rows)
+    return {number: found.get(number, 0) for number in numbers}
+
+
 async def get_balance(db: Database, number: str) -> int:
     return (await get_account(db, number)).balance_cents
 

@@ -15,6 +15,7 @@ from .openapi import document
 bp = Blueprint("api", __name__)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAYED = {"Idempotent-Replayed": "true"}
+BALANCES_MAX = 100
 
 
 def _json_body() -> dict:
@@ -66,6 +67,16 @@ def is_alive():
 async def balance(number):
     account = await accounts.get_account(get_db(), number)
     return {"account_number": number, "balance": json_number(account.balance_cents)}
+
+
+@bp.get("/balances")
+@token_required()
+async def balances():
+    numbers = [n for n in request.args.get("accounts", "").split(",") if n]
+    if not 1 <= len(numbers) <= BALANCES_MAX or len(set(numbers)) != len(numbers):
+        raise ApiError(422, f"accounts must list 1 to {BALANCES_MAX} different account numbers, comma separated")
+    found = await accounts.get_balances(get_db(), numbers)
+    return {"balances": {number: json_number(cents) for number, cents in found.items()}}
 
 
 @bp.post("/accounts/<number>/deposit")

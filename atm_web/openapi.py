@@ -80,6 +80,13 @@ def document() -> dict:
             "/accounts/{number}/withdraw": {"post": _money_post(
                 "Withdraw within the overdraft limit", "WithdrawResult",
                 {"400": _error("Insufficient funds for withdrawal; nothing was written")})},
+            "/balances": {"get": {
+                "summary": "Balances of several accounts, read from one snapshot (0 for accounts not opened)",
+                "security": SECURITY,
+                "parameters": [{"name": "accounts", "in": "query", "required": True,
+                                "description": "1 to 100 different account numbers, comma separated",
+                                "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}(,[A-Za-z0-9]{1,34})*$"}}],
+                "responses": {"200": _ok("Balances", "The balances"), **ERRORS}}},
             "/transfers": {"post": _money_post(
                 "Transfer between accounts (the source must exist)", "TransferResult",
                 {"400": _error("Insufficient funds for withdrawal; nothing was written")},
@@ -116,6 +123,8 @@ def document() -> dict:
                                "required": ["account_number", "withdrawn_amount", "balance", "status",
                                             "transaction_id"],
                                "properties": {**result_fields, "withdrawn_amount": MONEY}},
+            "Balances": {"type": "object", "required": ["balances"], "properties": {
+                "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],
                                 "properties": {"from_account": ACCOUNT_NUMBER["schema"],
                                                "to_account": ACCOUNT_NUMBER["schema"],

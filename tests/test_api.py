@@ -153,3 +153,17 @@ def test_security_headers_on_json(client):
     headers = client.get("/is_alive").headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'self'" in headers["Content-Security-Policy"]
+
+
+def test_balances_of_several_accounts_from_one_read(client):
+    client.post("/accounts/M1/deposit", json={"amount": 10.5})
+    client.post("/accounts/M2/withdraw", json={"amount": 3})
+    body = client.get("/balances?accounts=M1,M2,M3").get_json()
+    assert body == {"balances": {"M1": 10.5, "M2": -3, "M3": 0}}
+
+
+@pytest.mark.parametrize("query", ["", "accounts=", "accounts=A,A", "accounts=A%20B", "accounts=" + ",".join(
+    f"X{i}" for i in range(101))])
+def test_balances_bad_query_is_422(client, query):
+    response = client.get(f"/balances?{query}")
+    assert response.status_code == 422 and response.get_json()["detail"]
