@@ -1,4 +1,5 @@
 """THE ledger: balances, deposits, withdrawals and their journal; the only code that touches ledger tables."""
+import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, replace
@@ -10,6 +11,16 @@ ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{1,34}")
 HISTORY_MAX = 100
 CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit"})
 IDEMPOTENCY_TTL_S = 24 * 3600  # keys are kept at least this long, then purged
+# A journal row's hash: SHA-256 of this text, where the first field is the previous row's hash (same account).
+HASH_FORMAT = "%s|%s|%s|%d|%d|%s|%s|%s|%s"
+
+
+def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_after_cents: int, created_at: str,
+             actor: str, related_id: int | None, memo: str) -> str:
+    """What the journal insert computes in SQL (printf HASH_FORMAT), recomputed here to verify the chain."""
+    text = "|".join(str(v) for v in (previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
+                                      "" if related_id is None else related_id, memo))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class LedgerError(Exception):
@@ -164,10 +175,14 @@ async def _append(conn, number: str, kind: str, amount_cents: int, actor: str, n
     try:
         (tx_id, balance), = await conn.execute_fetchall(
             "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
-            "  related_id, memo) "
-            "VALUES (:n, :kind, :amount, "
-            "  coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta, "
-            "  :now, :actor, :related, :memo) RETURNING id, balance_after_cents",
+            "  related_id, memo, hash) "
+            "SELECT :n, :kind, :amount, b.after, :now, :actor, :related, :memo, "
+            f"  sha256_hex(printf('{HASH_FORMAT}', coalesce(p.hash, ''), :n, :kind, :amount, b.after, :now, "
+            "    :actor, coalesce(:related, ''), :memo)) "
+            "FROM (SELECT coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta "
+            "      AS after) AS b, "
+            "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p "
+            "RETURNING id, balance_after_cents",
             {"n": number, "kind": kind, "amount": amount_cents, "delta": delta, "now": now, "actor": actor,
              "related": related_id, "memo": memo})
     except sqlite3.IntegrityError as error:
@@ -296,21 +311,34 @@ async def account_with_history(db: Database, number: str, limit: int = 20):
     return account, [Transaction(*row) for row in tx_rows]
 
 
-async def verify(db: Database) -> list[str]:
-    """Problems found reconciling the journal with balances and limits; empty when the ledger is sound."""
+async def verify(db: Database) -> tuple[list[str], int]:
+    """(problems, rows checked): recomputes every account's hash chain and journal sums, checks every balance
+    equals its journal and respects its limit. No problems: the ledger is sound. The first problem named is
+    the first bad journal row."""
 
     async def op(conn):
-        problems = []
+        problems, rows_checked = [], 0
         running: dict[str, int] = {}
-        async with conn.execute(f"SELECT {_TX_COLUMNS} FROM journal ORDER BY id") as rows:
+        last_hash: dict[str, str | None] = {}
+        async with conn.execute(f"SELECT {_TX_COLUMNS}, hash FROM journal ORDER BY id") as rows:
             async for row in rows:
-                tx = Transaction(*row)
-                balance = running.get(tx.account_number, 0)
-                balance += tx.signed_cents
+                rows_checked += 1
+                tx, stored = Transaction(*row[:-1]), row[-1]
+                balance = running.get(tx.account_number, 0) + tx.signed_cents
                 running[tx.account_number] = balance
                 if balance != tx.balance_after_cents:
                     problems.append(f"journal row {tx.id}: balance after is {tx.balance_after_cents}, "
                                     f"the journal sums to {balance}")
+                previous = last_hash.get(tx.account_number)
+                if stored is None:
+                    if previous is not None:
+                        problems.append(f"journal row {tx.id}: no hash after hashed rows (removed?)")
+                    continue
+                expected = row_hash(previous or "", tx.account_number, tx.kind, tx.amount_cents,
+                                    tx.balance_after_cents, tx.created_at, tx.actor, tx.related_id, tx.memo)
+                if stored != expected:
+                    problems.append(f"journal row {tx.id}: hash does not match its fields or its chain (edited?)")
+                last_hash[tx.account_number] = stored
         for number, balance, limit, _, _ in await conn.execute_fetchall(
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY account_number"):
             if balance != running.pop(number, 0):
@@ -319,6 +347,19 @@ async def verify(db: Database) -> list[str]:
                 problems.append(f"account {number}: balance {balance} is below its limit -{limit}")
         for number in running:
             problems.append(f"account {number}: journal rows for an account that does not exist")
-        return problems
+        return problems, rows_checked
 
     return await db.read(op, snapshot=True)
+
+
+async def record_verification(db: Database, problems: list[str], rows_checked: int, actor: str) -> None:
+    """Keep the outcome of a verification, for the admin page."""
+    await db.write(lambda conn: conn.execute(
+        "INSERT INTO verifications (at, actor, ok, rows_checked, first_problem) VALUES (?, ?, ?, ?, ?)",
+        (_now(), actor, int(not problems), rows_checked, problems[0] if problems else "")))
+
+
+async def last_verification(db: Database):
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        "SELECT at, actor, ok, rows_checked, first_problem FROM verifications ORDER BY id DESC LIMIT 1"))
+    return rows[0] if rows else None

@@ -1,7 +1,7 @@
 """Blueprint: admin pages: tellers, API tokens and the audit log."""
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 
-from . import aio, get_db, staff
+from . import accounts, aio, get_db, staff
 from .auth import hash_password, now, require_admin
 from .forms import ButtonForm, NewTellerForm, NewTokenForm, PasswordResetForm
 
@@ -109,3 +109,18 @@ def revoke_token(token_id):
 @bp.get("/audit")
 def audit():
     return render_template("admin/audit.html", entries=aio.run(staff.audit_entries(get_db())))
+
+
+@bp.get("/verification")
+def verification():
+    return render_template("admin/verification.html", last=aio.run(accounts.last_verification(get_db())),
+                           button=ButtonForm(formdata=None))
+
+
+@bp.post("/verification")
+def verify_now():
+    if ButtonForm().validate_on_submit():
+        problems, rows_checked = aio.run(accounts.verify(get_db()))
+        aio.run(accounts.record_verification(get_db(), problems, rows_checked, g.teller.actor))
+        flash("The ledger verifies." if not problems else "The ledger does NOT verify: see below.")
+    return redirect(url_for("admin.verification"), 303)

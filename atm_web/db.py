@@ -1,6 +1,7 @@
 """Connections, schema and migrations; writes run in group-committed transactions on one writer connection."""
 import asyncio
 import fcntl
+import hashlib
 import logging
 import os
 import sqlite3
@@ -171,6 +172,19 @@ MIGRATIONS = [
     ) STRICT;
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys(created_at);
     """,
+    """
+    -- Each journal row carries a SHA-256 chained to the previous row of its account (see accounts.row_hash);
+    -- rows written before this version have none and stay outside the chain.
+    ALTER TABLE journal ADD COLUMN hash TEXT;
+    CREATE TABLE verifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        rows_checked INTEGER NOT NULL,
+        first_problem TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    """,
 ]
 
 
@@ -199,6 +213,7 @@ class Database:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.create_function("sha256_hex", 1, _sha256_hex, deterministic=True)
         return conn
 
     async def open(self) -> None:
@@ -342,6 +357,11 @@ class savepoint:
             await self.conn.execute(f"ROLLBACK TO {self.name}")
         await self.conn.execute(f"RELEASE {self.name}")
         return False
+
+
+def _sha256_hex(text: str) -> str:
+    """SQL function sha256_hex(text), used by the journal insert to chain each row to the previous one."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _settle(outcomes) -> None:

@@ -101,7 +101,7 @@ def test_concurrent_writes_share_commits_and_fail_alone(db, db_path, run):
     assert run(accounts.get_balance(db, "C")) == 1000 - 60000
     assert [run(accounts.get_balance(db, f"C{i}")) for i in range(4)] == [1000] * 4
     assert len(journal(db_path)) == 1 + 40 + 1
-    assert run(accounts.verify(db)) == []
+    assert run(accounts.verify(db))[0] == []
 
 
 def test_max_debt_change_takes_effect_after_restart(tmp_path):
@@ -132,7 +132,7 @@ def test_max_debt_change_takes_effect_after_restart(tmp_path):
     with pytest.raises(accounts.InsufficientFunds):  # ...and cannot be borrowed again
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     assert aio.run(accounts.get_account(db, "R1")).overdraft_limit_cents == 40000
-    assert aio.run(accounts.verify(db)) == []
+    assert aio.run(accounts.verify(db))[0] == []
     close_app(app)
 
 
@@ -149,10 +149,10 @@ def test_schema_created_once_and_reopened(tmp_path, run):
 
 def test_verify_finds_a_tampered_balance(db, db_path, run):
     run(accounts.deposit(db, "V1", 500, "t"))
-    assert run(accounts.verify(db)) == []
+    assert run(accounts.verify(db))[0] == []
     with sqlite3.connect(db_path) as conn:
         conn.execute("UPDATE accounts SET balance_cents = 999 WHERE account_number = 'V1'")
-    problems = run(accounts.verify(db))
+    problems = run(accounts.verify(db))[0]
     assert problems and "V1" in problems[0]
 
 
@@ -170,3 +170,46 @@ def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, db_pat
         run(accounts.withdraw(db, "X", 100, "t"))
     assert not isinstance(raised.value, accounts.InsufficientFunds)
     assert run(accounts.deposit(db, "Y", 100, "t")).balance_after_cents == 100
+
+
+def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, db_path, run):
+    run(accounts.deposit(db, "H1", 100, "t"))
+    run(accounts.deposit(db, "H2", 100, "t"))
+    run(accounts.withdraw(db, "H1", 30, "t"))
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
+                            "related_id, memo, hash FROM journal ORDER BY id").fetchall()
+    first, _, third = rows
+    assert first[-1] == accounts.row_hash("", *first[1:-1])
+    assert third[-1] == accounts.row_hash(first[-1], *third[1:-1])  # chained to H1's row, not H2's
+    assert run(accounts.verify(db)) == ([], 3)
+
+
+@pytest.mark.parametrize("edit", [
+    "UPDATE journal SET actor = 'someone else' WHERE id = 2",         # a field no sum would notice
+    "UPDATE journal SET hash = NULL WHERE id = 2",
+    "UPDATE journal SET memo = 'x' WHERE id = 2",
+])
+def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, db_path, run, edit):
+    for cents in (100, 200, 300):
+        run(accounts.deposit(db, "T1", cents, "t"))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["verify"]).exit_code == 0
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute(edit)
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0].startswith("FAIL journal row 2")
+
+
+def test_verification_is_recorded_and_shown_to_admins(app, db, run):
+    from conftest import add_teller, log_in
+    client = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
+    assert "Never verified yet" in client.get("/admin/verification").get_data(as_text=True)
+    run(accounts.deposit(db, "V1", 100, "t"))
+    assert client.post("/admin/verification").status_code == 303
+    page = client.get("/admin/verification").get_data(as_text=True)
+    assert "Sound" in page and "teller:ada" in page
+    app.test_cli_runner().invoke(args=["verify"])
+    assert ">cli<" in client.get("/admin/verification").get_data(as_text=True)

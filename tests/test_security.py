@@ -56,6 +56,8 @@ ROUTES = [
     ("POST", "/admin/tokens", {"name": "new-token"}, html(201)),
     ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
     ("GET", "/admin/audit", None, html(200)),
+    ("GET", "/admin/verification", None, html(200)),
+    ("POST", "/admin/verification", {}, html(303)),
 ]
 
 
