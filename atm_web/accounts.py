@@ -43,6 +43,11 @@ class UnknownAccount(LedgerError):
         super().__init__(f"account {number} does not exist")
 
 
+class LimitBelowDebt(LedgerError):
+    def __init__(self, owed_cents: int):
+        super().__init__(f"the account owes {owed_cents / 100:.2f}, more than that limit")
+
+
 class IdempotencyKeyReused(LedgerError):
     def __init__(self, transaction_id: int | None = None):
         super().__init__("this idempotency key was already used for a different request")
@@ -262,6 +267,32 @@ async def _replayed(db: Database, replay: _Replay):
         f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ? OR related_id = ? ORDER BY id",
         (replay.transaction_id, replay.transaction_id)))
     return tuple(replace(Transaction(*row), replayed=True) for row in rows)
+
+
+async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None, audit) -> Account:
+    """Give an existing account its own overdraft limit, or None to follow MAX_DEBT again; audit(conn) is
+    run in the same transaction. A limit below what the account already owes is refused."""
+    check_account_number(number)
+    if limit_cents is not None and (not isinstance(limit_cents, int) or limit_cents < 0):
+        raise ValueError("limit_cents must be a non-negative int or None")
+
+    async def op(conn):
+        async with savepoint(conn):
+            rows = await conn.execute_fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
+                                               (number,))
+            if not rows:
+                raise UnknownAccount(number)
+            (balance,), = rows
+            if limit_cents is not None and balance < -limit_cents:
+                raise LimitBelowDebt(-balance)
+            effective = limit_cents if limit_cents is not None else max(db.max_debt_cents, -balance)
+            account_rows = await conn.execute_fetchall(
+                f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
+                f"WHERE account_number = ? RETURNING {_ACCOUNT_COLUMNS}", (limit_cents, effective, number))
+            await audit(conn)
+            return Account(*account_rows[0])
+
+    return await db.write(op)
 
 
 async def get_transaction(db: Database, tx_id: int) -> Transaction | None:

@@ -1,9 +1,9 @@
 """Blueprint: admin pages: tellers, API tokens and the audit log."""
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
 from . import accounts, aio, get_db, staff
 from .auth import hash_password, now, require_admin
-from .forms import ButtonForm, NewTellerForm, NewTokenForm, PasswordResetForm
+from .forms import ButtonForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -85,7 +85,7 @@ def create_token():
     if form.validate_on_submit():
         try:
             token, secret = aio.run(staff.create_token(get_db(), form.name.data, form.read_only.data,
-                                                       g.teller.actor, now()))
+                                                       g.teller.actor, now(), form.admin.data))
         except staff.StaffError as error:
             form.name.errors = [str(error)]
         else:  # shown once, in this response only; never stored or flashed
@@ -124,3 +124,23 @@ def verify_now():
         aio.run(accounts.record_verification(get_db(), problems, rows_checked, g.teller.actor))
         flash("The ledger verifies." if not problems else "The ledger does NOT verify: see below.")
     return redirect(url_for("admin.verification"), 303)
+
+
+@bp.post("/accounts/<number>/overdraft-limit")
+def overdraft_limit(number):
+    form = OverdraftLimitForm()
+    if not accounts.ACCOUNT_NUMBER.fullmatch(number):
+        abort(404)
+    if not form.validate_on_submit():
+        flash("Limit not changed: " + " ".join(sum(form.errors.values(), [])))
+        return redirect(url_for("teller.account", number=number), 303)
+    limit = None if form.use_default.data else form.limit_cents
+    detail = "MAX_DEBT" if limit is None else f"{limit / 100:.2f}"
+    try:
+        aio.run(accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(
+            conn, now(), g.teller.actor, "overdraft limit set", number, detail)))
+    except accounts.LedgerError as error:
+        flash(f"Limit not changed: {error}.")
+    else:
+        flash("Overdraft limit set." if limit is not None else "The account follows the default limit again.")
+    return redirect(url_for("teller.account", number=number), 303)

@@ -6,7 +6,7 @@ import re
 from flask import Blueprint, current_app, g, render_template, request
 from werkzeug.exceptions import BadRequest
 
-from . import accounts, get_db
+from . import accounts, get_db, staff
 from .auth import now, token_required
 from .errors import ApiError
 from .money import json_number, to_cents
@@ -16,6 +16,7 @@ bp = Blueprint("api", __name__)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAYED = {"Idempotent-Replayed": "true"}
 BALANCES_MAX = 100
+LIMIT_MAX_CENTS = 10**10  # 100,000,000.00
 
 
 def _json_body() -> dict:
@@ -115,6 +116,27 @@ async def transfer():
                     "amount": json_number(debit.amount_cents), "from_balance": json_number(debit.balance_after_cents),
                     "to_balance": json_number(credit.balance_after_cents), "from_transaction_id": debit.id,
                     "to_transaction_id": credit.id}, debit)
+
+
+@bp.put("/accounts/<number>/overdraft-limit")
+@token_required(admin=True)
+async def overdraft_limit(number):
+    accounts.check_account_number(number)
+    body = _json_body()
+    if "overdraft_limit" not in body:
+        raise ApiError(422, 'body must be {"overdraft_limit": 500.00} or {"overdraft_limit": null} for MAX_DEBT')
+    value = body["overdraft_limit"]
+    limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=LIMIT_MAX_CENTS)
+    detail = "MAX_DEBT" if limit is None else f"{limit / 100:.2f}"
+    account = await accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(
+        conn, now(), g.token.actor, "overdraft limit set", number, detail))
+    return _limit_body(account)
+
+
+def _limit_body(account: accounts.Account) -> dict:
+    return {"account_number": account.number, "overdraft_limit": json_number(account.overdraft_limit_cents),
+            "own_limit": account.own_overdraft_limit_cents is not None,
+            "balance": json_number(account.balance_cents), "available": json_number(account.available_cents)}
 
 
 @bp.get("/accounts/<number>/transactions")

@@ -159,8 +159,12 @@ def require_admin():
         abort(403)
 
 
-def token_required(write: bool = False):
-    """Decorate an async JSON view: a valid Bearer token first (401), write scope for a write (403).
+SCOPES = {"read": 0, "write": 1, "admin": 2}
+
+
+def token_required(write: bool = False, admin: bool = False):
+    """Decorate an async JSON view: a valid Bearer token first (401), then its scope (403): write scope for a
+    write, admin scope for admin actions (an admin token may also write).
 
     Checked inside the view's own coroutine, not in a before_request hook: one trip to the event loop per
     request instead of two.
@@ -173,8 +177,10 @@ def token_required(write: bool = False):
             if token is None:
                 raise ApiError(401, "A valid API token is required: send 'Authorization: Bearer <token>'",
                                {"WWW-Authenticate": 'Bearer realm="atm-web"'})
-            if write and token.scope != "write":
-                raise ApiError(403, "This token is read-only")
+            needed = "admin" if admin else "write" if write else "read"
+            if SCOPES[token.scope] < SCOPES[needed]:
+                raise ApiError(403, "This token is read-only" if token.scope == "read"
+                               else "This needs a token with the admin scope")
             g.token = token
             return await view(*args, **kwargs)
         return wrapped

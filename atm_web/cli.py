@@ -49,10 +49,11 @@ def register(app):
     @app.cli.command("create-token")
     @click.argument("name")
     @click.option("--read-only", is_flag=True, help="May read, never write.")
-    def create_token(name, read_only):
+    @click.option("--admin", is_flag=True, help="May also set overdraft limits.")
+    def create_token(name, read_only, admin):
         """Make an API token; it is printed once, alone on the last line, and stored only as a hash."""
         try:
-            token, secret = aio.run(staff.create_token(get_db(), name, read_only, "cli", time.time()))
+            token, secret = aio.run(staff.create_token(get_db(), name, read_only, "cli", time.time(), admin))
         except staff.StaffError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Created {token.scope} token {token.name!r}; it is shown only now:")

@@ -95,7 +95,23 @@ class PasswordResetForm(FlaskForm):
 class NewTokenForm(FlaskForm):
     name = StringField("Token name", validators=[InputRequired(), Length(max=64)], render_kw={"autocomplete": "off"})
     read_only = BooleanField("Read-only")
+    admin = BooleanField("Admin scope (may also set overdraft limits)")
     submit = SubmitField("Create token")
+
+
+class OverdraftLimitForm(FlaskForm):
+    limit = StringField("Own overdraft limit", render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    set_limit = SubmitField("Set limit")
+    use_default = SubmitField("Use the default limit")
+    limit_cents: int | None = None
+
+    def validate_limit(self, field):
+        if self.use_default.data:
+            return
+        try:
+            self.limit_cents = to_cents(field.data, allow_zero=True, maximum_cents=10**10)
+        except InvalidAmount as error:
+            raise ValidationError(str(error).replace("amount", "limit").capitalize() + ".") from None
 
 
 class ButtonForm(FlaskForm):

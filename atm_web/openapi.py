@@ -91,6 +91,17 @@ def document() -> dict:
                 "Transfer between accounts (the source must exist)", "TransferResult",
                 {"400": _error("Insufficient funds for withdrawal; nothing was written")},
                 body="TransferRequest", params=[])},
+            "/accounts/{number}/overdraft-limit": {"put": {
+                "summary": "Set an account's own overdraft limit, or null to follow MAX_DEBT (admin token; audited)",
+                "security": SECURITY,
+                "parameters": [ACCOUNT_NUMBER],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["overdraft_limit"], "properties": {"overdraft_limit": {
+                        "oneOf": [{"type": "number", "minimum": 0, "maximum": 100000000}, {"type": "null"}]}}}}}},
+                "responses": {"200": _ok("OverdraftLimit", "The account with its limit"),
+                              **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
+                              "403": _error("The token does not have the admin scope"),
+                              "422": _error("Invalid limit, unknown account, or a limit below what the account owes")}}},
             "/accounts/{number}/transactions": {"get": {
                 "summary": "Journal of an account, newest first, cursor paginated",
                 "security": SECURITY,
@@ -123,6 +134,11 @@ def document() -> dict:
                                "required": ["account_number", "withdrawn_amount", "balance", "status",
                                             "transaction_id"],
                                "properties": {**result_fields, "withdrawn_amount": MONEY}},
+            "OverdraftLimit": {"type": "object",
+                               "required": ["account_number", "overdraft_limit", "own_limit", "balance", "available"],
+                               "properties": {"account_number": {"type": "string"}, "overdraft_limit": MONEY,
+                                              "own_limit": {"type": "boolean"}, "balance": MONEY,
+                                              "available": MONEY}},
             "Balances": {"type": "object", "required": ["balances"], "properties": {
                 "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],

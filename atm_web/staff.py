@@ -91,7 +91,7 @@ def check_password(password: str) -> str:
     return password
 
 
-async def _audit(conn, now: float, actor: str, action: str, target: str, detail: str = "") -> None:
+async def audit(conn, now: float, actor: str, action: str, target: str, detail: str = "") -> None:
     await conn.execute("INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
                        (iso(now), actor, action, target, detail))
 
@@ -125,7 +125,7 @@ async def create_teller(db: Database, username: str, password_hash: str, role: s
                     f"RETURNING {_TELLER}", (username, password_hash, role, iso(now)))
             except sqlite3.IntegrityError:
                 raise StaffError(f"The username {username!r} is taken.") from None
-            await _audit(conn, now, actor, "teller added", username, f"role {role}")
+            await audit(conn, now, actor, "teller added", username, f"role {role}")
             return _teller(rows[0])
 
     return await db.write(op)
@@ -154,7 +154,7 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now) -> Tell
             await conn.execute("UPDATE sessions SET ended_at = ? WHERE teller_id = ? AND ended_at IS NULL",
                                (now, teller_id))
             teller = _teller(rows[0])
-            await _audit(conn, now, actor, action, teller.username)
+            await audit(conn, now, actor, action, teller.username)
             return teller
 
     return await db.write(op)
@@ -252,20 +252,23 @@ async def clear_login_failures(db: Database, username: str) -> None:
 _TOKEN = "id, name, scope, created_at, created_by, last_used_at, revoked_at"
 
 
-async def create_token(db: Database, name: str, read_only: bool, actor: str, now: float) -> tuple[Token, str]:
-    """A new token (audited): (its record, the secret to show once)."""
+async def create_token(db: Database, name: str, read_only: bool, actor: str, now: float,
+                       admin: bool = False) -> tuple[Token, str]:
+    """A new token (audited): (its record, the secret to show once). Scopes: read, write, admin."""
+    if read_only and admin:
+        raise StaffError("A token is read-only or admin, not both.")
     name = (name or "").strip()
     if not 1 <= len(name) <= 64 or not name.isprintable():
         raise StaffError("Token name: 1 to 64 printable characters.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    scope = "read" if read_only else "write"
+    scope = "read" if read_only else "admin" if admin else "write"
 
     async def op(conn):
         async with savepoint(conn):
             rows = await conn.execute_fetchall(
                 f"INSERT INTO api_tokens (name, token_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?) "
                 f"RETURNING {_TOKEN}", (name, sha256(secret), scope, iso(now), actor))
-            await _audit(conn, now, actor, "token created", name, f"scope {scope}")
+            await audit(conn, now, actor, "token created", name, f"scope {scope}")
             return Token(*rows[0])
 
     return await db.write(op), secret
@@ -301,7 +304,7 @@ async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> T
             if not rows:
                 raise StaffError("No such token, or it is already revoked.")
             token = Token(*rows[0])
-            await _audit(conn, now, actor, "token revoked", token.name)
+            await audit(conn, now, actor, "token revoked", token.name)
             return token
 
     return await db.write(op)

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from . import accounts, get_db
 from .auth import now, require_teller
 from .db import LedgerUnavailable
-from .forms import LookupForm, TransactionForm, TransferForm
+from .forms import LookupForm, OverdraftLimitForm, TransactionForm, TransferForm
 
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)
@@ -45,7 +45,9 @@ async def _account_page(number: str, form: TransactionForm, status: int = 200):
         account, journal = await accounts.account_with_history(get_db(), number)
     except accounts.InvalidAccountNumber:
         abort(404)
-    return render_template("teller/account.html", account=account, journal=journal, form=form), status
+    limit_form = OverdraftLimitForm(formdata=None) if g.teller.is_admin else None
+    return render_template("teller/account.html", account=account, journal=journal, form=form,
+                           limit_form=limit_form), status
 
 
 @bp.get("/teller/accounts/<number>")

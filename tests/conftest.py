@@ -54,8 +54,9 @@ def log_in(app, client, teller):
     return client
 
 
-def add_token(app, name="test-script", read_only=False):
-    return aio.run(staff.create_token(app.extensions["atm_db"], name, read_only, "test", app.config["CLOCK"]()))[1]
+def add_token(app, name="test-script", read_only=False, admin=False):
+    return aio.run(staff.create_token(app.extensions["atm_db"], name, read_only, "test", app.config["CLOCK"](),
+                                      admin))[1]
 
 
 def bearer(secret):

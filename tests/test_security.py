@@ -7,7 +7,8 @@ import pytest
 from atm_web import aio, staff
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
-IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "revoked", "wrong_token"]
+IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
+              "wrong_token"]
 SESSION_OK = {"teller", "admin"}
 
 # (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
@@ -20,7 +21,7 @@ def html(admin_ok, teller_ok=None):
 
 
 def api(ok, read_only_ok=None):
-    return {"read_write": ok, "read_only": ok if read_only_ok is None else read_only_ok}
+    return {"read_write": ok, "admin_token": ok, "read_only": ok if read_only_ok is None else read_only_ok}
 
 
 ROUTES = [
@@ -29,6 +30,8 @@ ROUTES = [
     ("GET", "/docs", None, {i: 200 for i in IDENTITIES}),
     ("GET", "/accounts/A1/balance", None, api(200)),
     ("GET", "/accounts/A1/transactions", None, api(200)),
+    ("PUT", "/accounts/A1/overdraft-limit", {"overdraft_limit": 50}, {"admin_token": 200, "read_write": 403,
+                                                                      "read_only": 403}),
     ("GET", "/balances?accounts=A1,B1", None, api(200)),
     ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
     ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
@@ -56,6 +59,7 @@ ROUTES = [
     ("POST", "/admin/tokens", {"name": "new-token"}, html(201)),
     ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
     ("GET", "/admin/audit", None, html(200)),
+    ("POST", "/admin/accounts/A1/overdraft-limit", {"limit": "20", "set_limit": "Set limit"}, html(303)),
     ("GET", "/admin/verification", None, html(200)),
     ("POST", "/admin/verification", {}, html(303)),
 ]
@@ -92,6 +96,7 @@ def world(db_path, clock):
         clients[identity] = log_in(app, app.test_client(), people[name])
     aio.run(staff.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
     secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
+                "admin_token": add_token(app, "adm", admin=True),
                 "revoked": add_token(app, "gone"), "wrong_token": "atm_" + "x" * 43}
     tokens = {t.name: t for t in aio.run(staff.list_tokens(db))}
     aio.run(staff.revoke_token(db, tokens["gone"].id, "test", clock()))
@@ -115,7 +120,7 @@ def test_access_matrix(world, db_path, route, identity):
     path = path.format(**ids)
     want = expected(route, identity)
     before = snapshot(db_path)
-    if path.startswith(("/accounts/", "/transfers", "/balances")) and method == "POST":
+    if path.startswith(("/accounts/", "/transfers", "/balances")) and method in ("POST", "PUT"):
         response = clients[identity].open(path, method=method, json=body)
     else:
         response = clients[identity].open(path, method=method, data=body)
