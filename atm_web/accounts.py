@@ -43,6 +43,10 @@ class UnknownAccount(LedgerError):
         super().__init__(f"account {number} does not exist")
 
 
+class CannotReverse(LedgerError):
+    """Unknown entry, a reversal itself, already reversed, or no reason given."""
+
+
 class LimitBelowDebt(LedgerError):
     def __init__(self, owed_cents: int):
         super().__init__(f"the account owes {owed_cents / 100:.2f}, more than that limit")
@@ -267,6 +271,57 @@ async def _replayed(db: Database, replay: _Replay):
         f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ? OR related_id = ? ORDER BY id",
         (replay.transaction_id, replay.transaction_id)))
     return tuple(replace(Transaction(*row), replayed=True) for row in rows)
+
+
+REVERSING_KIND = {"deposit": "reversal_debit", "transfer_in": "reversal_debit",
+                  "withdrawal": "reversal_credit", "transfer_out": "reversal_credit"}
+
+
+async def reverse(db: Database, tx_id: int, reason: str, actor: str, audit) -> list[Transaction]:
+    """Compensate a journal entry (both legs of a transfer) with linked entries, in one transaction, at most
+    once; audit(conn) runs in the same transaction. Refused (InsufficientFunds) if it would break a limit."""
+    reason = (reason or "").strip()
+    if not 1 <= len(reason) <= 200:
+        raise CannotReverse("a reversal needs a reason of 1 to 200 characters")
+    now = _now()
+
+    async def op(conn):
+        async with savepoint(conn):
+            rows = await conn.execute_fetchall(f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
+            if not rows:
+                raise CannotReverse(f"there is no journal entry {tx_id}")
+            original = Transaction(*rows[0])
+            if original.kind not in REVERSING_KIND:
+                raise CannotReverse("a reversal cannot itself be reversed")
+            legs = [original]
+            if original.kind.startswith("transfer"):
+                other = await conn.execute_fetchall(
+                    f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? "
+                    "AND kind IN ('transfer_in', 'transfer_out')",
+                    (original.related_id, original.id, original.id))
+                legs += [Transaction(*row) for row in other]
+            done = []
+            for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
+                try:
+                    done.append(await _append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents,
+                                              actor, now, related_id=leg.id, memo=f"reverses {leg.id}: {reason}"))
+                except sqlite3.IntegrityError as error:
+                    if "journal.related_id" in str(error) or "journal_one_reversal" in str(error):
+                        raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
+                    raise
+            await audit(conn)
+            return sorted(done, key=lambda t: t.id)
+
+    return await db.write(op)
+
+
+async def reversals_of(db: Database, tx_id: int) -> list[Transaction]:
+    """The reversal entries of a journal entry and, for a transfer, of its other leg."""
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TX_COLUMNS} FROM journal WHERE kind IN ('reversal_credit', 'reversal_debit') AND related_id IN "
+        "(SELECT id FROM journal WHERE id = :t OR related_id = :t OR id = (SELECT related_id FROM journal "
+        " WHERE id = :t AND kind LIKE 'transfer%')) ORDER BY id", {"t": tx_id}))
+    return [Transaction(*row) for row in rows]
 
 
 async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None, audit) -> Account:

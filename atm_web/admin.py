@@ -3,7 +3,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
 from . import accounts, aio, get_db, staff
 from .auth import hash_password, now, require_admin
-from .forms import ButtonForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm
+from .forms import ButtonForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm, ReversalForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
@@ -144,3 +144,23 @@ def overdraft_limit(number):
     else:
         flash("Overdraft limit set." if limit is not None else "The account follows the default limit again.")
     return redirect(url_for("teller.account", number=number), 303)
+
+
+@bp.post("/transactions/<int:tx_id>/reversal")
+def reverse(tx_id):
+    form = ReversalForm()
+    if not form.validate_on_submit():
+        flash("Not reversed: give a reason (up to 200 characters).")
+        return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
+    reason = form.reason.data.strip()
+    try:
+        rows = aio.run(accounts.reverse(get_db(), tx_id, reason, g.teller.actor, lambda conn: staff.audit(
+            conn, now(), g.teller.actor, "entry reversed", str(tx_id), reason)))
+    except accounts.InsufficientFunds:
+        flash("Not reversed: it would take the account past its overdraft limit.")
+    except accounts.LedgerError as error:
+        flash(f"Not reversed: {error}.")
+    else:
+        flash(f"Entry {tx_id} reversed.")
+        return redirect(url_for("teller.receipt", tx_id=rows[0].id), 303)
+    return redirect(url_for("teller.receipt", tx_id=tx_id), 303)

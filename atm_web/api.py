@@ -139,6 +139,31 @@ def _limit_body(account: accounts.Account) -> dict:
             "balance": json_number(account.balance_cents), "available": json_number(account.available_cents)}
 
 
+@bp.post("/transactions/<int:tx_id>/reversal")
+@token_required(admin=True)
+async def reversal(tx_id):
+    """Reverse a journal entry (admin token). Naturally idempotent: a retry with the same reason gets the
+    first answer again (Idempotent-Replayed: true); with another reason, 422."""
+    reason = _json_body().get("reason")
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 200:
+        raise ApiError(422, "reason must be text of 1 to 200 characters")
+    db = get_db()
+    try:
+        rows = await accounts.reverse(db, tx_id, reason, g.token.actor, lambda conn: staff.audit(
+            conn, now(), g.token.actor, "entry reversed", str(tx_id), reason.strip()))
+        replayed = False
+    except accounts.CannotReverse:
+        rows = await accounts.reversals_of(db, tx_id)
+        if not rows or not all(r.memo.endswith(f": {reason.strip()}") for r in rows):
+            raise
+        replayed = True
+    body = {"status": "success", "reversed_transaction_id": tx_id, "reversals": [
+        {"transaction_id": r.id, "account_number": r.account_number, "kind": r.kind,
+         "amount": json_number(r.amount_cents), "balance_after": json_number(r.balance_after_cents),
+         "reverses": r.related_id} for r in rows]}
+    return (body, 200, REPLAYED) if replayed else body
+
+
 @bp.get("/accounts/<number>/transactions")
 @token_required()
 async def transactions(number):

@@ -201,6 +201,11 @@ MIGRATIONS = [
     DROP TABLE api_tokens;
     ALTER TABLE api_tokens_v6 RENAME TO api_tokens;
     """,
+    """
+    -- A journal row is reversed at most once: one reversal row may point at it.
+    CREATE UNIQUE INDEX journal_one_reversal ON journal(related_id)
+        WHERE kind IN ('reversal_credit', 'reversal_debit');
+    """,
 ]
 
 

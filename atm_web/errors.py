@@ -6,7 +6,7 @@ from .accounts import InsufficientFunds, LedgerError
 from .db import LedgerUnavailable
 from .money import InvalidAmount
 
-API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/is_alive", "/openapi.json")
+API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/transactions/", "/is_alive", "/openapi.json")
 
 
 class ApiError(Exception):

@@ -114,6 +114,12 @@ class OverdraftLimitForm(FlaskForm):
             raise ValidationError(str(error).replace("amount", "limit").capitalize() + ".") from None
 
 
+class ReversalForm(FlaskForm):
+    reason = StringField("Reason for the reversal", validators=[InputRequired(), Length(max=200)],
+                         render_kw={"autocomplete": "off"})
+    submit = SubmitField("Reverse")
+
+
 class ButtonForm(FlaskForm):
     """A form that is only a button: its CSRF token is what it carries."""
     submit = SubmitField()

@@ -102,6 +102,20 @@ def document() -> dict:
                               **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
                               "403": _error("The token does not have the admin scope"),
                               "422": _error("Invalid limit, unknown account, or a limit below what the account owes")}}},
+            "/transactions/{tx_id}/reversal": {"post": {
+                "summary": "Reverse a journal entry (both legs of a transfer) with a reason (admin token; audited). "
+                           "A retry with the same reason gets the first answer again",
+                "security": SECURITY,
+                "parameters": [{"name": "tx_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}}}}},
+                "responses": {"200": _ok("Reversal", "The compensating entries"),
+                              "400": _error("The reversal would break an overdraft limit; nothing was written"),
+                              **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
+                              "403": _error("The token does not have the admin scope"),
+                              "422": _error("Unknown entry, a reversal, already reversed with another reason, "
+                                            "or no reason")}}},
             "/accounts/{number}/transactions": {"get": {
                 "summary": "Journal of an account, newest first, cursor paginated",
                 "security": SECURITY,
@@ -139,6 +153,14 @@ def document() -> dict:
                                "properties": {"account_number": {"type": "string"}, "overdraft_limit": MONEY,
                                               "own_limit": {"type": "boolean"}, "balance": MONEY,
                                               "available": MONEY}},
+            "Reversal": {"type": "object", "required": ["status", "reversed_transaction_id", "reversals"],
+                         "properties": {"status": {"type": "string", "const": "success"},
+                                        "reversed_transaction_id": {"type": "integer"},
+                                        "reversals": {"type": "array", "items": {"type": "object", "properties": {
+                                            "transaction_id": {"type": "integer"},
+                                            "account_number": {"type": "string"}, "kind": {"type": "string"},
+                                            "amount": MONEY, "balance_after": MONEY,
+                                            "reverses": {"type": "integer"}}}}}},
             "Balances": {"type": "object", "required": ["balances"], "properties": {
                 "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from . import accounts, get_db
 from .auth import now, require_teller
 from .db import LedgerUnavailable
-from .forms import LookupForm, OverdraftLimitForm, TransactionForm, TransferForm
+from .forms import LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
 
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)
@@ -120,4 +120,7 @@ async def receipt(tx_id):
     if tx is None:
         abort(404)
     related = await accounts.related_transactions(get_db(), tx)
-    return render_template("teller/receipt.html", tx=tx, related=related)
+    reversible = g.teller.is_admin and tx.kind in accounts.REVERSING_KIND and not any(
+        r.kind.startswith("reversal") for r in related)
+    return render_template("teller/receipt.html", tx=tx, related=related,
+                           reversal_form=ReversalForm(formdata=None) if reversible else None)

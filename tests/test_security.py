@@ -59,6 +59,9 @@ ROUTES = [
     ("POST", "/admin/tokens", {"name": "new-token"}, html(201)),
     ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
     ("GET", "/admin/audit", None, html(200)),
+    ("POST", "/transactions/1/reversal", {"reason": "test"}, {"admin_token": 200, "read_write": 403,
+                                                              "read_only": 403}),
+    ("POST", "/admin/transactions/1/reversal", {"reason": "test"}, html(303)),
     ("POST", "/admin/accounts/A1/overdraft-limit", {"limit": "20", "set_limit": "Set limit"}, html(303)),
     ("GET", "/admin/verification", None, html(200)),
     ("POST", "/admin/verification", {}, html(303)),
@@ -69,7 +72,7 @@ def expected(route, identity):
     method, path, _, table = route
     if identity in table:
         return table[identity]
-    if path.startswith(("/accounts/", "/transfers", "/balances")):
+    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")):
         return 401
     return LOGIN
 
@@ -120,7 +123,7 @@ def test_access_matrix(world, db_path, route, identity):
     path = path.format(**ids)
     want = expected(route, identity)
     before = snapshot(db_path)
-    if path.startswith(("/accounts/", "/transfers", "/balances")) and method in ("POST", "PUT"):
+    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")) and method in ("POST", "PUT"):
         response = clients[identity].open(path, method=method, json=body)
     else:
         response = clients[identity].open(path, method=method, data=body)
@@ -128,7 +131,7 @@ def test_access_matrix(world, db_path, route, identity):
         assert response.status_code == 303 and "/login" in response.location, response.status_code
     else:
         assert response.status_code == want
-    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers", "/balances")):
+    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.get_json()["detail"]
     refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")
@@ -173,7 +176,7 @@ def csrf_world(db_path, clock):
     close_app(app)
 
 
-FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith(("/accounts/", "/transfers", "/balances"))]
+FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith(("/accounts/", "/transfers", "/balances", "/transactions/"))]
 FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
 
 

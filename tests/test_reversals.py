@@ -1,0 +1,92 @@
+"""Reversals: a compensating entry linked to the original, at most once, never past a limit, audited."""
+import sqlite3
+
+import pytest
+
+from atm_web import accounts, staff
+from conftest import add_teller, add_token, log_in
+
+
+def no_audit(conn):
+    return staff.audit(conn, 0, "test", "entry reversed", "x")
+
+
+@pytest.fixture
+def admin_api(app):
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'ops', admin=True)}"
+    return client
+
+
+def test_reversal_compensates_once_and_is_linked(db, run):
+    original = run(accounts.deposit(db, "R1", 5000, "t"))
+    (reversal,) = run(accounts.reverse(db, original.id, "keyed twice", "teller:ada", no_audit))
+    assert (reversal.kind, reversal.amount_cents, reversal.balance_after_cents, reversal.related_id) == \
+        ("reversal_debit", 5000, 0, original.id)
+    assert reversal.memo == f"reverses {original.id}: keyed twice"
+    with pytest.raises(accounts.CannotReverse, match="already reversed"):
+        run(accounts.reverse(db, original.id, "again", "t", no_audit))
+    with pytest.raises(accounts.CannotReverse, match="cannot itself be reversed"):
+        run(accounts.reverse(db, reversal.id, "undo", "t", no_audit))
+    assert run(accounts.verify(db))[0] == []
+
+
+def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, db_path, run):
+    deposit = run(accounts.deposit(db, "R2", 10000, "t"))
+    run(accounts.withdraw(db, "R2", 110000, "t"))  # at the limit: -1000.00
+    with pytest.raises(accounts.InsufficientFunds):
+        run(accounts.reverse(db, deposit.id, "bounced cheque", "t", no_audit))
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM journal").fetchone() == (2,)
+        assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone() == (0,)
+
+
+def test_reversing_a_transfer_reverses_both_legs(db, run):
+    run(accounts.deposit(db, "R3", 10000, "t"))
+    debit, credit = run(accounts.transfer(db, "R3", "R4", 2500, "t"))
+    rows = run(accounts.reverse(db, credit.id, "wrong payee", "t", no_audit))
+    assert {(r.account_number, r.kind, r.related_id) for r in rows} == \
+        {("R3", "reversal_credit", debit.id), ("R4", "reversal_debit", credit.id)}
+    assert run(accounts.get_balances(db, ["R3", "R4"])) == {"R3": 10000, "R4": 0}
+    with pytest.raises(accounts.CannotReverse):
+        run(accounts.reverse(db, debit.id, "again", "t", no_audit))
+
+
+def test_unknown_entry_and_missing_reason(db, run):
+    with pytest.raises(accounts.CannotReverse):
+        run(accounts.reverse(db, 999, "why", "t", no_audit))
+    tx = run(accounts.deposit(db, "R5", 100, "t"))
+    with pytest.raises(accounts.CannotReverse):
+        run(accounts.reverse(db, tx.id, "  ", "t", no_audit))
+
+
+def test_api_reversal_replays_with_the_same_reason(admin_api, client, db_path):
+    tx_id = admin_api.post("/accounts/R6/deposit", json={"amount": 10}).get_json()["transaction_id"]
+    first = admin_api.post(f"/transactions/{tx_id}/reversal", json={"reason": "duplicate"})
+    assert first.status_code == 200 and first.get_json()["reversals"][0]["balance_after"] == 0
+    again = admin_api.post(f"/transactions/{tx_id}/reversal", json={"reason": "duplicate"})
+    assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    assert admin_api.post(f"/transactions/{tx_id}/reversal", json={"reason": "other"}).status_code == 422
+    assert client.post(f"/transactions/{tx_id}/reversal", json={"reason": "x"}).status_code == 403  # write token
+    history = admin_api.get("/accounts/R6/transactions").get_json()["transactions"]
+    assert history[0]["kind"] == "reversal_debit" and history[0]["related_transaction_id"] == tx_id
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM journal").fetchone() == (2,)
+        assert conn.execute("SELECT actor, action, target, detail FROM audit_log WHERE action = 'entry reversed'"
+                            ).fetchall() == [("token:ops", "entry reversed", str(tx_id), "duplicate")]
+
+
+def test_admin_reverses_from_the_receipt_and_it_shows_everywhere(app, admin_api):
+    ada = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
+    tina = log_in(app, app.test_client(), add_teller(app, "tina"))
+    tx_id = admin_api.post("/accounts/R7/deposit", json={"amount": 12}).get_json()["transaction_id"]
+    assert "Reverse this entry" in ada.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
+    assert "Reverse this entry" not in tina.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
+    response = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "test entry"})
+    assert response.status_code == 303
+    receipt = ada.get(response.location).get_data(as_text=True)
+    assert "Reversal (debit)" in receipt and "test entry" in receipt
+    original = ada.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
+    assert "Reversal (debit)" in original and "Reverse this entry" not in original
+    page = ada.get("/teller/accounts/R7").get_data(as_text=True)
+    assert "Reversal (debit)" in page and f"reverses {tx_id}: test entry" in page
