@@ -1,0 +1,139 @@
+"""Model test: hypothesis drives accounts.py against a plain Python model of the bank; after every step the
+balances, limits and journals must be equal."""
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from atm_web import accounts, aio, staff
+from atm_web.db import Database
+
+MAX_DEBT = 10_000
+NUMBERS = ["M1", "M2"]
+amounts = st.integers(min_value=1, max_value=30_000)
+CREDIT = {"deposit", "transfer_in", "reversal_credit"}
+REVERSING = {"deposit": "reversal_debit", "transfer_in": "reversal_debit", "withdrawal": "reversal_credit",
+             "transfer_out": "reversal_credit"}
+
+
+def no_audit(conn):
+    return staff.audit(conn, 0, "model", "test", "x")
+
+
+class Bank(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = Path(self.dir.name) / "model.db"
+        self.db = Database(str(self.path), MAX_DEBT)
+        aio.run(self.db.open())
+        self.balance, self.limit, self.own = {}, {}, {}
+        self.journal = []        # (id, account, kind, amount, related) as the model expects them
+        self.reversed = set()
+
+    def teardown(self):
+        assert aio.run(accounts.verify(self.db))[0] == []
+        aio.run(self.db.close())
+        self.dir.cleanup()
+
+    # the model
+
+    def _apply(self, number, kind, amount, tx, related=None):
+        """Record one row the model predicts, checked against what the ledger returned."""
+        signed = amount if kind in CREDIT else -amount
+        new = self.balance.get(number, 0) + signed
+        limit = self.limit.get(number, MAX_DEBT)
+        if self.own.get(number) is None:
+            limit = max(MAX_DEBT, min(limit, -new))
+        self.balance[number], self.limit[number] = new, limit
+        assert (tx.account_number, tx.kind, tx.amount_cents, tx.balance_after_cents, tx.related_id) == \
+            (number, kind, amount, new, related)
+        self.journal.append((tx.id, number, kind, amount, related))
+
+    def _fits(self, number, amount):
+        return self.balance.get(number, 0) - amount >= -self.limit.get(number, MAX_DEBT)
+
+    # the rules
+
+    @rule(number=st.sampled_from(NUMBERS), amount=amounts)
+    def deposit(self, number, amount):
+        self._apply(number, "deposit", amount, aio.run(accounts.deposit(self.db, number, amount, "m")))
+
+    @rule(number=st.sampled_from(NUMBERS), amount=amounts)
+    def withdraw(self, number, amount):
+        if self._fits(number, amount):
+            self._apply(number, "withdrawal", amount, aio.run(accounts.withdraw(self.db, number, amount, "m")))
+        else:
+            with pytest.raises(accounts.InsufficientFunds):
+                aio.run(accounts.withdraw(self.db, number, amount, "m"))
+
+    @rule(pair=st.permutations(NUMBERS), amount=amounts)
+    def transfer(self, pair, amount):
+        source, target = pair[0], pair[1]
+        if source not in self.balance:
+            with pytest.raises(accounts.UnknownAccount):
+                aio.run(accounts.transfer(self.db, source, target, amount, "m"))
+        elif not self._fits(source, amount):
+            with pytest.raises(accounts.InsufficientFunds):
+                aio.run(accounts.transfer(self.db, source, target, amount, "m"))
+        else:
+            debit, credit = aio.run(accounts.transfer(self.db, source, target, amount, "m"))
+            self._apply(source, "transfer_out", amount, debit)
+            self._apply(target, "transfer_in", amount, credit, related=debit.id)
+
+    @precondition(lambda self: self.journal)
+    @rule(data=st.data())
+    def reverse(self, data):
+        tx_id, number, kind, amount, related = data.draw(st.sampled_from(self.journal))
+        legs = [(tx_id, number, kind, amount)]
+        if kind.startswith("transfer"):
+            legs += [(i, n, k, a) for i, n, k, a, r in self.journal
+                     if k.startswith("transfer") and i != tx_id and (i == related or r == tx_id)]
+        if kind not in REVERSING or any(leg[0] in self.reversed for leg in legs):
+            with pytest.raises(accounts.CannotReverse):
+                aio.run(accounts.reverse(self.db, tx_id, "model", "m", no_audit))
+            return
+        legs.sort(key=lambda leg: leg[2] in CREDIT, reverse=True)  # the ledger debits first
+        if any(REVERSING[k] == "reversal_debit" and not self._fits(n, a) for _, n, k, a in legs):
+            with pytest.raises(accounts.InsufficientFunds):
+                aio.run(accounts.reverse(self.db, tx_id, "model", "m", no_audit))
+            return
+        rows = aio.run(accounts.reverse(self.db, tx_id, "model", "m", no_audit))
+        by_original = {row.related_id: row for row in rows}
+        for leg_id, n, k, a in legs:
+            self._apply(n, REVERSING[k], a, by_original[leg_id], related=leg_id)
+            self.reversed.add(leg_id)
+
+    @rule(number=st.sampled_from(NUMBERS), limit=st.one_of(st.none(), st.integers(0, 40_000)))
+    def set_limit(self, number, limit):
+        set_it = lambda: aio.run(accounts.set_overdraft_limit(self.db, number, limit, no_audit))  # noqa: E731
+        if number not in self.balance:
+            with pytest.raises(accounts.UnknownAccount):
+                set_it()
+        elif limit is not None and self.balance[number] < -limit:
+            with pytest.raises(accounts.LimitBelowDebt):
+                set_it()
+        else:
+            account = set_it()
+            self.own[number] = limit
+            self.limit[number] = limit if limit is not None else max(MAX_DEBT, -self.balance[number])
+            assert account.overdraft_limit_cents == self.limit[number]
+
+    # after every step
+
+    @invariant()
+    def ledger_equals_model(self):
+        with sqlite3.connect(self.path) as conn:
+            rows = conn.execute("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts").fetchall()
+            journal = conn.execute("SELECT id, account_number, kind, amount_cents, related_id FROM journal "
+                                   "ORDER BY id").fetchall()
+        assert {n: (b, lim) for n, b, lim in rows} == {n: (self.balance[n], self.limit[n]) for n in self.balance}
+        assert journal == self.journal
+
+
+Bank.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+TestBankModel = Bank.TestCase
