@@ -11,6 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import aio, config
 from .db import Database
@@ -87,6 +88,13 @@ def at_least_one_chunk(wsgi_app):
     return app
 
 
+class RowIdConverter(IntegerConverter):
+    """<id:name>: a database row id, 1 to 2**63 - 1; anything else in the path is a 404, never an overflow."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
 def get_db() -> Database:
     return current_app.extensions["atm_db"]
 
@@ -117,6 +125,7 @@ def create_app(test_config=None):
     if app.config["TRUST_PROXY_HEADERS"]:  # behind Heroku/Render's router: believe its X-Forwarded-* headers
         hops = app.config["TRUST_PROXY_HEADERS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    app.url_map.converters["id"] = RowIdConverter
     register_extensions(app)
     register_blueprints(app)
     app.add_template_filter(format_cents, "money")

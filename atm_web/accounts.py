@@ -47,6 +47,11 @@ class CannotReverse(LedgerError):
     """Unknown entry, a reversal itself, already reversed, or no reason given."""
 
 
+class UnknownEntry(CannotReverse):
+    def __init__(self, tx_id: int):
+        super().__init__(f"there is no journal entry {tx_id}")
+
+
 class LimitBelowDebt(LedgerError):
     def __init__(self, owed_cents: int):
         super().__init__(f"the account owes {owed_cents / 100:.2f}, more than that limit")
@@ -289,7 +294,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, audit) -> l
         async with savepoint(conn):
             rows = await conn.execute_fetchall(f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
             if not rows:
-                raise CannotReverse(f"there is no journal entry {tx_id}")
+                raise UnknownEntry(tx_id)
             original = Transaction(*rows[0])
             if original.kind not in REVERSING_KIND:
                 raise CannotReverse("a reversal cannot itself be reversed")

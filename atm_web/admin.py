@@ -36,7 +36,7 @@ def add_teller():
     return _tellers_page(form, 422)
 
 
-@bp.post("/tellers/<int:teller_id>/<any(deactivate, reactivate):action>")
+@bp.post("/tellers/<id:teller_id>/<any(deactivate, reactivate):action>")
 def set_active(teller_id, action):
     if not ButtonForm().validate_on_submit():
         return _tellers_page(status=400)
@@ -52,7 +52,7 @@ def set_active(teller_id, action):
     return redirect(url_for("admin.tellers"), 303)
 
 
-@bp.post("/tellers/<int:teller_id>/password")
+@bp.post("/tellers/<id:teller_id>/password")
 def reset_password(teller_id):
     form = PasswordResetForm()
     if not form.validate_on_submit():
@@ -93,7 +93,7 @@ def create_token():
     return _tokens_page(form, status=422)
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post("/tokens/<id:token_id>/revoke")
 def revoke_token(token_id):
     if not ButtonForm().validate_on_submit():
         return _tokens_page(status=400)
@@ -146,7 +146,7 @@ def overdraft_limit(number):
     return redirect(url_for("teller.account", number=number), 303)
 
 
-@bp.post("/transactions/<int:tx_id>/reversal")
+@bp.post("/transactions/<id:tx_id>/reversal")
 def reverse(tx_id):
     form = ReversalForm()
     if not form.validate_on_submit():

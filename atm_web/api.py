@@ -13,6 +13,18 @@ from .money import json_number, to_cents
 from .openapi import document
 
 bp = Blueprint("api", __name__)
+QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"}}
+PUBLIC = {"api.is_alive", "api.openapi", "api.docs"}
+
+
+@bp.before_request
+def refuse_unknown_query_parameters():
+    """A misspelt parameter (?limt=5) is an error, not silently ignored."""
+    if request.endpoint in PUBLIC:
+        return
+    unknown = set(request.args) - QUERY_PARAMETERS.get(request.endpoint, set())
+    if unknown:
+        raise ApiError(422, f"unknown query parameter: {sorted(unknown)[0]!r}")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAYED = {"Idempotent-Replayed": "true"}
 BALANCES_MAX = 100
@@ -73,9 +85,9 @@ async def balance(number):
 @bp.get("/balances")
 @token_required()
 async def balances():
-    numbers = [n for n in request.args.get("accounts", "").split(",") if n]
-    if not 1 <= len(numbers) <= BALANCES_MAX or len(set(numbers)) != len(numbers):
-        raise ApiError(422, f"accounts must list 1 to {BALANCES_MAX} different account numbers, comma separated")
+    numbers = list(dict.fromkeys(n for n in request.args.get("accounts", "").split(",") if n))
+    if not 1 <= len(numbers) <= BALANCES_MAX:
+        raise ApiError(422, f"accounts must list 1 to {BALANCES_MAX} account numbers, comma separated")
     found = await accounts.get_balances(get_db(), numbers)
     return {"balances": {number: json_number(cents) for number, cents in found.items()}}
 
@@ -128,8 +140,11 @@ async def overdraft_limit(number):
     value = body["overdraft_limit"]
     limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=LIMIT_MAX_CENTS)
     detail = "MAX_DEBT" if limit is None else f"{limit / 100:.2f}"
-    account = await accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(
-        conn, now(), g.token.actor, "overdraft limit set", number, detail))
+    try:
+        account = await accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(
+            conn, now(), g.token.actor, "overdraft limit set", number, detail))
+    except accounts.UnknownAccount as error:
+        raise ApiError(404, str(error)) from None
     return _limit_body(account)
 
 
@@ -139,7 +154,7 @@ def _limit_body(account: accounts.Account) -> dict:
             "balance": json_number(account.balance_cents), "available": json_number(account.available_cents)}
 
 
-@bp.post("/transactions/<int:tx_id>/reversal")
+@bp.post("/transactions/<id:tx_id>/reversal")
 @token_required(admin=True)
 async def reversal(tx_id):
     """Reverse a journal entry (admin token). Naturally idempotent: a retry with the same reason gets the
@@ -152,6 +167,8 @@ async def reversal(tx_id):
         rows = await accounts.reverse(db, tx_id, reason, g.token.actor, lambda conn: staff.audit(
             conn, now(), g.token.actor, "entry reversed", str(tx_id), reason.strip()))
         replayed = False
+    except accounts.UnknownEntry as error:
+        raise ApiError(404, str(error)) from None
     except accounts.CannotReverse:
         rows = await accounts.reversals_of(db, tx_id)
         if not rows or not all(r.memo.endswith(f": {reason.strip()}") for r in rows):

@@ -5,7 +5,7 @@ ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True, "description
                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}$"}}
 MONEY = {"type": "number", "description": "Amount in the currency's units, at most 2 decimal places"}
 AMOUNT = {"oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
-                    {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}],
+                    {"type": "string", "pattern": r"^([1-9][0-9]{0,5}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"}],
           "description": "Greater than 0, at most 2 decimal places, at most MAX_AMOUNT (default 1,000,000.00); "
                          "a number or a decimal string"}
 
@@ -84,7 +84,7 @@ def document() -> dict:
                 "summary": "Balances of several accounts, read from one snapshot (0 for accounts not opened)",
                 "security": SECURITY,
                 "parameters": [{"name": "accounts", "in": "query", "required": True,
-                                "description": "1 to 100 different account numbers, comma separated",
+                                "description": "1 to 100 account numbers, comma separated",
                                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}(,[A-Za-z0-9]{1,34})*$"}}],
                 "responses": {"200": _ok("Balances", "The balances"), **ERRORS}}},
             "/transfers": {"post": _money_post(
@@ -101,7 +101,8 @@ def document() -> dict:
                 "responses": {"200": _ok("OverdraftLimit", "The account with its limit"),
                               **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
                               "403": _error("The token does not have the admin scope"),
-                              "422": _error("Invalid limit, unknown account, or a limit below what the account owes")}}},
+                              "404": _error("No such account"),
+                              "422": _error("Invalid limit, or a limit below what the account owes")}}},
             "/transactions/{tx_id}/reversal": {"post": {
                 "summary": "Reverse a journal entry (both legs of a transfer) with a reason (admin token; audited). "
                            "A retry with the same reason gets the first answer again",
@@ -114,8 +115,8 @@ def document() -> dict:
                               "400": _error("The reversal would break an overdraft limit; nothing was written"),
                               **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
                               "403": _error("The token does not have the admin scope"),
-                              "422": _error("Unknown entry, a reversal, already reversed with another reason, "
-                                            "or no reason")}}},
+                              "404": _error("No such journal entry"),
+                              "422": _error("A reversal, already reversed with another reason, or no reason")}}},
             "/accounts/{number}/transactions": {"get": {
                 "summary": "Journal of an account, newest first, cursor paginated",
                 "security": SECURITY,

@@ -114,7 +114,7 @@ async def transfer():
     return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 
 
-@bp.get("/teller/receipts/<int:tx_id>")
+@bp.get("/teller/receipts/<id:tx_id>")
 async def receipt(tx_id):
     tx = await accounts.get_transaction(get_db(), tx_id)
     if tx is None:

@@ -162,8 +162,22 @@ def test_balances_of_several_accounts_from_one_read(client):
     assert body == {"balances": {"M1": 10.5, "M2": -3, "M3": 0}}
 
 
-@pytest.mark.parametrize("query", ["", "accounts=", "accounts=A,A", "accounts=A%20B", "accounts=" + ",".join(
+def test_unknown_query_parameters_are_422(client):
+    response = client.get("/accounts/1/transactions?limt=5")
+    assert response.status_code == 422 and "limt" in response.get_json()["detail"]
+    assert client.post("/accounts/1/deposit?x=1", json={"amount": 1}).status_code == 422
+    assert client.get("/is_alive?probe=1").status_code == 200  # the health check stays lenient
+
+
+@pytest.mark.parametrize("query", ["", "accounts=", "accounts=A%20B", "accounts=" + ",".join(
     f"X{i}" for i in range(101))])
 def test_balances_bad_query_is_422(client, query):
     response = client.get(f"/balances?{query}")
     assert response.status_code == 422 and response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/transactions/42171897199875302883328/reversal", "/transactions/0/reversal"])
+def test_row_ids_out_of_range_are_404_not_500(client, path):
+    response = client.post(path, json={"reason": "x"})
+    assert response.status_code == 404 and response.get_json()["detail"]
+    assert client.get("/teller/receipts/99999999999999999999999").status_code == 404

@@ -51,8 +51,9 @@ def test_bad_limits_are_422(admin_api, body):
     assert admin_api.put("/accounts/L3/overdraft-limit", json=body).status_code == 422
 
 
-def test_unknown_account_is_422(admin_api):
-    assert put_limit(admin_api, "NOPE", 10).status_code == 422
+def test_unknown_account_is_404(admin_api):
+    response = put_limit(admin_api, "NOPE", 10)
+    assert response.status_code == 404 and response.get_json()["detail"] == "account NOPE does not exist"
 
 
 def test_own_limit_survives_a_max_debt_change(db_path, clock):
