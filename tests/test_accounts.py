@@ -213,3 +213,12 @@ def test_verification_is_recorded_and_shown_to_admins(app, db, run):
     assert "Sound" in page and "teller:ada" in page
     app.test_cli_runner().invoke(args=["verify"])
     assert ">cli<" in client.get("/admin/verification").get_data(as_text=True)
+
+
+def test_every_connection_is_wal_full_sync_with_a_busy_timeout(db, run):
+    """synchronous=FULL: an acknowledged deposit survives power loss (kill -9 alone would not show it)."""
+    for conn in (db._writer, db._reader):
+        assert run(conn.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
+        assert run(conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]
+        assert run(conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
+        assert run(conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
