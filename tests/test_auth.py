@@ -286,3 +286,18 @@ def test_setup_refused_once_a_teller_exists_even_with_a_valid_code(app):
     assert client.get(f"/setup?code={code}").status_code == 404
     form = {"username": "eve", "password": "e" * 12, "confirm": "e" * 12, "code": code}
     assert client.post("/setup", data=form).status_code == 404
+
+
+def test_revocation_holds_at_once_in_another_process(db_path, clock):
+    """Two apps on one file stand for two workers, each with its own cache of verified tokens."""
+    first, second = make_app(db_path, CLOCK=clock), make_app(db_path, CLOCK=clock)
+    try:
+        secret = add_token(first, "shared")
+        api = second.test_client()
+        assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200  # now cached there
+        token_id = aio.run(staff.list_tokens(first.extensions["atm_db"]))[0].id
+        aio.run(staff.revoke_token(first.extensions["atm_db"], token_id, "test", clock()))
+        assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 401
+    finally:
+        close_app(first)
+        close_app(second)
