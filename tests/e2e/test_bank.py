@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 
-import pytest
 
 from .server import Server
 
