@@ -243,7 +243,7 @@ async def _at_most_once(db: Database, conn, once: Once | None, apply):
     if once is None:
         return await apply()
     async with savepoint(conn):
-        if once.now - getattr(db, "idempotency_purged_at", 0) > 3600:
+        if once.now - db.idempotency_purged_at > 3600:
             await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (once.now - IDEMPOTENCY_TTL_S,))
             db.idempotency_purged_at = once.now
         rows = await conn.execute_fetchall(

@@ -92,24 +92,25 @@ async def balances():
     return {"balances": {number: json_number(cents) for number, cents in found.items()}}
 
 
+async def _move(number: str, post, amount_field: str):
+    """A deposit or withdrawal: the original API's body, plus the journal row's id."""
+    accounts.check_account_number(number)
+    body = _json_body()
+    tx = await post(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
+    return _answer({"account_number": number, amount_field: json_number(tx.amount_cents),
+                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
+
+
 @bp.post("/accounts/<number>/deposit")
 @token_required(write=True)
 async def deposit(number):
-    accounts.check_account_number(number)
-    body = _json_body()
-    tx = await accounts.deposit(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
-    return _answer({"account_number": number, "deposited_amount": json_number(tx.amount_cents),
-                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
+    return await _move(number, accounts.deposit, "deposited_amount")
 
 
 @bp.post("/accounts/<number>/withdraw")
 @token_required(write=True)
 async def withdraw(number):
-    accounts.check_account_number(number)
-    body = _json_body()
-    tx = await accounts.withdraw(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
-    return _answer({"account_number": number, "withdrawn_amount": json_number(tx.amount_cents),
-                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
+    return await _move(number, accounts.withdraw, "withdrawn_amount")
 
 
 @bp.post("/transfers")

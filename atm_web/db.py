@@ -227,6 +227,7 @@ class Database:
         self._drain_task: asyncio.Task | None = None
         self._lock_fd: int | None = None
         self._pid = os.getpid()
+        self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -16,14 +16,11 @@ def _error(description: str) -> dict:
 
 
 ERRORS = {
+    "401": _error("Missing, unknown or revoked API token (WWW-Authenticate: Bearer)"),
     "404": _error("No such path"),
     "405": _error("Method not allowed on this path"),
     "422": _error("Invalid account number, amount, query or body"),
     "500": _error("Unexpected error (details are logged, never returned)"),
-}
-ERRORS = {
-    "401": _error("Missing, unknown or revoked API token (WWW-Authenticate: Bearer)"),
-    **ERRORS,
 }
 WRITE_ERRORS = {
     **ERRORS,
