@@ -250,23 +250,41 @@ class Database:
         async with self._open_lock:
             if self._writer is not None:
                 return
-            writer = await self._connect()
+            lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                await writer.execute("BEGIN IMMEDIATE")
-                (version,), = await writer.execute_fetchall("PRAGMA user_version")
-                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                    for statement in filter(str.strip, _split(script)):
-                        await writer.execute(statement)
-                    await writer.execute(f"PRAGMA user_version = {number}")
-                    log.info("schema migrated to version %d", number)
-                await self._apply_max_debt(writer)
-                await writer.execute("COMMIT")
+                # Workers starting together on a new file would race to switch it to WAL, and SQLite answers
+                # that race with "database is locked" at once (no busy wait): they open it one at a time.
+                await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, lock_fd, fcntl.LOCK_EX)
+                try:
+                    writer = await self._connect()
+                    try:
+                        await self._migrate(writer)
+                        reader = await self._connect()
+                    except BaseException:
+                        await writer.close()
+                        raise
+                finally:
+                    fcntl.flock(lock_fd, fcntl.LOCK_UN)
             except BaseException:
-                await writer.close()
+                os.close(lock_fd)
                 raise
-            self._reader = await self._connect()
-            self._lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
-            self._writer = writer
+            self._writer, self._reader, self._lock_fd = writer, reader, lock_fd
+
+    async def _migrate(self, writer) -> None:
+        await writer.execute("BEGIN IMMEDIATE")
+        try:
+            (version,), = await writer.execute_fetchall("PRAGMA user_version")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, _split(script)):
+                    await writer.execute(statement)
+                await writer.execute(f"PRAGMA user_version = {number}")
+                log.info("schema migrated to version %d", number)
+            await self._apply_max_debt(writer)
+            await writer.execute("COMMIT")
+        except BaseException:
+            if writer.in_transaction:
+                await writer.execute("ROLLBACK")
+            raise
 
     async def _apply_max_debt(self, conn) -> None:
         # Accounts without their own limit follow MAX_DEBT; one already deeper in debt keeps its debt as its

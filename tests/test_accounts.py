@@ -1,9 +1,11 @@
 import asyncio
+import multiprocessing
 import sqlite3
+import time
 
 import pytest
 
-from atm_web import accounts
+from atm_web import accounts, aio
 from atm_web.db import MIGRATIONS, Database
 from conftest import close_app, make_app
 
@@ -222,3 +224,28 @@ def test_every_connection_is_wal_full_sync_with_a_busy_timeout(db, run):
         assert run(conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]
         assert run(conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
         assert run(conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
+
+
+def _open_at(path: str, start_at: float) -> str:
+    """In a fresh process: wait for start_at, then open (create and migrate) the database at path."""
+    from atm_web.db import Database
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        aio.run(Database(path, 0).open())
+        return "ok"
+    except Exception as error:  # reported to the parent, which names it
+        return f"{type(error).__name__}: {error}"
+
+
+def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path):
+    """hypercorn starts its workers together; on a new file they race to create it and switch it to WAL."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(6) as pool:
+        pool.map(time.sleep, [0] * 6)  # the workers are up before the race starts
+        for attempt in range(8):
+            path = str(tmp_path / f"new{attempt}.db")
+            start_at = time.time() + 0.3
+            assert pool.starmap(_open_at, [(path, start_at)] * 6) == ["ok"] * 6
+            with sqlite3.connect(path) as conn:
+                assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
