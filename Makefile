@@ -18,7 +18,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
 	@echo "Serving http://127.0.0.1:$(PORT) (SQLite: $${DB_PATH:-atm.db}); Ctrl+C stops."
-	PORT=$(PORT) $(VENV)/bin/hypercorn wsgi:app --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
+	PORT=$(PORT) $(VENV)/bin/hypercorn --worker-class uvloop wsgi:app --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)

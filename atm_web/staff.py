@@ -5,10 +5,13 @@ tokens) are stored only as SHA-256 hashes: they are long random strings, so a fa
 Password hashing is not done here: it is slow, and callers run it off the event loop.
 """
 import hashlib
+import logging
+import os
 import re
 import secrets
 import sqlite3
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .db import Database, savepoint
@@ -21,6 +24,8 @@ USERNAME_FAILURES = 5
 ADDRESS_FAILURES = 20
 TOKEN_PREFIX = "atm_"
 TOUCH_EVERY_S = 60  # last-seen / last-used times are refreshed at most this often (fewer writes)
+TOKEN_CACHE_S = 60  # a verified token is trusted from memory at most this long (see TokenCache)
+log = logging.getLogger(__name__)
 
 
 class StaffError(Exception):
@@ -274,19 +279,71 @@ async def create_token(db: Database, name: str, read_only: bool, actor: str, now
     return await db.write(op), secret
 
 
+class TokenCache:
+    """The verified tokens of one process, so authenticating a request costs no database round trip.
+
+    A revocation replaces the generation file beside the database after its commit, and every lookup reads that
+    file first: an entry stamped with another generation is looked up again, so a revoked token is refused at
+    once by every process. An entry also expires after TOKEN_CACHE_S: the bound for a revocation whose process
+    died between its commit and the file's replacement.
+    """
+
+    def __init__(self, db: Database):
+        self.path = f"{db.path}.token-generation"
+        self.entries: dict[str, tuple[str, float, Token]] = {}  # token hash -> (generation, cached at, token)
+
+    def generation(self) -> str:
+        try:
+            with open(self.path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def get(self, token_hash: str, generation: str, now: float) -> Token | None:
+        entry = self.entries.get(token_hash)
+        if entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
+            return entry[2]
+        return None
+
+    def invalidate_everywhere(self) -> None:
+        temporary = f"{self.path}.{secrets.token_hex(8)}"
+        with open(temporary, "w") as f:
+            f.write(secrets.token_hex(16))
+        os.replace(temporary, self.path)
+
+
+_token_caches: "weakref.WeakKeyDictionary[Database, TokenCache]" = weakref.WeakKeyDictionary()
+
+
+def _token_cache(db: Database) -> TokenCache:
+    if db not in _token_caches:
+        _token_caches[db] = TokenCache(db)
+    return _token_caches[db]
+
+
 async def token_for(db: Database, secret: str, now: float) -> Token | None:
     """The unrevoked token with this secret, or None; refreshes its last-used time now and then."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     token_hash = sha256(secret)
-    rows = await db.read(lambda conn: conn.execute_fetchall(
-        f"SELECT {_TOKEN} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
-    if not rows:
-        return None
-    token = Token(*rows[0])
+    cache = _token_cache(db)
+    generation = cache.generation()  # read before the database: a revocation after this read changes it
+    token = cache.get(token_hash, generation, now)
+    cached_at = now
+    if token is None:
+        rows = await db.read(lambda conn: conn.execute_fetchall(
+            f"SELECT {_TOKEN} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
+        if not rows:
+            cache.entries.pop(token_hash, None)
+            return None
+        token = Token(*rows[0])
+    else:
+        cached_at = cache.entries[token_hash][1]
     if token.last_used_at is None or token.last_used_at < iso(now - TOUCH_EVERY_S):
         await db.write(lambda conn: conn.execute(
             "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
+        token = replace(token, last_used_at=iso(now))
+    cache.entries[token_hash] = (generation, cached_at, token)
     return token
 
 
@@ -307,7 +364,12 @@ async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> T
             await audit(conn, now, actor, "token revoked", token.name)
             return token
 
-    return await db.write(op)
+    token = await db.write(op)
+    try:
+        _token_cache(db).invalidate_everywhere()
+    except OSError:  # the revocation stands; processes that cached the token drop it within TOKEN_CACHE_S
+        log.exception("could not replace the token generation file after revoking token %s", token.name)
+    return token
 
 
 # Audit log

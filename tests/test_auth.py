@@ -288,6 +288,20 @@ def test_setup_refused_once_a_teller_exists_even_with_a_valid_code(app):
     assert client.post("/setup", data=form).status_code == 404
 
 
+def test_a_revocation_the_cache_missed_holds_within_its_lifetime(app, db_path, clock):
+    """A revocation whose process died between its commit and replacing the generation file: the other processes
+    trust the token from memory at most TOKEN_CACHE_S longer."""
+    secret = add_token(app, "crashy")
+    api = app.test_client()
+    assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200
+    with sqlite3.connect(db_path) as conn:  # revoked, but nobody told the caches
+        conn.execute("UPDATE api_tokens SET revoked_at = '2026-01-01T00:00:00Z' WHERE name = 'crashy'")
+    clock.advance(staff.TOKEN_CACHE_S - 1)
+    assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200
+    clock.advance(1)
+    assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 401
+
+
 def test_revocation_holds_at_once_in_another_process(db_path, clock):
     """Two apps on one file stand for two workers, each with its own cache of verified tokens."""
     first, second = make_app(db_path, CLOCK=clock), make_app(db_path, CLOCK=clock)
