@@ -1,11 +1,14 @@
-"""What the Procfile serves: the app, or one clear line and exit 2 when the configuration is bad."""
+"""What the Procfile serves: the app, behind our ASGI adapter (atm_web/asgi.py); or one clear line and exit 2
+when the configuration is bad."""
 import sys
 
 from atm_web import create_app
+from atm_web.asgi import ThreadPoolWSGI
 from atm_web.config import ConfigError
 
 try:
-    app = create_app()
+    flask_app = create_app()
 except ConfigError as error:
     print(f"atm-web: configuration error: {error}", file=sys.stderr)
     sys.exit(2)
+app = ThreadPoolWSGI(flask_app, flask_app.config["MAX_CONTENT_LENGTH"])

@@ -64,30 +64,6 @@ class TellerSessionInterface(SecureCookieSessionInterface):
         return "/"
 
 
-def at_least_one_chunk(wsgi_app):
-    """Make every response body yield at least one (possibly empty) chunk.
-
-    hypercorn's WSGI wrapper sends the status line with the first body chunk, so a response whose body
-    yields nothing (a 304 to a browser's revalidation, any HEAD) never got one: pgjones/hypercorn#331.
-    """
-    def app(environ, start_response):
-        body = wsgi_app(environ, start_response)
-
-        def chunks():
-            sent = False
-            try:
-                for chunk in body:
-                    sent = True
-                    yield chunk
-                if not sent:
-                    yield b""
-            finally:
-                if hasattr(body, "close"):
-                    body.close()
-        return chunks()
-    return app
-
-
 class RowIdConverter(IntegerConverter):
     """<id:name>: a database row id, 1 to 2**63 - 1; anything else in the path is a 404, never an overflow."""
 
@@ -121,7 +97,6 @@ def create_app(test_config=None):
         package_log.setLevel(logging.INFO)
 
     app.session_interface = TellerSessionInterface()
-    app.wsgi_app = at_least_one_chunk(app.wsgi_app)
     if app.config["TRUST_PROXY_HEADERS"]:  # behind Heroku/Render's router: believe its X-Forwarded-* headers
         hops = app.config["TRUST_PROXY_HEADERS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

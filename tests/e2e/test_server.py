@@ -1,4 +1,5 @@
 """End to end: the Procfile's command, real HTTP, real SQLite file, concurrent clients."""
+import json
 import os
 import random
 import sqlite3
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from .server import Server
+from .server import ROOT, Server
 
 CLIENTS = int(os.environ.get("E2E_CLIENTS", "64"))
 OPS_PER_CLIENT = int(os.environ.get("E2E_OPS", "50"))
@@ -97,7 +98,8 @@ def test_concurrent_clients_keep_the_ledger_exact(server):
 
 
 def test_empty_bodies_get_their_status_line(server):
-    """304 to a revalidation and HEAD: hypercorn's WSGI wrapper dropped their status (hypercorn#331)."""
+    """304 to a revalidation and HEAD: hypercorn's own WSGI wrapper dropped their status (hypercorn#331); ours
+    (atm_web/asgi.py) must not."""
     conn = server.connection()
     try:
         conn.request("GET", "/static/css/atm.css")
@@ -113,3 +115,44 @@ def test_empty_bodies_get_their_status_line(server):
         assert conn.getresponse().status == 200
     finally:
         conn.close()
+
+
+def test_whole_files_and_request_details_reach_the_app_and_back(server):
+    """Through the ASGI adapter: a static file arrives byte for byte, a UTF-8 path and the query string reach
+    Flask intact (the 422 names the parameter), and the server logs no lifespan error."""
+    conn = server.connection()
+    try:
+        conn.request("GET", "/static/css/atm.css")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == (ROOT / "static/css/atm.css").read_bytes()
+        conn.request("GET", "/accounts/%C3%A9/balance", headers={"Authorization": f"Bearer {server.token}"})
+        response = conn.getresponse()
+        assert response.status == 422 and b"account number" in response.read()
+        conn.request("GET", "/accounts/A1/transactions?limt=5", headers={"Authorization": f"Bearer {server.token}"})
+        response = conn.getresponse()
+        assert response.status == 422 and b"limt" in response.read()
+    finally:
+        conn.close()
+    assert "Lifespan" not in server.output()
+
+
+def post_raw(server, path, body: bytes, chunked: bool):
+    conn = server.connection()
+    try:
+        conn.request("POST", path, body=body, encode_chunked=chunked,
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {server.token}",
+                              **({"Transfer-Encoding": "chunked"} if chunked else {})})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_chunked_bodies_are_read_and_oversized_ones_are_413_json(server):
+    status, body = post_raw(server, "/accounts/CHUNKED/deposit", b'{"amount": 2.5}', chunked=True)
+    assert (status, body["balance"]) == (200, 2.5)
+    oversized = b'{"amount": 1, "padding": "' + b"x" * 40_000 + b'"}'
+    for chunked in (False, True):
+        status, body = post_raw(server, "/accounts/CHUNKED/deposit", oversized, chunked)
+        assert status == 413 and body["detail"], (chunked, body)
+    assert server.request("GET", "/accounts/CHUNKED/balance")[1]["balance"] == 2.5

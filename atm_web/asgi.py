@@ -1,0 +1,111 @@
+"""How hypercorn runs the Flask app (wsgi.py): an ASGI adapter of our own, with a thread pool of our size.
+
+hypercorn's built-in WSGI support runs the app on its loop's default thread pool (min(32, CPUs + 4) threads,
+not configurable: 6 on two cores) and hands each piece of a response back to the loop with a blocking round
+trip. Here the app runs on THREADS threads per worker and hands its whole response back at once: `make bench`
+measured +22% deposits at 16 connections and +41% at 64 (README, Benchmark). So responses are buffered, which
+suits an app whose largest answer is a page of 100 journal rows. A request body is read whole, chunked or not,
+but never much past max_body_bytes: Flask answers 413 for a longer one.
+"""
+import asyncio
+import io
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+THREADS = 16  # per worker; 6 (hypercorn's pool here) and 32 measured worse at 64 connections
+
+
+class ThreadPoolWSGI:
+    """An ASGI app that runs a WSGI app on its own threads; HTTP only (websockets are closed)."""
+
+    def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS):
+        self.wsgi_app = wsgi_app
+        self.max_body_bytes = max_body_bytes
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":  # nothing to start or stop; the app opens its database at import
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close"})
+            return
+        body = await self._read_body(receive)
+        if body is None:  # the client went away mid-request
+            return
+        environ = build_environ(scope, body)
+        status, headers, content = await asyncio.get_running_loop().run_in_executor(self.pool, self._run, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _read_body(self, receive) -> bytes | None:
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes or not message.get("more_body"):
+                return bytes(body)  # past the limit, stop reading: Flask finds it too long (413)
+
+    def _run(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """On a pool thread: call the WSGI app (PEP 3333) and collect its status, headers and body."""
+        chunks: list[bytes] = []
+        response = {}
+
+        def start_response(status, headers, exc_info=None):
+            # Nothing is sent before the app returns, so a second call (an error page) simply replaces the first.
+            response["status"] = int(status.split(" ", 1)[0])
+            response["headers"] = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                                   for name, value in headers]
+            return chunks.append
+
+        body = self.wsgi_app(environ, start_response)
+        try:
+            chunks.extend(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        return response["status"], response["headers"], b"".join(chunks)
+
+
+def build_environ(scope: dict, body: bytes) -> dict:
+    """The WSGI environ (PEP 3333) of an ASGI HTTP scope and its body, read whole.
+
+    The body is given with its own length, chunked or not (Werkzeug reads no chunked body from a plain WSGI
+    server); one cut short past the limit has a length beyond MAX_CONTENT_LENGTH, so Flask answers 413.
+    """
+    root = scope.get("root_path", "")
+    path = scope["path"]
+    if root and path.startswith(root):
+        path = path[len(root):] or "/"
+    else:
+        root = ""
+    server = scope.get("server") or ("localhost", 80)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root.encode("utf-8").decode("latin-1"),
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope["query_string"].decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if scope.get("client"):
+        environ["REMOTE_ADDR"] = scope["client"][0]
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        key = {"content-length": "CONTENT_LENGTH", "content-type": "CONTENT_TYPE"}.get(
+            name, "HTTP_" + name.upper().replace("-", "_"))
+        value = raw_value.decode("latin-1")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    if body or "CONTENT_LENGTH" in environ:
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ

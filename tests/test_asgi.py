@@ -1,0 +1,53 @@
+"""The WSGI environ our ASGI adapter (atm_web/asgi.py) gives Flask; the adapter itself runs in tests/e2e."""
+import pytest
+
+from atm_web.asgi import build_environ
+
+
+def scope(**changes):
+    base = {"type": "http", "method": "POST", "path": "/accounts/A1/deposit", "query_string": b"limit=5&x=%C3%A9",
+            "http_version": "1.1", "scheme": "https", "server": ("127.0.0.1", 8000), "client": ("10.0.0.7", 51234),
+            "root_path": "", "headers": [(b"content-type", b"application/json"), (b"x-forwarded-for", b"1.1.1.1"),
+                                         (b"x-forwarded-for", b"2.2.2.2"), (b"authorization", b"Bearer atm_x")]}
+    return {**base, **changes}
+
+
+def test_request_line_server_and_client():
+    environ = build_environ(scope(), b"")
+    assert environ["REQUEST_METHOD"] == "POST"
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("", "/accounts/A1/deposit")
+    assert environ["QUERY_STRING"] == "limit=5&x=%C3%A9"
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"], environ["SERVER_PROTOCOL"]) == ("127.0.0.1", "8000",
+                                                                                             "HTTP/1.1")
+    assert (environ["wsgi.url_scheme"], environ["REMOTE_ADDR"]) == ("https", "10.0.0.7")
+    assert environ["wsgi.version"] == (1, 0) and environ["wsgi.multithread"] and not environ["wsgi.run_once"]
+
+
+def test_headers_become_cgi_names_and_repeats_are_joined():
+    environ = build_environ(scope(), b"")
+    assert environ["CONTENT_TYPE"] == "application/json" and "HTTP_CONTENT_TYPE" not in environ
+    assert environ["HTTP_X_FORWARDED_FOR"] == "1.1.1.1,2.2.2.2"
+    assert environ["HTTP_AUTHORIZATION"] == "Bearer atm_x"
+
+
+def test_unicode_path_is_carried_as_latin1_bytes_as_pep_3333_asks():
+    environ = build_environ(scope(path="/accounts/é/balance"), b"")
+    assert environ["PATH_INFO"].encode("latin-1").decode("utf-8") == "/accounts/é/balance"
+
+
+@pytest.mark.parametrize("root, path, script_name, path_info", [
+    ("/atm", "/atm/accounts/A1/balance", "/atm", "/accounts/A1/balance"),
+    ("/atm", "/atm", "/atm", "/"),
+    ("/atm", "/elsewhere", "", "/elsewhere"),
+])
+def test_root_path_becomes_script_name(root, path, script_name, path_info):
+    environ = build_environ(scope(root_path=root, path=path), b"")
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == (script_name, path_info)
+
+
+def test_body_is_given_with_its_own_length_chunked_or_not():
+    chunked = scope(headers=[(b"transfer-encoding", b"chunked")])
+    environ = build_environ(chunked, b'{"amount": 1}')
+    assert environ["CONTENT_LENGTH"] == "13" and "HTTP_TRANSFER_ENCODING" not in environ
+    assert environ["wsgi.input"].read() == b'{"amount": 1}'
+    assert "CONTENT_LENGTH" not in build_environ(scope(method="GET", headers=[]), b"")
