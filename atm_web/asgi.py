@@ -4,7 +4,7 @@ hypercorn's built-in WSGI support runs the app on its loop's default thread pool
 not configurable: 6 on two cores) and hands each piece of a response back to the loop with a blocking round
 trip. Here the app runs on THREADS threads per worker and hands its whole response back at once: `make bench`
 measured +22% deposits at 16 connections and +41% at 64 (README, Benchmark). So responses are buffered, which
-suits an app whose largest answer is a page of 100 journal rows. A request body is read whole, chunked or not,
+suits an app whose largest answer is a page of a few hundred rows. A request body is read whole, chunked or not,
 but never much past max_body_bytes: Flask answers 413 for a longer one.
 """
 import asyncio
@@ -12,7 +12,7 @@ import io
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-THREADS = 16  # per worker; 6 (hypercorn's pool here) and 32 measured worse at 64 connections
+THREADS = 16  # per worker: 6 (hypercorn's pool here) measured 20% slower at 64 connections, 32 no faster
 
 
 class ThreadPoolWSGI:
