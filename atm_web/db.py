@@ -271,20 +271,17 @@ class Database:
             self._writer, self._reader, self._lock_fd = writer, reader, lock_fd
 
     async def _migrate(self, writer) -> None:
+        """Bring the schema up to date and apply MAX_DEBT, in one transaction (a failure closes the connection,
+        which rolls it back)."""
         await writer.execute("BEGIN IMMEDIATE")
-        try:
-            (version,), = await writer.execute_fetchall("PRAGMA user_version")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, _split(script)):
-                    await writer.execute(statement)
-                await writer.execute(f"PRAGMA user_version = {number}")
-                log.info("schema migrated to version %d", number)
-            await self._apply_max_debt(writer)
-            await writer.execute("COMMIT")
-        except BaseException:
-            if writer.in_transaction:
-                await writer.execute("ROLLBACK")
-            raise
+        (version,), = await writer.execute_fetchall("PRAGMA user_version")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in filter(str.strip, _split(script)):
+                await writer.execute(statement)
+            await writer.execute(f"PRAGMA user_version = {number}")
+            log.info("schema migrated to version %d", number)
+        await self._apply_max_debt(writer)
+        await writer.execute("COMMIT")
 
     async def _apply_max_debt(self, conn) -> None:
         # Accounts without their own limit follow MAX_DEBT; one already deeper in debt keeps its debt as its

@@ -299,10 +299,10 @@ class TokenCache:
         except FileNotFoundError:
             return ""
 
-    def get(self, token_hash: str, generation: str, now: float) -> Token | None:
+    def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
         entry = self.entries.get(token_hash)
         if entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
-            return entry[2]
+            return entry
         return None
 
     def invalidate_everywhere(self) -> None:
@@ -328,17 +328,15 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
     token_hash = sha256(secret)
     cache = _token_cache(db)
     generation = cache.generation()  # read before the database: a revocation after this read changes it
-    token = cache.get(token_hash, generation, now)
-    cached_at = now
-    if token is None:
+    entry = cache.fresh(token_hash, generation, now)
+    if entry is None:
         rows = await db.read(lambda conn: conn.execute_fetchall(
             f"SELECT {_TOKEN} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
         if not rows:
             cache.entries.pop(token_hash, None)
             return None
-        token = Token(*rows[0])
-    else:
-        cached_at = cache.entries[token_hash][1]
+        entry = (generation, now, Token(*rows[0]))
+    _, cached_at, token = entry
     if token.last_used_at is None or token.last_used_at < iso(now - TOUCH_EVERY_S):
         await db.write(lambda conn: conn.execute(
             "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
