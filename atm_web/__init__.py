@@ -1,39 +1,24 @@
 """create_app(test_config=None): config, extensions, blueprints, error handlers."""
-import json
 import logging
 import os
 import time
-from decimal import Decimal
 
 from dotenv import load_dotenv
 from flask import Flask, current_app, request
-from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import aio, config
+from . import aio, config, staff
 from .db import Database
+from .json_body import LedgerJSONProvider
 from .money import format_cents
 
 csrf = CSRFProtect()
 KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
                "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)", "reversal_debit": "Reversal (debit)"}
 MAX_REQUEST_BYTES = 16 * 1024
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a number")
-
-
-class LedgerJSONProvider(DefaultJSONProvider):
-    """Reads JSON numbers as Decimal (never float), so amounts are parsed exactly; NaN/Infinity are refused."""
-
-    def loads(self, s, **kwargs):
-        kwargs.setdefault("parse_float", Decimal)
-        kwargs.setdefault("parse_constant", _refuse_constant)
-        return json.loads(s, **kwargs)
 
 
 class AtmFlask(Flask):
@@ -65,7 +50,10 @@ class TellerSessionInterface(SecureCookieSessionInterface):
 
 
 class RowIdConverter(IntegerConverter):
-    """<id:name>: a database row id, 1 to 2**63 - 1; anything else in the path is a 404, never an overflow."""
+    """<id:name>: a database row id, 1 to 2**63 - 1 in ASCII digits; anything else in the path is a 404, never an
+    overflow (werkzeug's int converter matches \\d, which takes other scripts' digits too: '١' is 1)."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, url_map):
         super().__init__(url_map, min=1, max=2**63 - 1)
@@ -105,6 +93,7 @@ def create_app(test_config=None):
     register_blueprints(app)
     app.add_template_filter(format_cents, "money")
     app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
+    app.add_template_filter(lambda seconds: staff.iso(seconds)[:19].replace("T", " "), "unix_when")
     app.add_template_filter(lambda kind: KIND_LABELS.get(kind, kind), "kind_label")
     from . import errors
     errors.register(app)

@@ -6,11 +6,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .db import Database, savepoint
+from .money import format_cents
 
 ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{1,34}")
 HISTORY_MAX = 100
 CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit"})
 IDEMPOTENCY_TTL_S = 24 * 3600  # keys are kept at least this long, then purged
+# Bounds that keep every sum far inside SQLite's 64-bit integers and every balance exactly writable as a JSON
+# number (15 significant digits survive the float round trip): config.py refuses a MAX_AMOUNT or MAX_DEBT past
+# them at start, and the database refuses a balance past BALANCE_MAX_CENTS before anything is committed.
+BALANCE_MAX_CENTS = 10**15 - 1  # 9,999,999,999,999.99
+AMOUNT_MAX_CENTS = 10**11       # the largest MAX_AMOUNT: 1,000,000,000.00
+LIMIT_MAX_CENTS = 10**10        # the largest overdraft limit, MAX_DEBT included: 100,000,000.00
 # A journal row's hash: SHA-256 of this text, where the first field is the previous row's hash (same account).
 HASH_FORMAT = "%s|%s|%s|%d|%d|%s|%s|%s|%s"
 
@@ -31,6 +38,12 @@ class InsufficientFunds(LedgerError):
     def __init__(self, replayed: bool = False):
         super().__init__("Insufficient funds for withdrawal")
         self.replayed = replayed  # the stored outcome of an earlier request with the same idempotency key
+
+
+class BalanceTooLarge(LedgerError):
+    def __init__(self):
+        super().__init__(f"this would take the account past the largest balance the ledger holds "
+                         f"({format_cents(BALANCE_MAX_CENTS)})")
 
 
 class SameAccount(LedgerError):
@@ -202,6 +215,8 @@ async def _append(conn, number: str, kind: str, amount_cents: int, actor: str, n
     except sqlite3.IntegrityError as error:
         if "balance_within_limit" in str(error):
             raise InsufficientFunds() from None
+        if "balance_within_maximum" in str(error):
+            raise BalanceTooLarge() from None
         raise
     return Transaction(tx_id, number, kind, amount_cents, balance, now, actor, related_id, memo)
 
@@ -272,8 +287,9 @@ async def _replayed(db: Database, replay: _Replay):
     """The transactions (or the refusal) an earlier request with the same key got."""
     if replay.refusal == "insufficient_funds":
         raise InsufficientFunds(replayed=not replay.first_time)
-    rows = await db.read(lambda conn: conn.execute_fetchall(
-        f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ? OR related_id = ? ORDER BY id",
+    rows = await db.read(lambda conn: conn.execute_fetchall(  # its own rows: not a reversal made since
+        f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) "
+        "AND kind NOT IN ('reversal_credit', 'reversal_debit') ORDER BY id",
         (replay.transaction_id, replay.transaction_id)))
     return tuple(replace(Transaction(*row), replayed=True) for row in rows)
 

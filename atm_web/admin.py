@@ -1,18 +1,27 @@
-"""Blueprint: admin pages: tellers, API tokens and the audit log."""
+"""Blueprint: admin pages: tellers, login locks, API tokens, verification and the audit log."""
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
-from . import accounts, aio, get_db, staff
+from . import accounts, aio, get_db, login_locks, staff
 from .auth import hash_password, now, require_admin
-from .forms import ButtonForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm, ReversalForm
+from .forms import (ButtonForm, DeactivationForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm,
+                    ReversalForm, UnlockForm)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
 
 
 def _tellers_page(form=None, status=200):
-    tellers = aio.run(staff.list_tellers(get_db()))
+    db = get_db()
+    tellers = aio.run(staff.list_tellers(db))
+    tokens_by_maker: dict[int, list[staff.Token]] = {}
+    for token in aio.run(staff.list_tokens(db)):
+        if token.creator_id is not None and token.revoked_at is None:
+            tokens_by_maker.setdefault(token.creator_id, []).append(token)
+    locks = aio.run(login_locks.current_locks(db, now()))
     return render_template("admin/tellers.html", tellers=tellers, form=form or NewTellerForm(formdata=None),
-                           reset_form=PasswordResetForm(formdata=None), button=ButtonForm(formdata=None)), status
+                           reset_form=PasswordResetForm(formdata=None), button=ButtonForm(formdata=None),
+                           tokens_by_maker=tokens_by_maker, locks=locks, policy=login_locks,
+                           locked_usernames={lock.subject for lock in locks if lock.kind == "username"}), status
 
 
 @bp.get("/tellers")
@@ -36,19 +45,50 @@ def add_teller():
     return _tellers_page(form, 422)
 
 
+@bp.get("/tellers/<id:teller_id>/deactivate")
+def confirm_deactivation(teller_id):
+    """The warning before a deactivation: it also revokes every API token the teller made, listed here."""
+    teller = aio.run(staff.get_teller(get_db(), teller_id))
+    if teller is None:
+        abort(404)
+    if teller.id == g.teller.id or not teller.active:
+        flash("You cannot deactivate yourself." if teller.active else f"Teller {teller.username} is not active.")
+        return redirect(url_for("admin.tellers"), 303)
+    return render_template("admin/deactivate.html", teller=teller, form=DeactivationForm(formdata=None),
+                           tokens=aio.run(staff.live_tokens_made_by(get_db(), teller.id)))
+
+
 @bp.post("/tellers/<id:teller_id>/<any(deactivate, reactivate):action>")
 def set_active(teller_id, action):
-    if not ButtonForm().validate_on_submit():
+    form = DeactivationForm()
+    if not form.validate_on_submit():
         return _tellers_page(status=400)
     if teller_id == g.teller.id and action == "deactivate":
         flash("You cannot deactivate yourself.")
         return redirect(url_for("admin.tellers"), 303)
+    if (action == "deactivate" and form.confirm.data != "yes"
+            and aio.run(staff.live_tokens_made_by(get_db(), teller_id))):  # not warned yet: warn first
+        return redirect(url_for("admin.confirm_deactivation", teller_id=teller_id), 303)
     try:
         teller = aio.run(staff.set_active(get_db(), teller_id, action == "reactivate", g.teller.actor, now()))
     except staff.StaffError as error:
         flash(str(error))
     else:
         flash(f"Teller {teller.username} {action}d.")
+    return redirect(url_for("admin.tellers"), 303)
+
+
+@bp.post("/login-locks/unlock")
+def unlock_login():
+    form = UnlockForm()
+    if not form.validate_on_submit():
+        flash("Nothing to unlock.")
+        return redirect(url_for("admin.tellers"), 303)
+    kind, subject = form.kind.data, form.subject.data
+    if aio.run(login_locks.unlock(get_db(), kind, subject, g.teller.actor, now())):
+        flash(f"Logins for the {kind} {subject} are unlocked.")
+    else:
+        flash(f"The {kind} {subject} was not locked (any more).")
     return redirect(url_for("admin.tellers"), 303)
 
 

@@ -4,11 +4,11 @@ import json
 import re
 
 from flask import Blueprint, current_app, g, render_template, request
-from werkzeug.exceptions import BadRequest
 
 from . import accounts, get_db, staff
 from .auth import now, token_required
 from .errors import ApiError
+from .json_body import UnclearBody
 from .money import json_number, to_cents
 from .openapi import document
 
@@ -28,15 +28,16 @@ def refuse_unknown_query_parameters():
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAYED = {"Idempotent-Replayed": "true"}
 BALANCES_MAX = 100
-LIMIT_MAX_CENTS = 10**10  # 100,000,000.00
 
 
 def _json_body() -> dict:
     if not request.is_json:
         raise ApiError(422, "Content-Type must be application/json")
     try:
-        body = request.get_json()
-    except BadRequest:
+        body = current_app.json.loads(request.get_data(cache=True))
+    except UnclearBody as error:
+        raise ApiError(422, f"request body is not valid JSON: {error}") from None
+    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError, NaN
         raise ApiError(422, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, 'request body must be a JSON object like {"amount": 12.5}')
@@ -139,7 +140,7 @@ async def overdraft_limit(number):
     if "overdraft_limit" not in body:
         raise ApiError(422, 'body must be {"overdraft_limit": 500.00} or {"overdraft_limit": null} for MAX_DEBT')
     value = body["overdraft_limit"]
-    limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=LIMIT_MAX_CENTS)
+    limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=accounts.LIMIT_MAX_CENTS)
     detail = "MAX_DEBT" if limit is None else f"{limit / 100:.2f}"
     try:
         account = await accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(

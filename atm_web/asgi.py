@@ -5,22 +5,27 @@ not configurable: 6 on two cores) and hands each piece of a response back to the
 trip. Here the app runs on THREADS threads per worker and hands its whole response back at once: `make bench`
 measured +22% deposits at 16 connections and +41% at 64 (README, Benchmark). So responses are buffered, which
 suits an app whose largest answer is a page of a few hundred rows. A request body is read whole, chunked or not,
-but never much past max_body_bytes: Flask answers 413 for a longer one.
+but never much past max_body_bytes (Flask answers 413 for a longer one) and never for longer than BODY_TIMEOUT_S
+(hypercorn has no such bound by default: a client that declared a body and sent none held its worker for good).
 """
 import asyncio
 import io
+import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 THREADS = 16  # per worker: 6 (hypercorn's pool here) measured 20% slower at 64 connections, 32 no faster
+BODY_TIMEOUT_S = 10  # a request body (at most 16 KiB) must arrive whole within this, else 408 and close
+TIMED_OUT = json.dumps({"detail": f"the request body did not arrive within {BODY_TIMEOUT_S} s"}).encode()
 
 
 class ThreadPoolWSGI:
     """An ASGI app that runs a WSGI app on its own threads; HTTP only (websockets are closed)."""
 
-    def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS):
+    def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS, body_timeout_s: float = BODY_TIMEOUT_S):
         self.wsgi_app = wsgi_app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __call__(self, scope, receive, send):
@@ -29,7 +34,14 @@ class ThreadPoolWSGI:
         if scope["type"] != "http":
             await send({"type": "websocket.close"})
             return
-        body = await self._read_body(receive)
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), self.body_timeout_s)
+        except asyncio.TimeoutError:  # declared a body and stalled: answer, and let the connection close
+            await send({"type": "http.response.start", "status": 408, "headers": [
+                (b"content-type", b"application/json"), (b"content-length", str(len(TIMED_OUT)).encode()),
+                (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": TIMED_OUT})
+            return
         if body is None:  # the client went away mid-request
             return
         environ = build_environ(scope, body)

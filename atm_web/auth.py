@@ -2,15 +2,17 @@
 import hmac
 import logging
 import os
+import re
 import secrets
 from functools import wraps
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import aio, get_db, staff
+from . import aio, get_db, login_locks, staff
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
 
@@ -91,9 +93,17 @@ def _log_in(teller: staff.Teller) -> None:
     session["sid"] = aio.run(staff.start_session(get_db(), teller.id, now()))
 
 
+# What a same-site path may hold, checked on the decoded value: printable ASCII without spaces or backslashes
+# (browsers drop tabs and newlines and read '\\' as '/', so '/\t/evil.example' would leave the site).
+_SAFE_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """The page to go to after login: a path on this site, else the start page."""
+    if target and _SAFE_PATH.fullmatch(target) and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("teller.index")
 
 
@@ -102,18 +112,20 @@ def login():
     form = LoginForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form), 422 if form.errors else 200
-    db, address, username, at = get_db(), request.remote_addr or "?", form.username.data, now()
-    if aio.run(staff.login_locked(db, username, address, at)):
-        log.warning("login refused while locked: username=%r address=%s", username[:64], address)
+    db, address, username = get_db(), request.remote_addr or "?", form.username.data
+    try:  # before the slow hash: however many arrive at once, only the policy's number get a password check
+        attempt = aio.run(login_locks.reserve_attempt(db, username, address, now()))
+    except login_locks.LoginLocked as refused:
+        log.warning("login refused (%s locked): username=%r address=%s", refused.kind, username[:64], address)
         return _login_refused(form, locked=True)
     found = aio.run(staff.find_teller(db, username))
     password_ok = check_password_hash(found[1] if found else _DUMMY_HASH, form.password.data)
     if found and password_ok and found[0].active:
-        aio.run(staff.clear_login_failures(db, username))
+        aio.run(login_locks.attempt_succeeded(db, username, attempt))
         _log_in(found[0])
         log.info("login: %s from %s", found[0].username, address)
         return redirect(_safe_next(request.args.get("next")), 303)
-    locked = aio.run(staff.record_login_failure(db, username, address, at))
+    locked = aio.run(login_locks.attempt_failed(db, attempt, now()))
     log.warning("login failed: username=%r address=%s%s", username[:64], address,
                 f"; {locked} now locked for 15 minutes" if locked else "")
     return _login_refused(form, locked=bool(locked))

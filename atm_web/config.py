@@ -3,6 +3,7 @@ import os
 import secrets
 from pathlib import Path
 
+from .accounts import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
 from .money import InvalidAmount, to_cents
 
 DEFAULTS = {
@@ -22,9 +23,9 @@ class ConfigError(Exception):
     """A configuration variable has a value the app cannot run with."""
 
 
-def _cents(name: str, text: str, allow_zero: bool) -> int:
+def _cents(name: str, text: str, allow_zero: bool, maximum_cents: int) -> int:
     try:
-        return to_cents(text, allow_zero=allow_zero)
+        return to_cents(text, allow_zero=allow_zero, maximum_cents=maximum_cents)
     except InvalidAmount as error:
         raise ConfigError(f"{name}={text!r} is not valid: {error}") from None
 
@@ -58,8 +59,9 @@ def load(environ, instance_path: str) -> dict:
         raise ConfigError("DB_PATH is empty: name the SQLite file, e.g. DB_PATH=atm.db")
     return {
         "DB_PATH": raw["DB_PATH"],
-        "MAX_DEBT_CENTS": _cents("MAX_DEBT", raw["MAX_DEBT"], allow_zero=True),
-        "MAX_AMOUNT_CENTS": _cents("MAX_AMOUNT", raw["MAX_AMOUNT"], allow_zero=False),
+        "MAX_DEBT_CENTS": _cents("MAX_DEBT", raw["MAX_DEBT"], allow_zero=True, maximum_cents=LIMIT_MAX_CENTS),
+        "MAX_AMOUNT_CENTS": _cents("MAX_AMOUNT", raw["MAX_AMOUNT"], allow_zero=False,
+                                   maximum_cents=AMOUNT_MAX_CENTS),
         "PORT": _whole("PORT", raw["PORT"], 1, 65535),
         "SESSION_IDLE_MINUTES": _whole("SESSION_IDLE_MINUTES", raw["SESSION_IDLE_MINUTES"], 1, 24 * 60),
         "SESSION_MAX_HOURS": _whole("SESSION_MAX_HOURS", raw["SESSION_MAX_HOURS"], 1, 24 * 7),

@@ -206,6 +206,37 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX journal_one_reversal ON journal(related_id)
         WHERE kind IN ('reversal_credit', 'reversal_debit');
     """,
+    """
+    -- No balance past 9,999,999,999,999.99 (accounts.BALANCE_MAX_CENTS): every sum stays far inside 64 bits and
+    -- every balance is exactly writable as a JSON number. A trigger, since SQLite cannot add a CHECK in place;
+    -- raised inside the journal insert, it aborts the whole statement as the CHECK on the limit does.
+    CREATE TRIGGER balance_within_maximum BEFORE UPDATE OF balance_cents ON accounts
+        WHEN NEW.balance_cents > 999999999999999
+        BEGIN SELECT RAISE(ABORT, 'balance_within_maximum'); END;
+    """,
+    """
+    -- Leavers keep no keys: a token knows the teller who made it (none for the CLI's), and why it was revoked.
+    ALTER TABLE api_tokens ADD COLUMN creator_id INTEGER REFERENCES tellers(id);
+    ALTER TABLE api_tokens ADD COLUMN revoked_reason TEXT NOT NULL DEFAULT '';
+    UPDATE api_tokens SET creator_id = (SELECT id FROM tellers WHERE 'teller:' || username = created_by);
+    UPDATE api_tokens SET revoked_reason = 'revoked' WHERE revoked_at IS NOT NULL;
+    CREATE INDEX api_tokens_by_creator ON api_tokens(creator_id) WHERE creator_id IS NOT NULL;
+    """,
+    """
+    -- Login attempts are reserved before the password check (pending = 1) and kept as failures (0), so no more
+    -- than the policy's number can reach the check at once; earlier failures carry over.
+    CREATE TABLE login_attempts (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL,
+        address TEXT NOT NULL,
+        at REAL NOT NULL,
+        pending INTEGER NOT NULL CHECK (pending IN (0, 1))
+    ) STRICT;
+    INSERT INTO login_attempts (username, address, at, pending) SELECT username, address, at, 0 FROM login_failures;
+    DROP TABLE login_failures;
+    CREATE INDEX login_attempts_by_username ON login_attempts(username, at);
+    CREATE INDEX login_attempts_by_address ON login_attempts(address, at);
+    """,
 ]
 
 

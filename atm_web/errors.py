@@ -1,4 +1,6 @@
 """One place that turns exceptions into HTML pages for tellers or JSON bodies for scripts."""
+from urllib.parse import urlsplit
+
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -58,6 +60,15 @@ def _ledger_error(error: Exception):
     return json_error(status, str(error), {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None)
 
 
+def relative_location(location: str) -> str:
+    """The path and query of a redirect target: an answer never sends the client to a host it named itself."""
+    parts = urlsplit(location)
+    if not parts.scheme and not parts.netloc:
+        return location
+    path = "/" + parts.path.lstrip("/")
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
 def register(app):
     app.register_error_handler(HTTPException, _http_error)
     for kind in (ApiError, LedgerError, InvalidAmount, LedgerUnavailable):
@@ -67,6 +78,8 @@ def register(app):
     @app.after_request
     def security_headers(response):
         headers = response.headers
+        if "Location" in headers:  # werkzeug's own redirects (a doubled slash) name the request's Host: ours never
+            headers["Location"] = relative_location(headers["Location"])
         headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; "
                            "base-uri 'self'; form-action 'self'; object-src 'none'")
         headers.setdefault("X-Content-Type-Options", "nosniff")

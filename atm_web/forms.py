@@ -2,9 +2,9 @@
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import EqualTo, InputRequired, Length, Regexp, ValidationError
+from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Regexp, ValidationError
 
-from .accounts import ACCOUNT_NUMBER
+from .accounts import ACCOUNT_NUMBER, LIMIT_MAX_CENTS
 from .money import InvalidAmount, to_cents
 
 
@@ -109,7 +109,7 @@ class OverdraftLimitForm(FlaskForm):
         if self.use_default.data:
             return
         try:
-            self.limit_cents = to_cents(field.data, allow_zero=True, maximum_cents=10**10)
+            self.limit_cents = to_cents(field.data, allow_zero=True, maximum_cents=LIMIT_MAX_CENTS)
         except InvalidAmount as error:
             raise ValidationError(str(error).replace("amount", "limit").capitalize() + ".") from None
 
@@ -118,6 +118,17 @@ class ReversalForm(FlaskForm):
     reason = StringField("Reason for the reversal", validators=[InputRequired(), Length(max=200)],
                          render_kw={"autocomplete": "off"})
     submit = SubmitField("Reverse")
+
+
+class DeactivationForm(FlaskForm):
+    """Deactivate or reactivate; confirm=yes once the admin has seen which tokens a deactivation revokes."""
+    confirm = HiddenField()
+
+
+class UnlockForm(FlaskForm):
+    kind = HiddenField(validators=[InputRequired(), AnyOf(["username", "address"])])
+    subject = HiddenField(validators=[InputRequired(), Length(max=64)])
+    submit = SubmitField("Unlock")
 
 
 class ButtonForm(FlaskForm):

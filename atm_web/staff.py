@@ -1,4 +1,4 @@
-"""Tellers, their sessions, login throttling, API tokens and the audit log, in the database.
+"""Tellers, their sessions, API tokens and the audit log, in the database (login throttling: login_locks.py).
 
 Times passed in as `now` are Unix seconds from the app's clock, so tests can move time. Secrets (session ids,
 tokens) are stored only as SHA-256 hashes: they are long random strings, so a fast hash is the right one.
@@ -18,10 +18,6 @@ from .db import Database, savepoint
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
-FAILURE_WINDOW_S = 15 * 60
-LOCK_S = 15 * 60
-USERNAME_FAILURES = 5
-ADDRESS_FAILURES = 20
 TOKEN_PREFIX = "atm_"
 TOUCH_EVERY_S = 60  # last-seen / last-used times are refreshed at most this often (fewer writes)
 TOKEN_CACHE_S = 60  # a verified token is trusted from memory at most this long (see TokenCache)
@@ -58,6 +54,8 @@ class Token:
     created_by: str
     last_used_at: str | None
     revoked_at: str | None
+    creator_id: int | None  # the teller who made it; None for the CLI's
+    revoked_reason: str
 
     @property
     def actor(self) -> str:
@@ -148,8 +146,16 @@ async def list_tellers(db: Database) -> list[Teller]:
     return [_teller(row) for row in rows]
 
 
-async def _change_teller(db, teller_id, sql, params, action, actor, now) -> Teller:
-    """Apply an update to one teller, end their open sessions, and audit it."""
+async def get_teller(db: Database, teller_id: int) -> Teller | None:
+    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TELLER} FROM tellers WHERE id = ?",
+                                                            (teller_id,)))
+    return _teller(rows[0]) if rows else None
+
+
+async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_access: str = "") -> Teller:
+    """Apply an update to one teller, end their open sessions, and audit it. A change that takes access away
+    (loses_access: what happened, e.g. 'was deactivated') also revokes every token the teller made, in the same
+    transaction: a leaver keeps no keys. Every such change must come through here with loses_access set."""
     async def op(conn):
         async with savepoint(conn):
             rows = await conn.execute_fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {_TELLER}",
@@ -160,14 +166,24 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now) -> Tell
                                (now, teller_id))
             teller = _teller(rows[0])
             await audit(conn, now, actor, action, teller.username)
-            return teller
+            revoked = []
+            if loses_access:
+                revoked = await _revoke_tokens(conn, "creator_id = ?", (teller.id,),
+                                               f"its maker {teller.username} {loses_access}", actor, now)
+            return teller, revoked
 
-    return await db.write(op)
+    teller, revoked = await db.write(op)
+    if revoked:
+        _announce_revocation(db)
+    return teller
 
 
 async def set_active(db: Database, teller_id: int, active: bool, actor: str, now: float) -> Teller:
+    """Deactivate (ending their sessions and revoking their tokens) or reactivate a teller; a reactivated teller
+    may log in again, but tokens revoked on deactivation stay revoked."""
     return await _change_teller(db, teller_id, "active = ?", (int(active),),
-                                "teller reactivated" if active else "teller deactivated", actor, now)
+                                "teller reactivated" if active else "teller deactivated", actor, now,
+                                loses_access="" if active else "was deactivated")
 
 
 async def set_password(db: Database, teller_id: int, password_hash: str, actor: str, now: float) -> Teller:
@@ -211,50 +227,9 @@ async def end_session(db: Database, session_id: str, now: float) -> None:
             "UPDATE sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL", (now, sha256(session_id))))
 
 
-# Login throttling: failures and locks live in the database, so they hold across workers and restarts.
-
-async def login_locked(db: Database, username: str, address: str, now: float) -> str | None:
-    """'username' or 'address' when that is locked now, else None."""
-    rows = await db.read(lambda conn: conn.execute_fetchall(
-        "SELECT kind FROM login_locks WHERE locked_until > ? AND "
-        "((kind = 'username' AND subject = ?) OR (kind = 'address' AND subject = ?)) ORDER BY kind DESC",
-        (now, (username or "").strip().lower(), address)))
-    return rows[0][0] if rows else None
-
-
-async def record_login_failure(db: Database, username: str, address: str, now: float) -> str | None:
-    """Count a failure; lock the username (5 in 15 min) or the address (20 in 15 min). Returns what got locked."""
-    username = (username or "").strip().lower()[:64]
-
-    async def op(conn):
-        async with savepoint(conn):
-            await conn.execute("INSERT INTO login_failures (username, address, at) VALUES (?, ?, ?)",
-                               (username, address, now))
-            locked = None
-            for kind, subject, limit in (("address", address, ADDRESS_FAILURES),
-                                         ("username", username, USERNAME_FAILURES)):
-                (count,), = await conn.execute_fetchall(
-                    f"SELECT COUNT(*) FROM login_failures WHERE {kind} = ? AND at > ?",
-                    (subject, now - FAILURE_WINDOW_S))
-                if count >= limit:
-                    await conn.execute(
-                        "INSERT INTO login_locks (kind, subject, locked_until) VALUES (?, ?, ?) "
-                        "ON CONFLICT (kind, subject) DO UPDATE SET locked_until = excluded.locked_until",
-                        (kind, subject, now + LOCK_S))
-                    locked = kind
-            return locked
-
-    return await db.write(op)
-
-
-async def clear_login_failures(db: Database, username: str) -> None:
-    await db.write(lambda conn: conn.execute("DELETE FROM login_failures WHERE username = ?",
-                                             ((username or "").strip().lower(),)))
-
-
 # API tokens
 
-_TOKEN = "id, name, scope, created_at, created_by, last_used_at, revoked_at"
+_TOKEN = "id, name, scope, created_at, created_by, last_used_at, revoked_at, creator_id, revoked_reason"
 
 
 async def create_token(db: Database, name: str, read_only: bool, actor: str, now: float,
@@ -270,9 +245,10 @@ async def create_token(db: Database, name: str, read_only: bool, actor: str, now
 
     async def op(conn):
         async with savepoint(conn):
-            rows = await conn.execute_fetchall(
-                f"INSERT INTO api_tokens (name, token_hash, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?) "
-                f"RETURNING {_TOKEN}", (name, sha256(secret), scope, iso(now), actor))
+            rows = await conn.execute_fetchall(  # the maker, when the actor is a teller (not the CLI)
+                "INSERT INTO api_tokens (name, token_hash, scope, created_at, created_by, creator_id) "
+                "VALUES (?, ?, ?, ?, ?, (SELECT id FROM tellers WHERE 'teller:' || username = ?)) "
+                f"RETURNING {_TOKEN}", (name, sha256(secret), scope, iso(now), actor, actor))
             await audit(conn, now, actor, "token created", name, f"scope {scope}")
             return Token(*rows[0])
 
@@ -329,9 +305,11 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
     cache = _token_cache(db)
     generation = cache.generation()  # read before the database: a revocation after this read changes it
     entry = cache.fresh(token_hash, generation, now)
-    if entry is None:
+    if entry is None:  # unrevoked, and its maker (if a teller) still active: belt and braces for the revocation
         rows = await db.read(lambda conn: conn.execute_fetchall(
-            f"SELECT {_TOKEN} FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)))
+            f"SELECT {', '.join('k.' + c for c in _TOKEN.split(', '))} FROM api_tokens k "
+            "LEFT JOIN tellers t ON t.id = k.creator_id "
+            "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND coalesce(t.active, 1) = 1", (token_hash,)))
         if not rows:
             cache.entries.pop(token_hash, None)
             return None
@@ -350,24 +328,44 @@ async def list_tokens(db: Database) -> list[Token]:
     return [Token(*row) for row in rows]
 
 
-async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> Token:
-    async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall(
-                f"UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {_TOKEN}",
-                (iso(now), token_id))
-            if not rows:
-                raise StaffError("No such token, or it is already revoked.")
-            token = Token(*rows[0])
-            await audit(conn, now, actor, "token revoked", token.name)
-            return token
+async def _revoke_tokens(conn, where: str, params: tuple, reason: str, actor: str, now: float) -> list[Token]:
+    """Revoke the unrevoked tokens matching `where`, each audited with the reason, in the caller's transaction;
+    the caller announces the revocation (_announce_revocation) once that transaction has committed."""
+    rows = await conn.execute_fetchall(
+        f"UPDATE api_tokens SET revoked_at = ?, revoked_reason = ? WHERE ({where}) AND revoked_at IS NULL "
+        f"RETURNING {_TOKEN}", (iso(now), reason, *params))
+    tokens = sorted((Token(*row) for row in rows), key=lambda t: t.id)
+    for token in tokens:
+        await audit(conn, now, actor, "token revoked", token.name, reason)
+    return tokens
 
-    token = await db.write(op)
+
+def _announce_revocation(db: Database) -> None:
+    """Tell every process to look its cached tokens up again (TokenCache)."""
     try:
         _token_cache(db).invalidate_everywhere()
     except OSError:  # the revocation stands; processes that cached the token drop it within TOKEN_CACHE_S
-        log.exception("could not replace the token generation file after revoking token %s", token.name)
+        log.exception("could not replace the token generation file after a revocation")
+
+
+async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> Token:
+    async def op(conn):
+        async with savepoint(conn):
+            revoked = await _revoke_tokens(conn, "id = ?", (token_id,), f"revoked by {actor}", actor, now)
+            if not revoked:
+                raise StaffError("No such token, or it is already revoked.")
+            return revoked[0]
+
+    token = await db.write(op)
+    _announce_revocation(db)
     return token
+
+
+async def live_tokens_made_by(db: Database, teller_id: int) -> list[Token]:
+    """The unrevoked tokens a teller made: what deactivating them would revoke."""
+    rows = await db.read(lambda conn: conn.execute_fetchall(
+        f"SELECT {_TOKEN} FROM api_tokens WHERE creator_id = ? AND revoked_at IS NULL ORDER BY id", (teller_id,)))
+    return [Token(*row) for row in rows]
 
 
 # Audit log

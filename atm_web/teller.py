@@ -82,6 +82,9 @@ async def transaction():
     except LedgerUnavailable:
         form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
         return await _account_page(number, form, 503)
+    except accounts.LedgerError as error:  # e.g. a balance past the largest the ledger holds
+        form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]
+        return await _account_page(number, form, 422)
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
 
@@ -110,6 +113,9 @@ async def transfer():
     except LedgerUnavailable:
         form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
         return render_template("teller/transfer.html", form=form), 503
+    except accounts.LedgerError as error:
+        form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]
+        return render_template("teller/transfer.html", form=form), 422
     flash(ALREADY_DONE if debit.replayed else "Transfer recorded.")
     return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 

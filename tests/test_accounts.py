@@ -249,3 +249,19 @@ def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path)
             with sqlite3.connect(path) as conn:
                 assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(client, db, db_path, run):
+    """The probe's 2**63-1 cents deposit was committed, then answered 500: now nothing past BALANCE_MAX_CENTS
+    is ever written, whichever way the money comes in, and every answer after a commit can be written."""
+    run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    run(accounts.deposit(db, "SRC", 100, "test"))
+    rows = run(accounts.verify(db))[1]
+    for refused in (client.post("/accounts/BIG/deposit", json={"amount": 0.06}),
+                    client.post("/transfers", json={"from_account": "SRC", "to_account": "BIG", "amount": 0.06})):
+        assert refused.status_code == 422 and "largest balance" in refused.get_json()["detail"]
+    with pytest.raises(accounts.BalanceTooLarge):
+        run(accounts.deposit(db, "BIG", 2**62, "test"))
+    assert run(accounts.verify(db)) == ([], rows)
+    accepted = client.post("/accounts/BIG/deposit", json={"amount": 0.05})
+    assert accepted.status_code == 200 and b'"balance":9999999999999.99,' in accepted.data

@@ -181,3 +181,39 @@ def test_row_ids_out_of_range_are_404_not_500(client, path):
     response = client.post(path, json={"reason": "x"})
     assert response.status_code == 404 and response.get_json()["detail"]
     assert client.get("/teller/receipts/99999999999999999999999").status_code == 404
+
+
+@pytest.mark.parametrize("body", ['{"amount": 1e9999999999999999999}', '{"amount": 1e-9999999999999999999}',
+                                  '{"amount": -1e9999999999999999999}', '{"amount": 1E+99999999999999}',
+                                  '{"amount": 5, "memo": 1e9999999999999999999}'])
+def test_exponents_past_decimals_range_are_422_not_500(client, db_path, body):
+    response = client.post("/accounts/X1/deposit", data=body, content_type="application/json")
+    assert response.status_code == 422 and response.get_json()["detail"]
+    assert journal_count(db_path) == 0
+
+
+@pytest.mark.parametrize("body", ['{"amount": 1, "amount": 1000}', '{"amount": 1000, "amount": 1}',
+                                  '{"from_account": "A", "to_account": "B", "amount": 1, "to_account": "C"}'])
+def test_a_duplicate_key_is_refused(client, db_path, body):
+    for path in ("/accounts/X1/deposit", "/transfers"):
+        response = client.post(path, data=body, content_type="application/json")
+        assert response.status_code == 422 and "duplicate key" in response.get_json()["detail"]
+    assert journal_count(db_path) == 0
+
+
+@pytest.mark.parametrize("path", ["/accounts/AZ1//balance", "/accounts//AZ1/balance"])
+def test_redirects_never_name_the_requests_host(client, path):
+    response = client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code in (301, 308, 404)
+    assert "evil.example" not in response.headers.get("Location", "")
+    if "Location" in response.headers:
+        assert response.headers["Location"].startswith("/") and not response.headers["Location"].startswith("//")
+
+
+@pytest.mark.parametrize("digits", ["\u0661", "\u0967", "\uff11", "\u00b9", "1\u0660"])
+def test_row_ids_take_ascii_digits_only(client, digits):
+    client.post("/accounts/U1/deposit", json={"amount": 1})
+    assert client.get("/teller/receipts/1").status_code == 200
+    assert client.get(f"/teller/receipts/{digits}").status_code == 404
+    response = client.post(f"/transactions/{digits}/reversal", json={"reason": "x"})
+    assert response.status_code == 404 and response.get_json()["detail"]

@@ -1,7 +1,7 @@
-"""The WSGI environ our ASGI adapter (atm_web/asgi.py) gives Flask; the adapter itself runs in tests/e2e."""
+"""Our ASGI adapter (atm_web/asgi.py): the WSGI environ it gives Flask, a stalled body; it serves in tests/e2e."""
 import pytest
 
-from atm_web.asgi import build_environ
+from atm_web.asgi import ThreadPoolWSGI, build_environ
 
 
 def scope(**changes):
@@ -51,3 +51,19 @@ def test_body_is_given_with_its_own_length_chunked_or_not():
     assert environ["CONTENT_LENGTH"] == "13" and "HTTP_TRANSFER_ENCODING" not in environ
     assert environ["wsgi.input"].read() == b'{"amount": 1}'
     assert "CONTENT_LENGTH" not in build_environ(scope(method="GET", headers=[]), b"")
+
+
+def test_a_stalled_body_is_answered_408_and_the_app_never_called():
+    import asyncio
+    called, sent = [], []
+
+    async def receive():
+        await asyncio.sleep(3600)  # headers came, the body never does
+
+    async def send(message):
+        sent.append(message)
+
+    adapter = ThreadPoolWSGI(lambda environ, start: called.append(environ), 1024, threads=1, body_timeout_s=0.2)
+    asyncio.run(asyncio.wait_for(adapter(scope(method="POST"), receive, send), 5))
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert b"did not arrive" in sent[1]["body"] and called == []

@@ -49,6 +49,22 @@ def test_login_redirects_back_to_the_page_asked_for_but_never_off_site(app, tina
         assert login(other, query_string={"next": evil}).location == "/"
 
 
+@pytest.mark.parametrize("raw_next", ["/%09/evil.example", "/%0a/evil.example", "/%0d%0aSet-Cookie:x=1",
+                                      "%2f%2fevil.example", "/%5cevil.example", "/%00/x", "/%c2%a0/evil.example",
+                                      "https:evil.example", "/%09/evil.example/%0a", "/ /evil.example"])
+def test_next_is_checked_after_decoding(app, tina, raw_next):
+    client = app.test_client()
+    response = client.post(f"/login?next={raw_next}", data={"username": "tina", "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200  # logged in, never a 500
+
+
+def test_next_keeps_an_ordinary_path_and_query(app, tina):
+    response = login(app.test_client(), query_string={"next": "/teller/accounts/A7?x=1"})
+    assert response.location == "/teller/accounts/A7?x=1"
+
+
 def test_session_is_renewed_at_login(app, tina):
     client = app.test_client()
     with client.session_transaction() as session:  # an attacker-planted session id and CSRF token

@@ -45,3 +45,17 @@ def test_bad_value_stops_server_start_with_one_line(tmp_path, name, value):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and name in lines[0], proc.stderr
     assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MAX_AMOUNT", "92233720368547758.07"), ("MAX_AMOUNT", "1000000000.01"),
+    ("MAX_DEBT", "92233720368547758.07"), ("MAX_DEBT", "100000000.01"), ("MAX_DEBT", "1e30"),
+])
+def test_amounts_whose_sums_could_overflow_are_refused_at_start(tmp_path, name, value):
+    with pytest.raises(config.ConfigError, match=name):
+        config.load({name: value}, str(tmp_path))
+
+
+def test_the_largest_allowed_amounts_load(tmp_path):
+    loaded = config.load({"MAX_AMOUNT": "1000000000", "MAX_DEBT": "100000000"}, str(tmp_path))
+    assert (loaded["MAX_AMOUNT_CENTS"], loaded["MAX_DEBT_CENTS"]) == (10**11, 10**10)

@@ -155,3 +155,35 @@ def test_idempotent_ledger_calls_replay(db, run, clock):
     first = run(accounts.deposit(db, "L1", 100, "t", once))
     again = run(accounts.deposit(db, "L1", 100, "t", once))
     assert again.id == first.id and again.replayed and not first.replayed
+
+
+def test_retry_of_a_transfer_reversed_since_replays_the_original_answer(app, client, db_path):
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'ops', admin=True)}"
+    client.post("/accounts/RS1/deposit", json={"amount": 100})
+    for path, body in (("/transfers", {"from_account": "RS1", "to_account": "RS2", "amount": 10}),
+                       ("/accounts/RS1/deposit", {"amount": 7}), ("/accounts/RS1/withdraw", {"amount": 3})):
+        first = post(client, path, body, f"before-reversal:{path}")
+        entry = first.get_json().get("transaction_id") or first.get_json()["from_transaction_id"]
+        assert admin.post(f"/transactions/{entry}/reversal", json={"reason": "keyed twice"}).status_code == 200
+        rows = journal_count(db_path)
+        again = post(client, path, body, f"before-reversal:{path}")
+        assert again.status_code == 200, again.get_json()
+        assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
+        assert journal_count(db_path) == rows
+
+
+def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, client, db_path):
+    client.post("/accounts/RF1/deposit", json={"amount": 100})
+    key = form_key(client.get("/teller/transfer").get_data(as_text=True))
+    form = {"from_account": "RF1", "to_account": "RF2", "amount": "10", "form_key": key}
+    first = client.post("/teller/transfer", data=form)
+    assert first.status_code == 303
+    entry = int(first.location.rsplit("/", 1)[1])
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'ops', admin=True)}"
+    assert admin.post(f"/transactions/{entry}/reversal", json={"reason": "wrong account"}).status_code == 200
+    rows = journal_count(db_path)
+    again = client.post("/teller/transfer", data=form)
+    assert again.status_code == 303 and again.location == first.location
+    assert journal_count(db_path) == rows

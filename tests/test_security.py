@@ -8,7 +8,7 @@ from atm_web import aio, staff
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
 IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
-              "wrong_token"]
+              "wrong_token", "deactivated_admins_token"]
 SESSION_OK = {"teller", "admin"}
 
 # (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
@@ -52,12 +52,14 @@ ROUTES = [
      html(303, 303)),
     ("GET", "/admin/tellers", None, html(200)),
     ("POST", "/admin/tellers", {"username": "newbie", "password": "p" * 12, "confirm": "p" * 12}, html(303)),
+    ("GET", "/admin/tellers/{tina}/deactivate", None, html(200)),
     ("POST", "/admin/tellers/{tina}/deactivate", {}, html(303)),
     ("POST", "/admin/tellers/{dave}/reactivate", {}, html(303)),
     ("POST", "/admin/tellers/{tina}/password", {"password": "q" * 12}, html(303)),
     ("GET", "/admin/tokens", None, html(200)),
     ("POST", "/admin/tokens", {"name": "new-token"}, html(201)),
     ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
+    ("POST", "/admin/login-locks/unlock", {"kind": "username", "subject": "tina"}, html(303)),
     ("GET", "/admin/audit", None, html(200)),
     ("POST", "/transactions/1/reversal", {"reason": "test"}, {"admin_token": 200, "read_write": 403,
                                                               "read_only": 403}),
@@ -89,7 +91,8 @@ def snapshot(db_path):
 
 @pytest.fixture
 def world(db_path, clock):
-    """An app with a teller, an admin, a deactivated teller, three tokens and one journal row."""
+    """An app with a teller, an admin, a deactivated teller, a deactivated admin, tokens (one revoked, one made by
+    that admin) and one journal row."""
     app = make_app(db_path, CLOCK=clock)
     db = app.extensions["atm_db"]
     people = {name: add_teller(app, name, role) for name, role in
@@ -101,6 +104,10 @@ def world(db_path, clock):
     secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
                 "admin_token": add_token(app, "adm", admin=True),
                 "revoked": add_token(app, "gone"), "wrong_token": "atm_" + "x" * 43}
+    olga = add_teller(app, "olga", "admin")  # made an admin token, then was deactivated by another admin
+    secrets_["deactivated_admins_token"] = aio.run(staff.create_token(db, "olgas", False, olga.actor, clock(),
+                                                                      admin=True))[1]
+    aio.run(staff.set_active(db, olga.id, False, people["ada"].actor, clock()))
     tokens = {t.name: t for t in aio.run(staff.list_tokens(db))}
     aio.run(staff.revoke_token(db, tokens["gone"].id, "test", clock()))
     for identity, secret in secrets_.items():

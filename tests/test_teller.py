@@ -170,3 +170,13 @@ def test_csrf_post_with_valid_token_is_accepted(csrf_client, db_path):
 
 def test_csrf_does_not_apply_to_json_api(csrf_client, db_path):
     assert csrf_client.post("/accounts/CS2/deposit", json={"amount": 1}).status_code == 200
+
+
+def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, db_path, run):
+    from atm_web import accounts
+    run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    response = client.post("/teller/transactions", data={"account_number": "BIG", "amount": "0.06",
+                                                         "deposit": "Deposit", "form_key": "d" * 32})
+    assert response.status_code == 422
+    assert "largest balance the ledger holds" in response.get_data(as_text=True)
+    assert run(accounts.get_balance(db, "BIG")) == accounts.BALANCE_MAX_CENTS - 5

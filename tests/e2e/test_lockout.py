@@ -1,5 +1,6 @@
 """The login lock is kept in the database: it holds across two server processes."""
 import re
+import threading
 import urllib.parse
 
 from .server import Server
@@ -7,15 +8,21 @@ from .server import Server
 PASSWORD = "a long enough password"
 
 
-def login(server, username, password):
-    """A browser-like login: fetch the form (cookie + CSRF token), post it. Returns the status."""
+def login_form(server):
+    """A browser's first step: fetch the login form on a kept-alive connection (cookie + CSRF token)."""
     conn = server.connection()
+    conn.request("GET", "/login")
+    page = conn.getresponse()
+    html = page.read().decode()
+    cookie = page.getheader("Set-Cookie").split(";")[0]
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    return conn, cookie, csrf
+
+
+def post_login(form, username, password) -> int:
+    """The second step: post the form on its connection. Returns the status."""
+    conn, cookie, csrf = form
     try:
-        conn.request("GET", "/login")
-        page = conn.getresponse()
-        html = page.read().decode()
-        cookie = page.getheader("Set-Cookie").split(";")[0]
-        csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
         body = urllib.parse.urlencode({"csrf_token": csrf, "username": username, "password": password})
         conn.request("POST", "/login", body=body, headers={"Cookie": cookie,
                                                            "Content-Type": "application/x-www-form-urlencoded"})
@@ -24,6 +31,11 @@ def login(server, username, password):
         return response.status
     finally:
         conn.close()
+
+
+def login(server, username, password):
+    """A browser-like login: fetch the form, post it. Returns the status."""
+    return post_login(login_form(server), username, password)
 
 
 def test_lockout_holds_across_two_server_processes(tmp_path):
@@ -39,3 +51,34 @@ def test_lockout_holds_across_two_server_processes(tmp_path):
         assert login(first, "tina", PASSWORD) == 429
     with Server(db_path, workers=1) as restarted:                     # and after a restart
         assert login(restarted, "tina", PASSWORD) == 429
+
+
+def test_a_burst_of_forty_logins_reaches_the_password_check_at_most_five_times(tmp_path):
+    """The probe's race: 40 logins for one username from one address at once, the right password 35th. Every
+    attempt is reserved before its password is hashed, so at most 5 are checked and the right one is refused."""
+    db_path = tmp_path / "atm.db"
+    with Server(db_path, workers=2) as server:
+        made = server.flask("create-teller", "tina", input_text=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        forms = [login_form(server) for _ in range(40)]
+        passwords = [f"wrong password {n}" for n in range(40)]
+        passwords[34] = PASSWORD
+        statuses = [None] * 40
+        start = threading.Barrier(40, timeout=30)
+
+        def attempt(n):
+            start.wait()
+            statuses[n] = post_login(forms[n], "tina", passwords[n])
+
+        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert None not in statuses and 303 not in statuses, statuses
+        assert set(statuses) <= {401, 429}, statuses
+        assert login(server, "tina", PASSWORD) == 429          # and after the burst, still locked
+    log = server.log_path.read_text(errors="replace")
+    checks = len(re.findall(r"login failed: username='tina'", log)) + len(re.findall(r"login: tina from", log))
+    assert 1 <= checks <= 5, f"{checks} password checks"
+    assert statuses.count(401) <= checks                       # a check's plain failure; all others 429

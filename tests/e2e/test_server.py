@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -156,3 +157,24 @@ def test_chunked_bodies_are_read_and_oversized_ones_are_413_json(server):
         status, body = post_raw(server, "/accounts/CHUNKED/deposit", oversized, chunked)
         assert status == 413 and body["detail"], (chunked, body)
     assert server.request("GET", "/accounts/CHUNKED/balance")[1]["balance"] == 2.5
+
+
+def test_a_body_declared_and_never_sent_is_answered_not_held_open(server):
+    """The probe's stalled request: headers promising 100 bytes, then silence. The server answers 408 within
+    the adapter's body timeout and closes; it does not hold the connection (and a worker thread) for good."""
+    from atm_web.asgi import BODY_TIMEOUT_S
+    with socket.create_connection(("127.0.0.1", server.port), timeout=BODY_TIMEOUT_S + 10) as sock:
+        sock.sendall(b"POST /accounts/STALL/deposit HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                     b"Authorization: Bearer " + server.token.encode() + b"\r\n\r\n{\"amount\":")
+        started = time.monotonic()
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        waited = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 408 "), received[:200]
+    assert b'"detail"' in received and waited < BODY_TIMEOUT_S + 5
+    assert server.request("GET", "/accounts/STALL/balance")[1]["balance"] == 0  # nothing was written
