@@ -4,16 +4,16 @@ import os
 import time
 
 from dotenv import load_dotenv
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from . import aio, config, staff
-from .db import Database
 from .json_body import LedgerJSONProvider
 from .money import format_cents
+from .storage import DatabaseUnreachable, open_database
 
 csrf = CSRFProtect()
 KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
@@ -59,10 +59,6 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=2**63 - 1)
 
 
-def get_db() -> Database:
-    return current_app.extensions["atm_db"]
-
-
 def create_app(test_config=None):
     app = AtmFlask(__name__, instance_relative_config=True,
                    template_folder="../templates", static_folder="../static")
@@ -104,8 +100,11 @@ def create_app(test_config=None):
 
 def register_extensions(app):
     csrf.init_app(app)
-    database = Database(app.config["DB_PATH"], app.config["MAX_DEBT_CENTS"])
-    aio.run(database.open())  # create or migrate the schema, apply MAX_DEBT: fail at start, not mid-request
+    database = open_database(app.config)
+    try:  # create or migrate the schema, apply MAX_DEBT: fail at start, not mid-request
+        aio.run(database.open())
+    except DatabaseUnreachable as error:
+        raise config.ConfigError(str(error)) from None
     app.extensions["atm_db"] = database
 
 

@@ -1,13 +1,15 @@
 """THE ledger: balances, deposits, withdrawals and their journal; the only code that touches ledger tables."""
+import contextlib
 import hashlib
+import logging
 import re
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from .db import Database, savepoint
+from .storage import Database, IntegrityError
 from .money import format_cents
 
+log = logging.getLogger(__name__)
 ACCOUNT_NUMBER = re.compile(r"[A-Za-z0-9]{1,34}")
 HISTORY_MAX = 100
 CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit"})
@@ -18,13 +20,13 @@ IDEMPOTENCY_TTL_S = 24 * 3600  # keys are kept at least this long, then purged
 BALANCE_MAX_CENTS = 10**15 - 1  # 9,999,999,999,999.99
 AMOUNT_MAX_CENTS = 10**11       # the largest MAX_AMOUNT: 1,000,000,000.00
 LIMIT_MAX_CENTS = 10**10        # the largest overdraft limit, MAX_DEBT included: 100,000,000.00
-# A journal row's hash: SHA-256 of this text, where the first field is the previous row's hash (same account).
-HASH_FORMAT = "%s|%s|%s|%d|%d|%s|%s|%s|%s"
+# A journal row's hash: SHA-256 of its fields joined by '|' (integers in decimal, no related row as ''), the
+# first field being the previous row's hash on the same account: row_hash() below, and _APPEND in SQL.
 
 
 def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_after_cents: int, created_at: str,
              actor: str, related_id: int | None, memo: str) -> str:
-    """What the journal insert computes in SQL (printf HASH_FORMAT), recomputed here to verify the chain."""
+    """What the journal insert computes in SQL (_APPEND), recomputed here to verify the chain."""
     text = "|".join(str(v) for v in (previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
                                       "" if related_id is None else related_id, memo))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -156,10 +158,26 @@ _ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_ov
 _TX_COLUMNS = "id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo"
 
 
+async def apply_max_debt(conn, max_debt_cents: int) -> None:
+    """At start-up (in the migration's transaction): MAX_DEBT becomes the limit of every account without its own.
+    One already deeper in debt keeps its debt as its limit (so the CHECK holds), and every later change shrinks
+    that limit back towards MAX_DEBT (the journal trigger)."""
+    await conn.execute("UPDATE settings SET max_debt_cents = ?", (max_debt_cents,))
+    deeper = "CASE WHEN -balance_cents > :max THEN -balance_cents ELSE :max END"
+    await conn.execute(f"UPDATE accounts SET overdraft_limit_cents = {deeper} "
+                       f"WHERE own_overdraft_limit_cents IS NULL AND overdraft_limit_cents != {deeper}",
+                       {"max": max_debt_cents})
+    for number, balance in await conn.fetchall(
+            "SELECT account_number, balance_cents FROM accounts "
+            "WHERE own_overdraft_limit_cents IS NULL AND -balance_cents > ?", (max_debt_cents,)):
+        log.warning("account %s owes more than MAX_DEBT (balance %d cents): it cannot withdraw until repaid",
+                    number, balance)
+
+
 async def get_account(db: Database, number: str) -> Account:
     """The account, or an unopened one (balance 0, the default limit) when it does not exist yet."""
     check_account_number(number)
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,)))
     if not rows:
         return Account(number, 0, db.max_debt_cents, None, None)
@@ -171,7 +189,7 @@ async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
     for number in numbers:
         check_account_number(number)
     marks = ",".join("?" * len(numbers))
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT account_number, balance_cents FROM accounts WHERE account_number IN ({marks})", numbers))
     found = dict(rows)
     return {number: found.get(number, 0) for number in numbers}
@@ -195,27 +213,37 @@ def _check_amount(amount_cents) -> None:
         raise ValueError("amount_cents must be a positive int")
 
 
+# One journal row, written by one statement on either engine: it computes the balance after and the row's hash
+# (row_hash's text, by concatenation; sha256_hex is an SQL function on both engines) from the account's balance and
+# the account's latest row, and the engine's triggers apply the row to the balance in the same statement: a row
+# that cannot be applied (CHECK balance_within_limit) is not written either. Parameters whose type the SQL
+# cannot show are cast, so PostgreSQL knows them too. Correct because writes take turns a group at a time
+# (storage.common): nothing else appends to the account between the read and the insert.
+_APPEND = (
+    "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, "
+    "  memo, hash) "
+    "SELECT :n, :kind, :amount, b.after, :now, :actor, CAST(:related AS BIGINT), :memo, "
+    "  sha256_hex(coalesce(p.hash, '') || '|' || :n || '|' || :kind || '|' || CAST(CAST(:amount AS BIGINT) AS TEXT) "
+    "    || '|' || CAST(b.after AS TEXT) || '|' || :now || '|' || :actor || '|' "
+    "    || coalesce(CAST(CAST(:related AS BIGINT) AS TEXT), '') || '|' || :memo) "
+    "FROM (SELECT coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta AS after) AS b, "
+    "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p "
+    "RETURNING id, balance_after_cents")
+
+
 async def _append(conn, number: str, kind: str, amount_cents: int, actor: str, now: str,
                   related_id: int | None = None, memo: str = "") -> Transaction:
-    """One journal row; its trigger applies it to the balance in the same statement (see db.MIGRATIONS)."""
-    delta = amount_cents if kind in CREDIT_KINDS else -amount_cents
+    """Append one journal row (see _APPEND); refusals by the database become the ledger's own."""
+    credit = kind in CREDIT_KINDS
     try:
-        (tx_id, balance), = await conn.execute_fetchall(
-            "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
-            "  related_id, memo, hash) "
-            "SELECT :n, :kind, :amount, b.after, :now, :actor, :related, :memo, "
-            f"  sha256_hex(printf('{HASH_FORMAT}', coalesce(p.hash, ''), :n, :kind, :amount, b.after, :now, "
-            "    :actor, coalesce(:related, ''), :memo)) "
-            "FROM (SELECT coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta "
-            "      AS after) AS b, "
-            "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p "
-            "RETURNING id, balance_after_cents",
-            {"n": number, "kind": kind, "amount": amount_cents, "delta": delta, "now": now, "actor": actor,
-             "related": related_id, "memo": memo})
-    except sqlite3.IntegrityError as error:
-        if "balance_within_limit" in str(error):
+        async with (contextlib.nullcontext() if credit else conn.refusable()):  # a debit may meet the CHECK
+            (tx_id, balance), = await conn.fetchall(_APPEND, {
+                "n": number, "kind": kind, "amount": amount_cents, "delta": amount_cents if credit else -amount_cents,
+                "now": now, "actor": actor, "related": related_id, "memo": memo})
+    except IntegrityError as error:
+        if error.constraint == "balance_within_limit":
             raise InsufficientFunds() from None
-        if "balance_within_maximum" in str(error):
+        if error.constraint == "balance_within_maximum":
             raise BalanceTooLarge() from None
         raise
     return Transaction(tx_id, number, kind, amount_cents, balance, now, actor, related_id, memo)
@@ -241,9 +269,10 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
     now = _now()
 
     async def apply(conn):
-        async with savepoint(conn):
-            if not await conn.execute_fetchall("SELECT 1 FROM accounts WHERE account_number = ?", (from_number,)):
+        async with conn.savepoint():
+            if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ?", (from_number,)):
                 raise UnknownAccount(from_number)
+            await conn.lock_accounts((from_number, to_number))
             debit = await _append(conn, from_number, "transfer_out", amount_cents, actor, now, memo=f"to {to_number}")
             credit = await _append(conn, to_number, "transfer_in", amount_cents, actor, now, related_id=debit.id,
                                    memo=f"from {from_number}")
@@ -254,32 +283,39 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
 
 
 async def _at_most_once(db: Database, conn, once: Once | None, apply):
-    """Run apply() unless this key already has an outcome; store the outcome in the same transaction."""
+    """Run apply() unless this key already has an outcome; store the outcome in the same transaction.
+
+    The key is claimed first (an insert that a twin request with the same key, on any server, waits behind on
+    the unique index), then the money moves, then the claim records the outcome: concurrent identical requests
+    make one journal row. An expired key (older than IDEMPOTENCY_TTL_S) is claimed afresh."""
     if once is None:
         return await apply()
-    async with savepoint(conn):
+    async with conn.savepoint():
         if once.now - db.idempotency_purged_at > 3600:
             await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (once.now - IDEMPOTENCY_TTL_S,))
             db.idempotency_purged_at = once.now
-        rows = await conn.execute_fetchall(
-            "SELECT fingerprint, transaction_id, refusal FROM idempotency_keys "
-            "WHERE scope = ? AND key = ? AND created_at >= ?", (once.scope, once.key, once.now - IDEMPOTENCY_TTL_S))
-        if rows:
-            fingerprint, tx_id, refusal = rows[0]
+        claimed = await conn.fetchall(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
+            "VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT (scope, key) DO UPDATE SET "
+            "fingerprint = excluded.fingerprint, transaction_id = NULL, refusal = NULL, created_at = excluded.created_at "
+            "WHERE idempotency_keys.created_at < ? RETURNING scope",
+            (once.scope, once.key, once.fingerprint, once.now, once.now - IDEMPOTENCY_TTL_S))
+        if not claimed:
+            (fingerprint, tx_id, refusal), = await conn.fetchall(
+                "SELECT fingerprint, transaction_id, refusal FROM idempotency_keys WHERE scope = ? AND key = ?",
+                (once.scope, once.key))
             if fingerprint != once.fingerprint:
                 raise IdempotencyKeyReused(tx_id)
             return _Replay(tx_id, refusal)
         try:
-            result = await apply()
+            async with conn.savepoint():  # a refusal must leave the claim standing, to record it
+                result = await apply()
         except InsufficientFunds:  # an outcome like any other: a retry gets the same refusal
-            outcome, first_id = _Replay(None, "insufficient_funds", first_time=True), None
+            outcome, first_id, refusal = _Replay(None, "insufficient_funds", first_time=True), None, "insufficient_funds"
         else:
-            outcome, first_id = result, (result[0] if isinstance(result, tuple) else result).id
-        await conn.execute(
-            "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (once.scope, once.key, once.fingerprint, first_id,
-             outcome.refusal if isinstance(outcome, _Replay) else None, once.now))
+            outcome, first_id, refusal = result, (result[0] if isinstance(result, tuple) else result).id, None
+        await conn.execute("UPDATE idempotency_keys SET transaction_id = ?, refusal = ? WHERE scope = ? AND key = ?",
+                           (first_id, refusal, once.scope, once.key))
         return outcome
 
 
@@ -287,7 +323,7 @@ async def _replayed(db: Database, replay: _Replay):
     """The transactions (or the refusal) an earlier request with the same key got."""
     if replay.refusal == "insufficient_funds":
         raise InsufficientFunds(replayed=not replay.first_time)
-    rows = await db.read(lambda conn: conn.execute_fetchall(  # its own rows: not a reversal made since
+    rows = await db.read(lambda conn: conn.fetchall(  # its own rows: not a reversal made since
         f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) "
         "AND kind NOT IN ('reversal_credit', 'reversal_debit') ORDER BY id",
         (replay.transaction_id, replay.transaction_id)))
@@ -307,8 +343,8 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, audit) -> l
     now = _now()
 
     async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall(f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
+        async with conn.savepoint():
+            rows = await conn.fetchall(f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
             if not rows:
                 raise UnknownEntry(tx_id)
             original = Transaction(*rows[0])
@@ -316,18 +352,19 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, audit) -> l
                 raise CannotReverse("a reversal cannot itself be reversed")
             legs = [original]
             if original.kind.startswith("transfer"):
-                other = await conn.execute_fetchall(
+                other = await conn.fetchall(
                     f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? "
                     "AND kind IN ('transfer_in', 'transfer_out')",
                     (original.related_id, original.id, original.id))
                 legs += [Transaction(*row) for row in other]
+            await conn.lock_accounts(leg.account_number for leg in legs)
             done = []
             for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
                 try:
                     done.append(await _append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents,
                                               actor, now, related_id=leg.id, memo=f"reverses {leg.id}: {reason}"))
-                except sqlite3.IntegrityError as error:
-                    if "journal.related_id" in str(error) or "journal_one_reversal" in str(error):
+                except IntegrityError as error:
+                    if error.constraint == "journal_one_reversal":
                         raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
                     raise
             await audit(conn)
@@ -338,7 +375,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, audit) -> l
 
 async def reversals_of(db: Database, tx_id: int) -> list[Transaction]:
     """The reversal entries of a journal entry and, for a transfer, of its other leg."""
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TX_COLUMNS} FROM journal WHERE kind IN ('reversal_credit', 'reversal_debit') AND related_id IN "
         "(SELECT id FROM journal WHERE id = :t OR related_id = :t OR id = (SELECT related_id FROM journal "
         " WHERE id = :t AND kind LIKE 'transfer%')) ORDER BY id", {"t": tx_id}))
@@ -353,8 +390,8 @@ async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None
         raise ValueError("limit_cents must be a non-negative int or None")
 
     async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
+        async with conn.savepoint():
+            rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
                                                (number,))
             if not rows:
                 raise UnknownAccount(number)
@@ -362,7 +399,7 @@ async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None
             if limit_cents is not None and balance < -limit_cents:
                 raise LimitBelowDebt(-balance)
             effective = limit_cents if limit_cents is not None else max(db.max_debt_cents, -balance)
-            account_rows = await conn.execute_fetchall(
+            account_rows = await conn.fetchall(
                 f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
                 f"WHERE account_number = ? RETURNING {_ACCOUNT_COLUMNS}", (limit_cents, effective, number))
             await audit(conn)
@@ -372,14 +409,14 @@ async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None
 
 
 async def get_transaction(db: Database, tx_id: int) -> Transaction | None:
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,)))
     return Transaction(*rows[0]) if rows else None
 
 
 async def related_transactions(db: Database, tx: Transaction) -> list[Transaction]:
     """The other rows linked to this one (the other side of a transfer, a reversal)."""
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? ORDER BY id",
         (tx.related_id, tx.id, tx.id)))
     return [Transaction(*row) for row in rows]
@@ -394,7 +431,7 @@ async def history(db: Database, number: str, limit: int = 20, cursor: str | None
         if not (isinstance(cursor, str) and cursor.isascii() and cursor.isdigit() and len(cursor) < 19):
             raise InvalidCursor()
         before = int(cursor)
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TX_COLUMNS} FROM journal WHERE account_number = ? AND id < ? ORDER BY id DESC LIMIT ?",
         (number, before, limit + 1)))
     page = [Transaction(*row) for row in rows[:limit]]
@@ -406,9 +443,9 @@ async def account_with_history(db: Database, number: str, limit: int = 20):
     check_account_number(number)
 
     async def op(conn):
-        account_rows = await conn.execute_fetchall(
+        account_rows = await conn.fetchall(
             f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,))
-        tx_rows = await conn.execute_fetchall(
+        tx_rows = await conn.fetchall(
             f"SELECT {_TX_COLUMNS} FROM journal WHERE account_number = ? ORDER BY id DESC LIMIT ?",
             (number, limit))
         return account_rows, tx_rows
@@ -427,26 +464,25 @@ async def verify(db: Database) -> tuple[list[str], int]:
         problems, rows_checked = [], 0
         running: dict[str, int] = {}
         last_hash: dict[str, str | None] = {}
-        async with conn.execute(f"SELECT {_TX_COLUMNS}, hash FROM journal ORDER BY id") as rows:
-            async for row in rows:
-                rows_checked += 1
-                tx, stored = Transaction(*row[:-1]), row[-1]
-                balance = running.get(tx.account_number, 0) + tx.signed_cents
-                running[tx.account_number] = balance
-                if balance != tx.balance_after_cents:
-                    problems.append(f"journal row {tx.id}: balance after is {tx.balance_after_cents}, "
-                                    f"the journal sums to {balance}")
-                previous = last_hash.get(tx.account_number)
-                if stored is None:
-                    if previous is not None:
-                        problems.append(f"journal row {tx.id}: no hash after hashed rows (removed?)")
-                    continue
-                expected = row_hash(previous or "", tx.account_number, tx.kind, tx.amount_cents,
-                                    tx.balance_after_cents, tx.created_at, tx.actor, tx.related_id, tx.memo)
-                if stored != expected:
-                    problems.append(f"journal row {tx.id}: hash does not match its fields or its chain (edited?)")
-                last_hash[tx.account_number] = stored
-        for number, balance, limit, _, _ in await conn.execute_fetchall(
+        async for row in conn.stream(f"SELECT {_TX_COLUMNS}, hash FROM journal ORDER BY id"):
+            rows_checked += 1
+            tx, stored = Transaction(*row[:-1]), row[-1]
+            balance = running.get(tx.account_number, 0) + tx.signed_cents
+            running[tx.account_number] = balance
+            if balance != tx.balance_after_cents:
+                problems.append(f"journal row {tx.id}: balance after is {tx.balance_after_cents}, "
+                                f"the journal sums to {balance}")
+            previous = last_hash.get(tx.account_number)
+            if stored is None:
+                if previous is not None:
+                    problems.append(f"journal row {tx.id}: no hash after hashed rows (removed?)")
+                continue
+            expected = row_hash(previous or "", tx.account_number, tx.kind, tx.amount_cents,
+                                tx.balance_after_cents, tx.created_at, tx.actor, tx.related_id, tx.memo)
+            if stored != expected:
+                problems.append(f"journal row {tx.id}: hash does not match its fields or its chain (edited?)")
+            last_hash[tx.account_number] = stored
+        for number, balance, limit, _, _ in await conn.fetchall(
                 f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY account_number"):
             if balance != running.pop(number, 0):
                 problems.append(f"account {number}: balance {balance} differs from its journal sum")
@@ -467,6 +503,6 @@ async def record_verification(db: Database, problems: list[str], rows_checked: i
 
 
 async def last_verification(db: Database):
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         "SELECT at, actor, ok, rows_checked, first_problem FROM verifications ORDER BY id DESC LIMIT 1"))
     return rows[0] if rows else None

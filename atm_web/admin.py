@@ -1,10 +1,11 @@
 """Blueprint: admin pages: tellers, login locks, API tokens, verification and the audit log."""
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
-from . import accounts, aio, get_db, login_locks, staff
+from . import accounts, aio, login_locks, staff
 from .auth import hash_password, now, require_admin
 from .forms import (ButtonForm, DeactivationForm, NewTellerForm, NewTokenForm, OverdraftLimitForm, PasswordResetForm,
                     ReversalForm, UnlockForm)
+from .storage import get_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)

@@ -5,12 +5,13 @@ import re
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from . import accounts, get_db, staff
+from . import accounts, staff
 from .auth import now, token_required
 from .errors import ApiError
 from .json_body import UnclearBody
 from .money import json_number, to_cents
 from .openapi import document
+from .storage import get_db
 
 bp = Blueprint("api", __name__)
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"}}

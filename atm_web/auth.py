@@ -1,20 +1,18 @@
 """Blueprint: login, logout and first-run setup; the checks that let only tellers and tokens in."""
-import hmac
 import logging
-import os
 import re
 import secrets
 from functools import wraps
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import aio, get_db, login_locks, staff
+from . import aio, login_locks, staff
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
+from .storage import get_db
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -31,34 +29,15 @@ def hash_password(password: str) -> str:
     return generate_password_hash(staff.check_password(password))
 
 
-# First run: a one-time setup code kept beside the database, so every worker prints the same one.
-
-def setup_code_path(app) -> Path:
-    return Path(f"{app.config['DB_PATH']}.setup-code")
-
+# First run: a one-time setup code kept in the database, so every worker and every server prints and accepts
+# the same one (servers on Heroku or Render share no disk).
 
 def announce_setup(app) -> None:
     """When no teller exists, make (once) and print the setup link."""
-    if aio.run(staff.count_tellers(app.extensions["atm_db"])):
-        return
-    path = setup_code_path(app)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
-    except FileExistsError:
-        pass
-    code = path.read_text().strip()
-    log.warning("No teller exists yet. Create the first admin at http://127.0.0.1:%s/setup?code=%s",
-                app.config["PORT"], code)
-
-
-def _setup_code_ok(code: str) -> bool:
-    try:
-        expected = setup_code_path(current_app).read_text().strip()
-    except FileNotFoundError:
-        return False
-    return bool(code) and hmac.compare_digest(code.encode(), expected.encode())
+    code = aio.run(staff.setup_code(app.extensions["atm_db"], secrets.token_urlsafe(24)))
+    if code is not None:
+        log.warning("No teller exists yet. Create the first admin at http://127.0.0.1:%s/setup?code=%s",
+                    app.config["PORT"], code)
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -66,7 +45,7 @@ def setup():
     form = SetupForm()
     code = request.values.get("code", "")
     db = get_db()
-    if aio.run(staff.count_tellers(db)) or not _setup_code_ok(code):
+    if aio.run(staff.count_tellers(db)) or not aio.run(staff.setup_code_matches(db, code)):
         abort(404)
     form.code.data = code
     if form.validate_on_submit():
@@ -79,7 +58,6 @@ def setup():
         else:
             if teller is None:
                 abort(404)
-            setup_code_path(current_app).unlink(missing_ok=True)
             _log_in(teller)
             flash(f"Administrator {teller.username} created. Welcome.")
             return redirect(url_for("teller.index"), 303)

@@ -4,7 +4,8 @@ import time
 
 import click
 
-from . import accounts, aio, get_db, staff
+from . import accounts, aio, staff
+from .storage import DatabaseUnreachable, get_db
 
 
 def _read_password() -> str:
@@ -58,3 +59,44 @@ def register(app):
             raise click.ClickException(str(error)) from None
         click.echo(f"Created {token.scope} token {token.name!r}; it is shown only now:")
         click.echo(secret)
+
+    @app.cli.command("copy-ledger")
+    @click.option("--to", "target_url", required=True, metavar="URL",
+                  help="An empty PostgreSQL database: postgresql://user:password@host:5432/dbname")
+    def copy_ledger(target_url):
+        """Copy this SQLite ledger (DB_PATH) into an empty PostgreSQL database, then verify the copy there."""
+        from .config import ConfigError, database_url
+        from .storage.copy import CopyRefused, copy_ledger
+        from .storage.postgresql import PostgresDatabase, redacted
+        source = get_db()
+        if source.engine != "sqlite":
+            raise click.ClickException("copy-ledger copies the SQLite ledger at DB_PATH: unset DATABASE_URL")
+        try:
+            url = database_url(target_url)
+        except ConfigError as error:
+            raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
+        target = PostgresDatabase(url, source.max_debt_cents, pool_size=2)
+        try:
+            copied = aio.run(copy_ledger(source, target))
+        except CopyRefused as error:
+            raise click.ClickException(str(error)) from None
+        except DatabaseUnreachable as error:
+            raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
+        try:
+            click.echo(f"Copied to {redacted(url)}: " + ", ".join(f"{n} {t}" for t, n in copied.items()))
+            problems, rows_checked = aio.run(accounts.verify(target))
+            same = aio.run(_balances(source)) == aio.run(_balances(target))
+            aio.run(accounts.record_verification(target, problems, rows_checked, "cli copy-ledger"))
+        finally:
+            aio.run(target.close())
+        for problem in problems + ([] if same else ["the balances differ from the SQLite ledger's"]):
+            click.echo(f"FAIL {problem}", err=True)
+        if problems or not same:
+            raise SystemExit(1)
+        click.echo(f"OK: the copy verifies: {rows_checked} journal rows, every hash chain holds, every balance "
+                   "equals its journal and the SQLite ledger's")
+
+
+async def _balances(db) -> list[tuple]:
+    return await db.read(lambda conn: conn.fetchall(
+        "SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts ORDER BY account_number"))

@@ -2,6 +2,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .accounts import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
 from .money import InvalidAmount, to_cents
@@ -16,6 +17,10 @@ DEFAULTS = {
     "SESSION_IDLE_MINUTES": "15",
     "SESSION_MAX_HOURS": "12",
     "TRUST_PROXY_HEADERS": "0",
+    "DB_POOL_SIZE": "3",
+    "DB_PREPARED_STATEMENTS": "1",
+    "ALLOW_EPHEMERAL_SQLITE": "0",
+    "DYNO": "",
 }
 
 
@@ -49,16 +54,47 @@ def _secret_key(text: str, instance_path: str) -> str:
     return path.read_text().strip()
 
 
+def database_url(text: str) -> str:
+    """A PostgreSQL URL as Heroku and Render give it (postgres:// or postgresql://, ?sslmode=... kept)."""
+    parts = urlsplit(text)
+    shown = text if parts.password is None else text.replace(f":{parts.password}@", ":***@", 1)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"DATABASE_URL={shown!r} is not valid: use postgresql://user:password@host:5432/dbname")
+    try:
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        raise ConfigError(f"DATABASE_URL={shown!r} is not valid: its port is not a number") from None
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ConfigError(f"DATABASE_URL={shown!r} is not valid: it needs a host and a database name, "
+                          "e.g. postgresql://user:password@host:5432/dbname")
+    return "postgresql" + text[len(parts.scheme):]
+
+
+def _flag(name: str, text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ConfigError(f"{name}={text!r} is not valid: use 1 or 0")
+    return text == "1"
+
+
 def load(environ, instance_path: str) -> dict:
     """Flask config values from environment-style strings (environ wins over DEFAULTS)."""
     raw = {name: str(environ.get(name, default)).strip() for name, default in DEFAULTS.items()}
-    if raw["DATABASE_URL"]:
-        raise ConfigError("DATABASE_URL is set, but PostgreSQL is not supported yet: unset it to use SQLite "
-                          "(DB_PATH)")
-    if not raw["DB_PATH"]:
+    url = database_url(raw["DATABASE_URL"]) if raw["DATABASE_URL"] else ""
+    if not url and not raw["DB_PATH"]:
         raise ConfigError("DB_PATH is empty: name the SQLite file, e.g. DB_PATH=atm.db")
+    if url and not raw["SECRET_KEY"]:  # each server would make its own: sessions would not cross them
+        raise ConfigError("SECRET_KEY is not set: with DATABASE_URL, every server must share one; set it to a "
+                          "long random text (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+    allow_ephemeral = _flag("ALLOW_EPHEMERAL_SQLITE", raw["ALLOW_EPHEMERAL_SQLITE"])
+    if raw["DYNO"] and not url and not allow_ephemeral:
+        raise ConfigError("DATABASE_URL is not set on Heroku (DYNO is set): the SQLite file would be lost at every "
+                          "restart; add the heroku-postgresql add-on (it sets DATABASE_URL), or set "
+                          "ALLOW_EPHEMERAL_SQLITE=1 for a demo whose data may vanish")
     return {
         "DB_PATH": raw["DB_PATH"],
+        "DATABASE_URL": url,
+        "DB_POOL_SIZE": _whole("DB_POOL_SIZE", raw["DB_POOL_SIZE"], 2, 50),
+        "DB_PREPARED_STATEMENTS": _flag("DB_PREPARED_STATEMENTS", raw["DB_PREPARED_STATEMENTS"]),
         "MAX_DEBT_CENTS": _cents("MAX_DEBT", raw["MAX_DEBT"], allow_zero=True, maximum_cents=LIMIT_MAX_CENTS),
         "MAX_AMOUNT_CENTS": _cents("MAX_AMOUNT", raw["MAX_AMOUNT"], allow_zero=False,
                                    maximum_cents=AMOUNT_MAX_CENTS),

@@ -5,7 +5,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .accounts import InsufficientFunds, LedgerError
-from .db import LedgerUnavailable
+from .storage import LedgerUnavailable
 from .money import InvalidAmount
 
 API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/transactions/", "/is_alive", "/openapi.json")

@@ -13,7 +13,7 @@ so they hold across workers, servers and restarts.
 """
 from dataclasses import dataclass
 
-from .db import Database, savepoint
+from .storage import Database
 from .staff import StaffError, audit
 
 WINDOW_S = 15 * 60
@@ -53,19 +53,19 @@ async def reserve_attempt(db: Database, username: str, address: str, now: float)
     username = normal_username(username)
 
     async def op(conn):
-        async with savepoint(conn):
-            locked = await conn.execute_fetchall(
+        async with conn.savepoint():
+            locked = await conn.fetchall(
                 "SELECT kind FROM login_locks WHERE locked_until > ? AND "
                 "((kind = 'username' AND subject = ?) OR (kind = 'address' AND subject = ?)) ORDER BY kind DESC",
                 (now, username, address))
             if locked:
                 return locked[0][0]
             for kind, subject, limit in _limits(username, address):
-                (count,), = await conn.execute_fetchall(
+                (count,), = await conn.fetchall(
                     f"SELECT COUNT(*) FROM login_attempts WHERE {kind} = ? AND at > ?", (subject, now - WINDOW_S))
                 if count >= limit:
                     return kind
-            (attempt_id,), = await conn.execute_fetchall(
+            (attempt_id,), = await conn.fetchall(
                 "INSERT INTO login_attempts (username, address, at, pending) VALUES (?, ?, ?, 1) RETURNING id",
                 (username, address, now))
             return attempt_id
@@ -80,14 +80,14 @@ async def attempt_failed(db: Database, attempt_id: int, now: float) -> str | Non
     """The reserved attempt's password was wrong: keep it as a failure; lock the username or the address when
     that failure reaches its limit. Returns what got locked ('username', 'address' or None)."""
     async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall(
+        async with conn.savepoint():
+            rows = await conn.fetchall(
                 "UPDATE login_attempts SET pending = 0 WHERE id = ? RETURNING username, address", (attempt_id,))
             if not rows:  # an administrator unlocked meanwhile
                 return None
             locked = None
             for kind, subject, limit in _limits(*rows[0]):
-                (count,), = await conn.execute_fetchall(
+                (count,), = await conn.fetchall(
                     f"SELECT COUNT(*) FROM login_attempts WHERE {kind} = ? AND at > ? AND pending = 0",
                     (subject, now - WINDOW_S))
                 if count >= limit:
@@ -109,7 +109,7 @@ async def attempt_succeeded(db: Database, username: str, attempt_id: int) -> Non
 
 
 async def current_locks(db: Database, now: float) -> list[Lock]:
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         "SELECT kind, subject, locked_until FROM login_locks WHERE locked_until > ? ORDER BY kind DESC, subject",
         (now,)))
     return [Lock(*row) for row in rows]
@@ -121,8 +121,8 @@ async def unlock(db: Database, kind: str, subject: str, actor: str, now: float) 
         raise StaffError("Nothing to unlock: choose a username or an address.")
 
     async def op(conn):
-        async with savepoint(conn):
-            lifted = await conn.execute_fetchall(
+        async with conn.savepoint():
+            lifted = await conn.fetchall(
                 "DELETE FROM login_locks WHERE kind = ? AND subject = ? AND locked_until > ? RETURNING subject",
                 (kind, subject, now))
             if not lifted:

@@ -5,16 +5,15 @@ tokens) are stored only as SHA-256 hashes: they are long random strings, so a fa
 Password hashing is not done here: it is slow, and callers run it off the event loop.
 """
 import hashlib
+import hmac
 import logging
-import os
 import re
 import secrets
-import sqlite3
 import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from .db import Database, savepoint
+from .storage import Database, IntegrityError
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
@@ -109,7 +108,7 @@ def _teller(row) -> Teller:
 # Tellers
 
 async def count_tellers(db: Database) -> int:
-    (count,), = await db.read(lambda conn: conn.execute_fetchall("SELECT COUNT(*) FROM tellers"))
+    (count,), = await db.read(lambda conn: conn.fetchall("SELECT COUNT(*) FROM tellers"))
     return count
 
 
@@ -119,35 +118,58 @@ async def create_teller(db: Database, username: str, password_hash: str, role: s
     username = check_username(username)
 
     async def op(conn):
-        async with savepoint(conn):
-            if only_if_none and (await conn.execute_fetchall("SELECT 1 FROM tellers LIMIT 1")):
+        async with conn.savepoint():
+            if only_if_none and (await conn.fetchall("SELECT 1 FROM tellers LIMIT 1")):
                 return None
             try:
-                rows = await conn.execute_fetchall(
+                rows = await conn.fetchall(
                     f"INSERT INTO tellers (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) "
                     f"RETURNING {_TELLER}", (username, password_hash, role, iso(now)))
-            except sqlite3.IntegrityError:
-                raise StaffError(f"The username {username!r} is taken.") from None
+            except IntegrityError as error:
+                if error.constraint == "tellers_username_key":
+                    raise StaffError(f"The username {username!r} is taken.") from None
+                raise
             await audit(conn, now, actor, "teller added", username, f"role {role}")
+            await conn.execute("DELETE FROM setup_code")  # a teller exists: the first-run code is done with
             return _teller(rows[0])
 
     return await db.write(op)
 
 
+async def setup_code(db: Database, new_code: str) -> str | None:
+    """While no teller exists: the first-run setup code (new_code, unless one was made already, by this or any
+    other server); None once a teller exists."""
+    async def op(conn):
+        async with conn.savepoint():
+            if await conn.fetchall("SELECT 1 FROM tellers LIMIT 1"):
+                return None
+            await conn.execute("INSERT INTO setup_code (id, code) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                               (new_code,))
+            (code,), = await conn.fetchall("SELECT code FROM setup_code")
+            return code
+
+    return await db.write(op)
+
+
+async def setup_code_matches(db: Database, code: str) -> bool:
+    rows = await db.read(lambda conn: conn.fetchall("SELECT code FROM setup_code"))
+    return bool(rows and code) and hmac.compare_digest(code.encode(), rows[0][0].encode())
+
+
 async def find_teller(db: Database, username: str) -> tuple[Teller, str] | None:
     """The teller and their password hash, or None."""
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TELLER}, password_hash FROM tellers WHERE username = ?", ((username or "").strip().lower(),)))
     return (_teller(rows[0]), rows[0][5]) if rows else None
 
 
 async def list_tellers(db: Database) -> list[Teller]:
-    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TELLER} FROM tellers ORDER BY username"))
+    rows = await db.read(lambda conn: conn.fetchall(f"SELECT {_TELLER} FROM tellers ORDER BY username"))
     return [_teller(row) for row in rows]
 
 
 async def get_teller(db: Database, teller_id: int) -> Teller | None:
-    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TELLER} FROM tellers WHERE id = ?",
+    rows = await db.read(lambda conn: conn.fetchall(f"SELECT {_TELLER} FROM tellers WHERE id = ?",
                                                             (teller_id,)))
     return _teller(rows[0]) if rows else None
 
@@ -157,8 +179,8 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_a
     (loses_access: what happened, e.g. 'was deactivated') also revokes every token the teller made, in the same
     transaction: a leaver keeps no keys. Every such change must come through here with loses_access set."""
     async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {_TELLER}",
+        async with conn.savepoint():
+            rows = await conn.fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {_TELLER}",
                                                (*params, teller_id))
             if not rows:
                 raise StaffError("No such teller.")
@@ -206,7 +228,7 @@ async def session_teller(db: Database, session_id: str, now: float, idle_s: floa
     if not session_id or not isinstance(session_id, str):
         return None
     id_hash = sha256(session_id)
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT s.started_at, s.last_seen_at, s.ended_at, {', '.join('t.' + c for c in _TELLER.split(', '))} "
         "FROM sessions s JOIN tellers t ON t.id = s.teller_id WHERE s.id_hash = ?", (id_hash,)))
     if not rows:
@@ -244,8 +266,8 @@ async def create_token(db: Database, name: str, read_only: bool, actor: str, now
     scope = "read" if read_only else "admin" if admin else "write"
 
     async def op(conn):
-        async with savepoint(conn):
-            rows = await conn.execute_fetchall(  # the maker, when the actor is a teller (not the CLI)
+        async with conn.savepoint():
+            rows = await conn.fetchall(  # the maker, when the actor is a teller (not the CLI)
                 "INSERT INTO api_tokens (name, token_hash, scope, created_at, created_by, creator_id) "
                 "VALUES (?, ?, ?, ?, ?, (SELECT id FROM tellers WHERE 'teller:' || username = ?)) "
                 f"RETURNING {_TOKEN}", (name, sha256(secret), scope, iso(now), actor, actor))
@@ -258,34 +280,26 @@ async def create_token(db: Database, name: str, read_only: bool, actor: str, now
 class TokenCache:
     """The verified tokens of one process, so authenticating a request costs no database round trip.
 
-    A revocation replaces the generation file beside the database after its commit, and every lookup reads that
-    file first: an entry stamped with another generation is looked up again, so a revoked token is refused at
-    once by every process. An entry also expires after TOKEN_CACHE_S: the bound for a revocation whose process
-    died between its commit and the file's replacement.
+    Only where the engine has a revocation signal that every process can read cheaply (SQLite: a file beside
+    the database that a revocation replaces after its commit): every lookup reads it first, and an entry stamped
+    with another generation is looked up again, so a revoked token is refused at once by every process. An
+    entry also expires after TOKEN_CACHE_S: the bound for a revocation whose process died between its commit and
+    the signal. Without such a signal (PostgreSQL: servers share no disk, and a notification could arrive after
+    the next request), every request looks its token up in the database, which is then the signal.
     """
 
-    def __init__(self, db: Database):
-        self.path = f"{db.path}.token-generation"
+    def __init__(self, signal):
+        self.signal = signal
         self.entries: dict[str, tuple[str, float, Token]] = {}  # token hash -> (generation, cached at, token)
 
-    def generation(self) -> str:
-        try:
-            with open(self.path) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+    def generation(self) -> str | None:
+        return self.signal.generation() if self.signal is not None else None
 
-    def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
+    def fresh(self, token_hash: str, generation: str | None, now: float) -> tuple[str, float, Token] | None:
         entry = self.entries.get(token_hash)
-        if entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
+        if generation is not None and entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
             return entry
         return None
-
-    def invalidate_everywhere(self) -> None:
-        temporary = f"{self.path}.{secrets.token_hex(8)}"
-        with open(temporary, "w") as f:
-            f.write(secrets.token_hex(16))
-        os.replace(temporary, self.path)
 
 
 _token_caches: "weakref.WeakKeyDictionary[Database, TokenCache]" = weakref.WeakKeyDictionary()
@@ -293,7 +307,7 @@ _token_caches: "weakref.WeakKeyDictionary[Database, TokenCache]" = weakref.WeakK
 
 def _token_cache(db: Database) -> TokenCache:
     if db not in _token_caches:
-        _token_caches[db] = TokenCache(db)
+        _token_caches[db] = TokenCache(db.revocation_signal)
     return _token_caches[db]
 
 
@@ -306,7 +320,7 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
     generation = cache.generation()  # read before the database: a revocation after this read changes it
     entry = cache.fresh(token_hash, generation, now)
     if entry is None:  # unrevoked, and its maker (if a teller) still active: belt and braces for the revocation
-        rows = await db.read(lambda conn: conn.execute_fetchall(
+        rows = await db.read(lambda conn: conn.fetchall(
             f"SELECT {', '.join('k.' + c for c in _TOKEN.split(', '))} FROM api_tokens k "
             "LEFT JOIN tellers t ON t.id = k.creator_id "
             "WHERE k.token_hash = ? AND k.revoked_at IS NULL AND coalesce(t.active, 1) = 1", (token_hash,)))
@@ -319,19 +333,20 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
         await db.write(lambda conn: conn.execute(
             "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
         token = replace(token, last_used_at=iso(now))
-    cache.entries[token_hash] = (generation, cached_at, token)
+    if generation is not None:
+        cache.entries[token_hash] = (generation, cached_at, token)
     return token
 
 
 async def list_tokens(db: Database) -> list[Token]:
-    rows = await db.read(lambda conn: conn.execute_fetchall(f"SELECT {_TOKEN} FROM api_tokens ORDER BY id"))
+    rows = await db.read(lambda conn: conn.fetchall(f"SELECT {_TOKEN} FROM api_tokens ORDER BY id"))
     return [Token(*row) for row in rows]
 
 
 async def _revoke_tokens(conn, where: str, params: tuple, reason: str, actor: str, now: float) -> list[Token]:
     """Revoke the unrevoked tokens matching `where`, each audited with the reason, in the caller's transaction;
     the caller announces the revocation (_announce_revocation) once that transaction has committed."""
-    rows = await conn.execute_fetchall(
+    rows = await conn.fetchall(
         f"UPDATE api_tokens SET revoked_at = ?, revoked_reason = ? WHERE ({where}) AND revoked_at IS NULL "
         f"RETURNING {_TOKEN}", (iso(now), reason, *params))
     tokens = sorted((Token(*row) for row in rows), key=lambda t: t.id)
@@ -342,15 +357,17 @@ async def _revoke_tokens(conn, where: str, params: tuple, reason: str, actor: st
 
 def _announce_revocation(db: Database) -> None:
     """Tell every process to look its cached tokens up again (TokenCache)."""
+    if db.revocation_signal is None:
+        return
     try:
-        _token_cache(db).invalidate_everywhere()
+        db.revocation_signal.announce()
     except OSError:  # the revocation stands; processes that cached the token drop it within TOKEN_CACHE_S
         log.exception("could not replace the token generation file after a revocation")
 
 
 async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> Token:
     async def op(conn):
-        async with savepoint(conn):
+        async with conn.savepoint():
             revoked = await _revoke_tokens(conn, "id = ?", (token_id,), f"revoked by {actor}", actor, now)
             if not revoked:
                 raise StaffError("No such token, or it is already revoked.")
@@ -363,7 +380,7 @@ async def revoke_token(db: Database, token_id: int, actor: str, now: float) -> T
 
 async def live_tokens_made_by(db: Database, teller_id: int) -> list[Token]:
     """The unrevoked tokens a teller made: what deactivating them would revoke."""
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_TOKEN} FROM api_tokens WHERE creator_id = ? AND revoked_at IS NULL ORDER BY id", (teller_id,)))
     return [Token(*row) for row in rows]
 
@@ -371,6 +388,6 @@ async def live_tokens_made_by(db: Database, teller_id: int) -> list[Token]:
 # Audit log
 
 async def audit_entries(db: Database, limit: int = 200) -> list[AuditEntry]:
-    rows = await db.read(lambda conn: conn.execute_fetchall(
+    rows = await db.read(lambda conn: conn.fetchall(
         "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)))
     return [AuditEntry(*row) for row in rows]

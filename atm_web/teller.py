@@ -4,10 +4,10 @@ import uuid
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from . import accounts, get_db
+from . import accounts
 from .auth import now, require_teller
-from .db import LedgerUnavailable
 from .forms import LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
+from .storage import LedgerUnavailable, get_db
 
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)

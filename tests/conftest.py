@@ -1,10 +1,22 @@
-"""Fixtures: an app on a real SQLite file in tmp_path, its test client and CLI runner, and the ledger.
+"""Fixtures: an app on a real database of each engine (a SQLite file in tmp_path; a fresh PostgreSQL database),
+its test client and CLI runner, the ledger, and raw SQL behind the app's back.
+
+Every test that uses `database` (or `app`, `client`, `db`...) runs once per engine, unless marked
+`@pytest.mark.sqlite_only` (it is about the file: pragmas, flock, WAL). PostgreSQL is the one every machine here
+runs (ATM_TEST_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/test names the server and the database
+to connect to while creating one database per test); when it is not reachable its tests skip with one line
+saying how to start it, unless ATM_REQUIRE_POSTGRES=1 (CI), where they fail.
 
 `client` is a logged-in teller that also carries a read-write API token, so tests of pages and endpoints run
 as an authorised user; tests/test_security.py covers everyone else.
 """
+import os
+import secrets
+import sqlite3
 import time
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from werkzeug.security import generate_password_hash
@@ -12,6 +24,24 @@ from werkzeug.security import generate_password_hash
 from atm_web import aio, create_app, staff
 
 PASSWORD = "correct horse battery"
+ENGINES = ("sqlite", "postgresql")
+PG_URL = os.environ.get("ATM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: a test of the SQLite file itself; it runs on SQLite only")
+    config.addinivalue_line("markers", "postgresql_only: a test of the PostgreSQL engine; it runs on it only")
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" in metafunc.fixturenames:
+        engines = list(ENGINES)
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            engines = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgresql_only"):
+            engines = ["postgresql"]
+        metafunc.parametrize("engine", engines, indirect=True, scope="function")
 
 
 @lru_cache(maxsize=None)
@@ -32,9 +62,154 @@ class Clock:
         self.now += seconds
 
 
-def make_app(db_path, **overrides):
-    config = {"DB_PATH": str(db_path), "SECRET_KEY": "test-secret", "TESTING": True,
-              "WTF_CSRF_ENABLED": False, **overrides}
+# PostgreSQL: one fresh database per test
+
+@lru_cache(maxsize=None)
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used for tests here, or None."""
+    try:
+        import psycopg
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return None
+    except Exception as error:  # noqa: BLE001 (any reason to skip is reported)
+        return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+
+
+def require_postgres():
+    problem = postgres_problem()
+    if problem is None:
+        return
+    message = f"PostgreSQL not reachable at {PG_URL} ({problem}): start it with `{PG_START}`"
+    if os.environ.get("ATM_REQUIRE_POSTGRES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def new_postgres_database() -> str:
+    """A new, empty database on the test server; its URL."""
+    import psycopg
+    name = f"atm_test_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path.strip('/')} WITH (FORCE)")
+
+
+@pytest.fixture
+def engine(request):
+    if request.param == "postgresql":
+        require_postgres()
+    return request.param
+
+
+@pytest.fixture
+def database(engine, tmp_path):
+    """Where the test's ledger lives: a SQLite file's path, or a fresh PostgreSQL database's URL."""
+    if engine == "sqlite":
+        yield tmp_path / "atm.db"
+        return
+    url = new_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def db_path(engine, database):
+    """The SQLite file of a test that is about the file (mark it sqlite_only)."""
+    assert engine == "sqlite", "db_path is the SQLite file: mark the test sqlite_only or use `raw`"
+    return database
+
+
+class Raw:
+    """SQL straight to the test's database, behind the app's back: to check what was written, or to tamper."""
+
+    def __init__(self, database):
+        self.is_postgres = str(database).startswith("postgresql://")
+        self.database = database
+        if self.is_postgres:
+            import psycopg
+            self.IntegrityError = psycopg.errors.IntegrityError
+        else:
+            self.IntegrityError = sqlite3.IntegrityError
+
+    def _connect(self):
+        if self.is_postgres:
+            import psycopg
+            return psycopg.connect(self.database, autocommit=True)
+        conn = sqlite3.connect(self.database, isolation_level=None)
+        return conn
+
+    def _run(self, conn, sql: str, params):
+        if not self.is_postgres:
+            return conn.execute(sql, params)
+        if not params:
+            return conn.execute(sql)
+        return conn.execute(sql.replace("%", "%%").replace("?", "%s"), params)
+
+    def rows(self, sql: str, params=()) -> list[tuple]:
+        conn = self._connect()
+        try:
+            return [tuple(row) for row in self._run(conn, sql, params).fetchall()]
+        finally:
+            conn.close()
+
+    def scalar(self, sql: str, params=()):
+        return self.rows(sql, params)[0][0]
+
+    def execute(self, sql: str, params=()) -> None:
+        conn = self._connect()
+        try:
+            self._run(conn, sql, params)
+        finally:
+            conn.close()
+
+    def script(self, sqlite_sql: str, postgresql_sql: str) -> None:
+        """Run the statement(s) written for this engine (tampering differs by dialect)."""
+        conn = self._connect()
+        try:
+            if self.is_postgres:
+                conn.execute(postgresql_sql)
+            else:
+                conn.executescript(sqlite_sql)
+        finally:
+            conn.close()
+
+    def journal_count(self) -> int:
+        return self.scalar("SELECT COUNT(*) FROM journal")
+
+    def without_immutability(self, sql: str) -> None:
+        """Run an UPDATE or DELETE on the journal as an intruder would: with its guarding triggers dropped."""
+        if self.is_postgres:
+            self.execute("ALTER TABLE journal DISABLE TRIGGER USER")
+            try:
+                self.execute(sql)
+            finally:
+                self.execute("ALTER TABLE journal ENABLE TRIGGER USER")
+        else:
+            self.script("DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete; " + sql + ";",
+                        "")
+
+
+@pytest.fixture
+def raw(database):
+    return Raw(database)
+
+
+# The app
+
+def make_app(where, **overrides):
+    """An app on `where`: a SQLite file's path, or a PostgreSQL database's URL."""
+    location = str(where)
+    config = {"SECRET_KEY": "test-secret", "TESTING": True, "WTF_CSRF_ENABLED": False, **overrides}
+    if location.startswith("postgresql://"):
+        config["DATABASE_URL"] = location
+    else:
+        config["DB_PATH"] = location
     return create_app(config)
 
 
@@ -64,18 +239,13 @@ def bearer(secret):
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "atm.db"
-
-
-@pytest.fixture
 def clock():
     return Clock()
 
 
 @pytest.fixture
-def app(db_path, clock):
-    app = make_app(db_path, CLOCK=clock)
+def app(database, clock):
+    app = make_app(database, CLOCK=clock)
     yield app
     close_app(app)
 
@@ -101,3 +271,6 @@ def db(app):
 def run():
     """Run a coroutine on the process loop, where the app's connections live."""
     return aio.run
+
+
+ROOT = Path(__file__).resolve().parent.parent

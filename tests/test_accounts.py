@@ -1,3 +1,5 @@
+"""The ledger (accounts.py) on both engines: journal per change, immutability, refusals by name, history,
+group commit under concurrency, MAX_DEBT after restart, the hash chain and verify; SQLite's file and start-up."""
 import asyncio
 import multiprocessing
 import sqlite3
@@ -6,16 +8,19 @@ import time
 import pytest
 
 from atm_web import accounts, aio
-from atm_web.db import MIGRATIONS, Database
+from atm_web.storage import IntegrityError
+from atm_web.storage.migrations import migrations
+from atm_web.storage.sqlite import SQLiteDatabase
 from conftest import close_app, make_app
 
+SQLITE_VERSION = len(migrations("sqlite"))
 
-def journal(db_path, number=None):
-    with sqlite3.connect(db_path) as conn:
-        query = "SELECT account_number, kind, amount_cents, balance_after_cents, actor FROM journal"
-        if number:
-            return conn.execute(query + " WHERE account_number = ? ORDER BY id", (number,)).fetchall()
-        return conn.execute(query + " ORDER BY id").fetchall()
+
+def journal(raw, number=None):
+    query = "SELECT account_number, kind, amount_cents, balance_after_cents, actor FROM journal"
+    if number:
+        return raw.rows(query + " WHERE account_number = ? ORDER BY id", (number,))
+    return raw.rows(query + " ORDER BY id")
 
 
 def test_unknown_account_has_zero_balance_and_default_limit(db, run):
@@ -23,43 +28,41 @@ def test_unknown_account_has_zero_balance_and_default_limit(db, run):
     assert (account.balance_cents, account.overdraft_limit_cents, account.exists) == (0, 100000, False)
 
 
-def test_deposit_opens_account_and_journals(db, db_path, run):
+def test_deposit_opens_account_and_journals(db, raw, run):
     tx = run(accounts.deposit(db, "A1", 1050, "tester"))
     assert (tx.kind, tx.amount_cents, tx.balance_after_cents, tx.actor) == ("deposit", 1050, 1050, "tester")
     assert tx.created_at.endswith("Z")
     assert run(accounts.get_account(db, "A1")).exists
     run(accounts.deposit(db, "A1", 50, "tester"))
     assert run(accounts.get_balance(db, "A1")) == 1100
-    assert journal(db_path, "A1") == [("A1", "deposit", 1050, 1050, "tester"), ("A1", "deposit", 50, 1100, "tester")]
+    assert journal(raw, "A1") == [("A1", "deposit", 1050, 1050, "tester"), ("A1", "deposit", 50, 1100, "tester")]
 
 
-def test_withdraw_within_limit_and_refused_past_it(db, db_path, run):
+def test_withdraw_within_limit_and_refused_past_it(db, raw, run):
     run(accounts.deposit(db, "A1", 10000, "t"))
     tx = run(accounts.withdraw(db, "A1", 110000, "t"))  # down to exactly -1000.00
     assert tx.balance_after_cents == -100000
     with pytest.raises(accounts.InsufficientFunds):
         run(accounts.withdraw(db, "A1", 1, "t"))
     assert run(accounts.get_balance(db, "A1")) == -100000
-    assert len(journal(db_path, "A1")) == 2
+    assert len(journal(raw, "A1")) == 2
 
 
 def test_check_violation_is_insufficient_funds_but_other_integrity_errors_are_not(db, run):
     async def violate_other_constraint(conn):
         await conn.execute("INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, "
                            "created_at, actor) VALUES ('X', 'bogus', 1, 1, 'now', 't')")
-    with pytest.raises(sqlite3.IntegrityError) as raised:
+    with pytest.raises(IntegrityError) as raised:
         run(db.write(violate_other_constraint))
     assert not isinstance(raised.value, accounts.InsufficientFunds)
 
 
-def test_journal_is_immutable(db, db_path, run):
+def test_journal_is_immutable(db, raw, run):
     run(accounts.deposit(db, "A1", 100, "t"))
-    with sqlite3.connect(db_path) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-            conn.execute("UPDATE journal SET amount_cents = 1")
-        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-            conn.execute("DELETE FROM journal")
-    assert journal(db_path) == [("A1", "deposit", 100, 100, "t")]
+    for change in ("UPDATE journal SET amount_cents = 1", "DELETE FROM journal"):
+        with pytest.raises(raw.IntegrityError, match="immutable"):
+            raw.execute(change)
+    assert journal(raw) == [("A1", "deposit", 100, 100, "t")]
 
 
 def test_history_pages_newest_first_by_cursor(db, run):
@@ -82,13 +85,13 @@ def test_history_refuses_bad_cursor(db, run, cursor):
 
 
 @pytest.mark.parametrize("number", ["", "a b", "x" * 35, "12-34", "ü1", "12\n", "../x"])
-def test_invalid_account_numbers_write_nothing(db, db_path, run, number):
+def test_invalid_account_numbers_write_nothing(db, raw, run, number):
     with pytest.raises(accounts.InvalidAccountNumber):
         run(accounts.deposit(db, number, 100, "t"))
-    assert journal(db_path) == []
+    assert journal(raw) == []
 
 
-def test_concurrent_writes_share_commits_and_fail_alone(db, db_path, run):
+def test_concurrent_writes_share_commits_and_fail_alone(db, raw, run):
     """Many writes at once: each succeeds or fails on its own, and balances equal the journal."""
     run(accounts.deposit(db, "C", 1000, "t"))
 
@@ -102,12 +105,12 @@ def test_concurrent_writes_share_commits_and_fail_alone(db, db_path, run):
     assert len(refused) == 4 and not [r for r in results if isinstance(r, Exception) and r not in refused]
     assert run(accounts.get_balance(db, "C")) == 1000 - 60000
     assert [run(accounts.get_balance(db, f"C{i}")) for i in range(4)] == [1000] * 4
-    assert len(journal(db_path)) == 1 + 40 + 1
+    assert len(journal(raw)) == 1 + 40 + 1
     assert run(accounts.verify(db))[0] == []
 
 
-def test_max_debt_change_takes_effect_after_restart(tmp_path):
-    path = tmp_path / "atm.db"
+def test_max_debt_change_takes_effect_after_restart(database):
+    path = database
     app = make_app(path, MAX_DEBT="100")
     db = app.extensions["atm_db"]
     from atm_web import aio
@@ -138,22 +141,22 @@ def test_max_debt_change_takes_effect_after_restart(tmp_path):
     close_app(app)
 
 
+@pytest.mark.sqlite_only
 def test_schema_created_once_and_reopened(tmp_path, run):
     path = str(tmp_path / "x.db")
     for _ in range(2):
-        database = Database(path, 100000)
+        database = SQLiteDatabase(path, 100000)
         run(database.open())
         run(database.close())
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SQLITE_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_verify_finds_a_tampered_balance(db, db_path, run):
+def test_verify_finds_a_tampered_balance(db, raw, run):
     run(accounts.deposit(db, "V1", 500, "t"))
     assert run(accounts.verify(db))[0] == []
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE accounts SET balance_cents = 999 WHERE account_number = 'V1'")
+    raw.execute("UPDATE accounts SET balance_cents = 999 WHERE account_number = 'V1'")
     problems = run(accounts.verify(db))[0]
     assert problems and "V1" in problems[0]
 
@@ -164,23 +167,25 @@ def test_withdrawal_larger_than_max_debt_from_a_funded_account(db, run):
     assert run(accounts.withdraw(db, "BIG", 450000, "t")).balance_after_cents == 50000
 
 
-def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, db_path, run):
-    with sqlite3.connect(db_path) as conn:  # some other constraint of the schema, failing on this account
-        conn.execute("CREATE TRIGGER refuse_x BEFORE INSERT ON journal WHEN NEW.account_number = 'X' "
-                     "BEGIN SELECT RAISE(ABORT, 'some other rule'); END")
-    with pytest.raises(sqlite3.IntegrityError, match="some other rule") as raised:
+def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, raw, run):
+    raw.script(  # some other constraint of the schema, failing on this account
+        "CREATE TRIGGER refuse_x BEFORE INSERT ON journal WHEN NEW.account_number = 'X' "
+        "BEGIN SELECT RAISE(ABORT, 'some other rule'); END;",
+        "CREATE FUNCTION refuse_x() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.account_number = 'X' THEN "
+        "RAISE EXCEPTION 'some other rule' USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NEW; "
+        "END $$; CREATE TRIGGER refuse_x BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION refuse_x();")
+    with pytest.raises(IntegrityError, match="some other rule") as raised:
         run(accounts.withdraw(db, "X", 100, "t"))
     assert not isinstance(raised.value, accounts.InsufficientFunds)
     assert run(accounts.deposit(db, "Y", 100, "t")).balance_after_cents == 100
 
 
-def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, db_path, run):
+def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, raw, run):
     run(accounts.deposit(db, "H1", 100, "t"))
     run(accounts.deposit(db, "H2", 100, "t"))
     run(accounts.withdraw(db, "H1", 30, "t"))
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
-                            "related_id, memo, hash FROM journal ORDER BY id").fetchall()
+    rows = raw.rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
+                    "related_id, memo, hash FROM journal ORDER BY id")
     first, _, third = rows
     assert first[-1] == accounts.row_hash("", *first[1:-1])
     assert third[-1] == accounts.row_hash(first[-1], *third[1:-1])  # chained to H1's row, not H2's
@@ -192,14 +197,12 @@ def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, db_path, r
     "UPDATE journal SET hash = NULL WHERE id = 2",
     "UPDATE journal SET memo = 'x' WHERE id = 2",
 ])
-def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, db_path, run, edit):
+def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, raw, run, edit):
     for cents in (100, 200, 300):
         run(accounts.deposit(db, "T1", cents, "t"))
     runner = app.test_cli_runner()
     assert runner.invoke(args=["verify"]).exit_code == 0
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("DROP TRIGGER journal_no_update")
-        conn.execute(edit)
+    raw.without_immutability(edit)
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1
     assert result.output.splitlines()[0].startswith("FAIL journal row 2")
@@ -217,26 +220,27 @@ def test_verification_is_recorded_and_shown_to_admins(app, db, run):
     assert ">cli<" in client.get("/admin/verification").get_data(as_text=True)
 
 
+@pytest.mark.sqlite_only
 def test_every_connection_is_wal_full_sync_with_a_busy_timeout(db, run):
     """synchronous=FULL: an acknowledged deposit survives power loss (kill -9 alone would not show it)."""
     for conn in (db._writer, db._reader):
-        assert run(conn.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
-        assert run(conn.execute_fetchall("PRAGMA synchronous")) == [(2,)]
-        assert run(conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
-        assert run(conn.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
+        assert run(conn.fetchall("PRAGMA journal_mode")) == [("wal",)]
+        assert run(conn.fetchall("PRAGMA synchronous")) == [(2,)]
+        assert run(conn.fetchall("PRAGMA busy_timeout")) == [(5000,)]
+        assert run(conn.fetchall("PRAGMA foreign_keys")) == [(1,)]
 
 
 def _open_at(path: str, start_at: float) -> str:
     """In a fresh process: wait for start_at, then open (create and migrate) the database at path."""
-    from atm_web.db import Database
     time.sleep(max(0.0, start_at - time.time()))
     try:
-        aio.run(Database(path, 0).open())
+        aio.run(SQLiteDatabase(path, 0).open())
         return "ok"
     except Exception as error:  # reported to the parent, which names it
         return f"{type(error).__name__}: {error}"
 
 
+@pytest.mark.sqlite_only
 def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path):
     """hypercorn starts its workers together; on a new file they race to create it and switch it to WAL."""
     context = multiprocessing.get_context("spawn")
@@ -247,11 +251,11 @@ def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path)
             start_at = time.time() + 0.3
             assert pool.starmap(_open_at, [(path, start_at)] * 6) == ["ok"] * 6
             with sqlite3.connect(path) as conn:
-                assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+                assert conn.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(client, db, db_path, run):
+def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(client, db, run):
     """The probe's 2**63-1 cents deposit was committed, then answered 500: now nothing past BALANCE_MAX_CENTS
     is ever written, whichever way the money comes in, and every answer after a commit can be written."""
     run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
@@ -265,3 +269,29 @@ def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(cl
     assert run(accounts.verify(db)) == ([], rows)
     accepted = client.post("/accounts/BIG/deposit", json={"amount": 0.05})
     assert accepted.status_code == 200 and b'"balance":9999999999999.99,' in accepted.data
+
+
+def _open_postgres_at(url: str, start_at: float) -> str:
+    """In a fresh process: wait for start_at, then open (and migrate) the PostgreSQL database at url."""
+    from atm_web.storage.postgresql import PostgresDatabase
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        database = PostgresDatabase(url, 0, pool_size=2)
+        aio.run(database.open())
+        aio.run(database.close())
+        return "ok"
+    except Exception as error:  # reported to the parent, which names it
+        return f"{type(error).__name__}: {error}"
+
+
+@pytest.mark.postgresql_only
+def test_servers_starting_together_on_an_empty_postgresql_database_migrate_it_once(database, raw):
+    """Each server's workers start together; the advisory lock lets one migrate while the others wait."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        pool.map(time.sleep, [0] * 4)
+        start_at = time.time() + 0.5
+        assert pool.starmap(_open_postgres_at, [(database, start_at)] * 4) == ["ok"] * 4
+    expected = [(m.version, m.name) for m in migrations("postgresql")]
+    assert raw.rows("SELECT version, name FROM schema_migrations ORDER BY version") == expected
+    assert raw.scalar("SELECT COUNT(*) FROM settings") == 1

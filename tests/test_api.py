@@ -1,12 +1,6 @@
 import json
-import sqlite3
 
 import pytest
-
-
-def journal_count(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
 
 
 def test_is_alive(client):
@@ -20,7 +14,7 @@ def test_balance_of_unknown_account_is_zero(client):
     assert response.get_data(as_text=True).strip() == '{"account_number":"1234","balance":0.0}'
 
 
-def test_deposit_withdraw_and_refusal_exact_bodies(client, db_path):
+def test_deposit_withdraw_and_refusal_exact_bodies(client, raw):
     deposit = client.post("/accounts/1234/deposit", json={"amount": 150.5})
     assert deposit.status_code == 200
     assert deposit.get_json() == {"account_number": "1234", "deposited_amount": 150.5, "balance": 150.5,
@@ -34,7 +28,7 @@ def test_deposit_withdraw_and_refusal_exact_bodies(client, db_path):
     assert refused.status_code == 400
     assert refused.get_json() == {"detail": "Insufficient funds for withdrawal"}
     assert client.get("/accounts/1234/balance").get_json() == {"account_number": "1234", "balance": -49.5}
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
 
 
 def test_ten_dimes_make_exactly_one(client):
@@ -59,28 +53,28 @@ INVALID_BODIES = [
 
 @pytest.mark.parametrize("path", ["/accounts/1234/deposit", "/accounts/1234/withdraw"])
 @pytest.mark.parametrize("body", INVALID_BODIES)
-def test_invalid_amounts_are_422_and_write_nothing(client, db_path, path, body):
+def test_invalid_amounts_are_422_and_write_nothing(client, raw, path, body):
     response = client.post(path, data=body, content_type="application/json")
     assert response.status_code == 422, body
     assert isinstance(response.get_json()["detail"], str)
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
-def test_wrong_content_type_is_422_json(client, db_path):
+def test_wrong_content_type_is_422_json(client, raw):
     response = client.post("/accounts/1/deposit", data="amount=5", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 422 and "application/json" in response.get_json()["detail"]
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
 @pytest.mark.parametrize("number", ["a b", "x" * 35, "12-34", "%C3%BC1", "12%0A", "-1", "1.5"])
-def test_invalid_account_numbers_are_422(client, db_path, number):
+def test_invalid_account_numbers_are_422(client, raw, number):
     for response in (client.get(f"/accounts/{number}/balance"),
                      client.post(f"/accounts/{number}/deposit", json={"amount": 5}),
                      client.post(f"/accounts/{number}/withdraw", json={"amount": 5}),
                      client.get(f"/accounts/{number}/transactions")):
         assert response.status_code == 422
         assert "account number" in response.get_json()["detail"]
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
 def test_max_length_account_number_is_accepted(client):
@@ -132,16 +126,15 @@ def test_405_keeps_allow_header(client):
     assert response.status_code == 405 and "POST" in response.headers["Allow"]
 
 
-def test_oversized_body_is_413_json(client, db_path):
+def test_oversized_body_is_413_json(client, raw):
     body = json.dumps({"amount": 5, "padding": "x" * 20000})
     response = client.post("/accounts/1/deposit", data=body, content_type="application/json")
     assert response.status_code == 413 and response.get_json()["detail"]
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
-def test_unexpected_error_is_json_500_without_traceback(client, db_path, caplog):
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("ALTER TABLE journal RENAME TO journal_moved")
+def test_unexpected_error_is_json_500_without_traceback(client, raw, caplog):
+    raw.execute("ALTER TABLE journal RENAME TO journal_moved")
     response = client.post("/accounts/E1/deposit", json={"amount": 5})
     assert response.status_code == 500
     body = response.get_json()
@@ -186,19 +179,19 @@ def test_row_ids_out_of_range_are_404_not_500(client, path):
 @pytest.mark.parametrize("body", ['{"amount": 1e9999999999999999999}', '{"amount": 1e-9999999999999999999}',
                                   '{"amount": -1e9999999999999999999}', '{"amount": 1E+99999999999999}',
                                   '{"amount": 5, "memo": 1e9999999999999999999}'])
-def test_exponents_past_decimals_range_are_422_not_500(client, db_path, body):
+def test_exponents_past_decimals_range_are_422_not_500(client, raw, body):
     response = client.post("/accounts/X1/deposit", data=body, content_type="application/json")
     assert response.status_code == 422 and response.get_json()["detail"]
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
 @pytest.mark.parametrize("body", ['{"amount": 1, "amount": 1000}', '{"amount": 1000, "amount": 1}',
                                   '{"from_account": "A", "to_account": "B", "amount": 1, "to_account": "C"}'])
-def test_a_duplicate_key_is_refused(client, db_path, body):
+def test_a_duplicate_key_is_refused(client, raw, body):
     for path in ("/accounts/X1/deposit", "/transfers"):
         response = client.post(path, data=body, content_type="application/json")
         assert response.status_code == 422 and "duplicate key" in response.get_json()["detail"]
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
 @pytest.mark.parametrize("path", ["/accounts/AZ1//balance", "/accounts//AZ1/balance"])

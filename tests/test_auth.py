@@ -1,6 +1,5 @@
 """Logins, sessions, lockout, first-run setup, the CLI's tellers and tokens, the audit log, who did it."""
 import re
-import sqlite3
 
 import pytest
 
@@ -93,8 +92,8 @@ def test_idle_expiry_and_absolute_expiry(app, tina, clock):
     assert client.get("/").status_code == 303
 
 
-def test_session_limits_are_configurable(db_path, clock):
-    app = make_app(db_path, CLOCK=clock, SESSION_IDLE_MINUTES="2")
+def test_session_limits_are_configurable(database, clock):
+    app = make_app(database, CLOCK=clock, SESSION_IDLE_MINUTES="2")
     try:
         add_teller(app, "tina")
         client = app.test_client()
@@ -161,8 +160,9 @@ def test_successful_login_clears_earlier_failures(app, tina):
 # First-run setup
 
 def setup_code(app):
-    from atm_web.auth import setup_code_path
-    return setup_code_path(app).read_text().strip()
+    """The code printed at start-up, as the database keeps it for every server."""
+    rows = aio.run(app.extensions["atm_db"].read(lambda conn: conn.fetchall("SELECT code FROM setup_code")))
+    return rows[0][0]
 
 
 def test_first_run_setup_refused_without_code_works_with_it_then_refused(app, caplog):
@@ -185,15 +185,26 @@ def test_first_run_setup_refused_without_code_works_with_it_then_refused(app, ca
     assert [(t.username, t.role) for t in tellers] == [("root", "admin")]
 
 
-def test_startup_prints_the_setup_link_only_while_no_teller_exists(db_path, clock, caplog):
-    app = make_app(db_path, CLOCK=clock)
+def test_startup_prints_the_setup_link_only_while_no_teller_exists(database, clock, caplog):
+    app = make_app(database, CLOCK=clock)
     code = setup_code(app)
     assert f"/setup?code={code}" in caplog.text
+    caplog.clear()
+    other = make_app(database, CLOCK=clock)  # another server, on no shared disk: the same code
+    assert f"/setup?code={code}" in caplog.text
+    close_app(other)
     add_teller(app, "ada", "admin")
     close_app(app)
     caplog.clear()
-    close_app(make_app(db_path, CLOCK=clock))
+    close_app(make_app(database, CLOCK=clock))
     assert "/setup?code=" not in caplog.text
+
+
+def test_the_setup_code_is_gone_once_the_first_admin_exists(app, raw):
+    code = setup_code(app)
+    form = {"username": "root", "password": "a long password", "confirm": "a long password", "code": code}
+    assert app.test_client().post("/setup", data=form).status_code == 303
+    assert raw.rows("SELECT code FROM setup_code") == []
 
 
 # Admin pages, the audit log, and who did it
@@ -235,13 +246,12 @@ def test_admin_manages_tellers_and_tokens_and_everything_is_audited(app, clock):
     assert [e.action for e in entries if e.target == "ada"] == ["teller added"]  # self-deactivation refused
 
 
-def test_audit_log_is_append_only(app, db_path):
+def test_audit_log_is_append_only(app, raw):
     add_teller(app, "ada", "admin")
-    with sqlite3.connect(db_path) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-            conn.execute("UPDATE audit_log SET actor = 'someone else'")
-        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-            conn.execute("DELETE FROM audit_log")
+    for change in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(raw.IntegrityError, match="immutable"):
+            raw.execute(change)
+    assert raw.scalar("SELECT COUNT(*) FROM audit_log") == 1
 
 
 def test_journal_records_who_did_it(app, client):
@@ -266,7 +276,7 @@ def test_cli_create_teller_reads_password_from_stdin(app, runner):
     assert runner.invoke(args=["create-teller", "carol"], input="another long one\n").exit_code != 0
 
 
-def test_cli_create_token_prints_it_alone_on_the_last_line(app, runner, db_path):
+def test_cli_create_token_prints_it_alone_on_the_last_line(app, runner, raw):
     result = runner.invoke(args=["create-token", "nightly", "--read-only"])
     assert result.exit_code == 0
     secret = result.output.strip().splitlines()[-1]
@@ -274,15 +284,13 @@ def test_cli_create_token_prints_it_alone_on_the_last_line(app, runner, db_path)
     api = app.test_client()
     assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200
     assert api.post("/accounts/1/deposit", json={"amount": 1}, headers=bearer(secret)).status_code == 403
-    with sqlite3.connect(db_path) as conn:  # stored only as a hash
-        stored = conn.execute("SELECT token_hash FROM api_tokens").fetchall()
-    assert secret not in str(stored)
+    stored = raw.rows("SELECT * FROM api_tokens")  # stored only as a hash
+    assert secret not in str(stored) and staff.sha256(secret) in str(stored)
 
 
-def test_passwords_are_stored_as_werkzeug_default_hashes(app, db_path):
+def test_passwords_are_stored_as_werkzeug_default_hashes(app, raw):
     add_teller(app, "tina")
-    with sqlite3.connect(db_path) as conn:
-        (stored,), = conn.execute("SELECT password_hash FROM tellers").fetchall()
+    stored = raw.scalar("SELECT password_hash FROM tellers")
     assert stored.startswith("scrypt:") and PASSWORD not in stored
 
 
@@ -304,23 +312,25 @@ def test_setup_refused_once_a_teller_exists_even_with_a_valid_code(app):
     assert client.post("/setup", data=form).status_code == 404
 
 
-def test_a_revocation_the_cache_missed_holds_within_its_lifetime(app, db_path, clock):
-    """A revocation whose process died between its commit and replacing the generation file: the other processes
-    trust the token from memory at most TOKEN_CACHE_S longer."""
+def test_a_revocation_the_cache_missed_holds_within_its_lifetime(app, engine, raw, clock):
+    """SQLite: a revocation whose process died between its commit and replacing the generation file: the other
+    processes trust the token from memory at most TOKEN_CACHE_S longer. PostgreSQL caches nothing: at once."""
     secret = add_token(app, "crashy")
     api = app.test_client()
     assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200
-    with sqlite3.connect(db_path) as conn:  # revoked, but nobody told the caches
-        conn.execute("UPDATE api_tokens SET revoked_at = '2026-01-01T00:00:00Z' WHERE name = 'crashy'")
+    raw.execute("UPDATE api_tokens SET revoked_at = '2026-01-01T00:00:00Z' WHERE name = 'crashy'")  # no signal
+    if engine == "postgresql":
+        assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 401
+        return
     clock.advance(staff.TOKEN_CACHE_S - 1)
     assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200
     clock.advance(1)
     assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 401
 
 
-def test_revocation_holds_at_once_in_another_process(db_path, clock):
-    """Two apps on one file stand for two workers, each with its own cache of verified tokens."""
-    first, second = make_app(db_path, CLOCK=clock), make_app(db_path, CLOCK=clock)
+def test_revocation_holds_at_once_in_another_process(database, clock):
+    """Two apps on one database stand for two workers or servers (SQLite: each with its own token cache)."""
+    first, second = make_app(database, CLOCK=clock), make_app(database, CLOCK=clock)
     try:
         secret = add_token(first, "shared")
         api = second.test_client()

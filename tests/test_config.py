@@ -20,11 +20,41 @@ def test_defaults(tmp_path):
 @pytest.mark.parametrize("name, value", [
     ("MAX_DEBT", "abc"), ("MAX_DEBT", "-5"), ("MAX_DEBT", "1.001"), ("MAX_AMOUNT", "0"),
     ("PORT", "0"), ("PORT", "70000"), ("PORT", "eighty"), ("DB_PATH", ""),
-    ("DATABASE_URL", "postgresql://localhost/atm"),
+    ("DATABASE_URL", "mysql://db.example/atm"), ("DATABASE_URL", "postgresql://"),
+    ("DATABASE_URL", "postgresql://db.example"), ("DATABASE_URL", "postgres://u:p@db.example:port/atm"),
+    ("DB_POOL_SIZE", "1"), ("DB_POOL_SIZE", "51"), ("DB_PREPARED_STATEMENTS", "yes"),
+    ("ALLOW_EPHEMERAL_SQLITE", "true"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
-    with pytest.raises(config.ConfigError, match=name):
-        config.load({name: value}, str(tmp_path))
+    with pytest.raises(config.ConfigError, match=f"^{name}[= ]"):
+        config.load({name: value, "SECRET_KEY": "k"}, str(tmp_path))
+
+
+def test_a_bad_database_url_never_shows_its_password(tmp_path):
+    with pytest.raises(config.ConfigError) as raised:
+        config.load({"DATABASE_URL": "postgres://bank:s3cret@db.example/", "SECRET_KEY": "k"}, str(tmp_path))
+    assert "s3cret" not in str(raised.value) and "bank:***@db.example" in str(raised.value)
+
+
+def test_heroku_and_render_urls_are_taken_as_given(tmp_path):
+    loaded = config.load({"DATABASE_URL": "postgres://u:p@db.example:5432/d1?sslmode=require", "SECRET_KEY": "k"},
+                         str(tmp_path))
+    assert loaded["DATABASE_URL"] == "postgresql://u:p@db.example:5432/d1?sslmode=require"
+    assert (loaded["DB_POOL_SIZE"], loaded["DB_PREPARED_STATEMENTS"]) == (3, True)
+
+
+def test_postgresql_needs_a_shared_secret_key(tmp_path):
+    with pytest.raises(config.ConfigError, match="^SECRET_KEY is not set: with DATABASE_URL"):
+        config.load({"DATABASE_URL": "postgresql://db.example/atm"}, str(tmp_path))
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_on_heroku_sqlite_is_refused_unless_a_demo_says_so(tmp_path):
+    with pytest.raises(config.ConfigError, match="^DATABASE_URL is not set on Heroku") as raised:
+        config.load({"DYNO": "web.1"}, str(tmp_path))
+    assert "heroku-postgresql" in str(raised.value) and "ALLOW_EPHEMERAL_SQLITE=1" in str(raised.value)
+    assert config.load({"DYNO": "web.1", "ALLOW_EPHEMERAL_SQLITE": "1"}, str(tmp_path))["DB_PATH"] == "atm.db"
+    assert config.load({"DYNO": "web.1", "DATABASE_URL": "postgres://h/d", "SECRET_KEY": "k"}, str(tmp_path))
 
 
 def test_secret_key_generated_once_and_kept(tmp_path):

@@ -1,16 +1,10 @@
 import re
-import sqlite3
 import threading
 
 import pytest
 
 from atm_web import accounts
 from conftest import add_token, bearer
-
-
-def journal_count(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
 
 
 def post(client, path, body, key, **headers):
@@ -22,77 +16,76 @@ def post(client, path, body, key, **headers):
     ("/accounts/I1/withdraw", {"amount": 10}),
     ("/transfers", {"from_account": "SRC", "to_account": "I1", "amount": 10}),
 ])
-def test_retry_with_same_key_replays_and_writes_nothing(client, db_path, path, body):
+def test_retry_with_same_key_replays_and_writes_nothing(client, raw, path, body):
     client.post("/accounts/SRC/deposit", json={"amount": 100})
     first = post(client, path, body, "key-1")
-    rows = journal_count(db_path)
+    rows = raw.journal_count()
     again = post(client, path, body, "key-1")
     assert first.status_code == again.status_code == 200
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
-    assert journal_count(db_path) == rows
+    assert raw.journal_count() == rows
 
 
-def test_same_key_different_body_is_422(client, db_path):
+def test_same_key_different_body_is_422(client, raw):
     post(client, "/accounts/I1/deposit", {"amount": 10}, "key-2")
-    rows = journal_count(db_path)
+    rows = raw.journal_count()
     for path, body in (("/accounts/I1/deposit", {"amount": 11}), ("/accounts/I2/deposit", {"amount": 10}),
                        ("/accounts/I1/withdraw", {"amount": 10})):
         response = post(client, path, body, "key-2")
         assert response.status_code == 422 and "idempotency key" in response.get_json()["detail"]
-    assert journal_count(db_path) == rows
+    assert raw.journal_count() == rows
 
 
-def test_refusal_is_replayed_too(client, db_path):
+def test_refusal_is_replayed_too(client, raw):
     first = post(client, "/accounts/I1/withdraw", {"amount": 5000}, "key-3")
     client.post("/accounts/I1/deposit", json={"amount": 10000})  # now it would succeed...
     again = post(client, "/accounts/I1/withdraw", {"amount": 5000}, "key-3")  # ...but the key has its answer
     assert first.status_code == again.status_code == 400
     assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
-    assert journal_count(db_path) == 1
+    assert raw.journal_count() == 1
 
 
-def test_keys_are_scoped_to_the_token(app, client, db_path):
+def test_keys_are_scoped_to_the_token(app, client, raw):
     other = app.test_client()
     other.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'other')}"
     assert post(client, "/accounts/I1/deposit", {"amount": 1}, "shared").status_code == 200
     second = post(other, "/accounts/I1/deposit", {"amount": 1}, "shared")
     assert second.status_code == 200 and "Idempotent-Replayed" not in second.headers
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
 
 
-def test_key_expires_after_24_hours(client, clock, db_path):
+def test_key_expires_after_24_hours(client, clock, raw):
     post(client, "/accounts/I1/deposit", {"amount": 1}, "old-key")
     clock.advance(24 * 3600 - 5)
     assert post(client, "/accounts/I1/deposit", {"amount": 1}, "old-key").headers.get("Idempotent-Replayed")
     clock.advance(10)
     fresh = post(client, "/accounts/I1/deposit", {"amount": 2}, "old-key")  # expired: a new request
     assert fresh.status_code == 200 and "Idempotent-Replayed" not in fresh.headers
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
     clock.advance(25 * 3600)
     post(client, "/accounts/I9/deposit", {"amount": 1}, "later")  # purges keys older than 24 hours
-    with sqlite3.connect(db_path) as conn:
-        assert [k for (k,) in conn.execute("SELECT key FROM idempotency_keys")] == ["later"]
+    assert [k for (k,) in raw.rows("SELECT key FROM idempotency_keys")] == ["later"]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "café", "a b"])
-def test_bad_keys_are_422(client, db_path, key):
+def test_bad_keys_are_422(client, raw, key):
     response = post(client, "/accounts/I1/deposit", {"amount": 1}, key)
-    assert response.status_code == 422 and journal_count(db_path) == 0
+    assert response.status_code == 422 and raw.journal_count() == 0
 
 
-def test_quoted_structured_field_key(client, db_path):
+def test_quoted_structured_field_key(client, raw):
     post(client, "/accounts/I1/deposit", {"amount": 1}, '"abc"')
     assert post(client, "/accounts/I1/deposit", {"amount": 1}, "abc").headers["Idempotent-Replayed"] == "true"
 
 
-def test_post_without_key_works_as_before(client, db_path):
+def test_post_without_key_works_as_before(client, raw):
     for _ in range(2):
         assert client.post("/accounts/I1/deposit", json={"amount": 1}).status_code == 200
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
 
 
-def test_twenty_concurrent_identical_requests_make_one_row(app, db_path):
+def test_twenty_concurrent_identical_requests_make_one_row(app, raw):
     secret = add_token(app, "burst")
     results, barrier = [], threading.Barrier(20)
 
@@ -110,7 +103,7 @@ def test_twenty_concurrent_identical_requests_make_one_row(app, db_path):
         t.join(timeout=30)
     assert len(results) == 20 and {status for status, _ in results} == {200}
     assert len({repr(sorted(body.items())) for _, body in results}) == 1
-    assert journal_count(db_path) == 1
+    assert raw.journal_count() == 1
 
 
 # Forms post once
@@ -119,7 +112,7 @@ def form_key(html):
     return re.search(r'name="form_key" type="hidden" value="([0-9a-f]{32})"', html).group(1)
 
 
-def test_double_submit_of_a_teller_form_moves_money_once(client, db_path):
+def test_double_submit_of_a_teller_form_moves_money_once(client, raw):
     client.post("/accounts/F1/deposit", json={"amount": 1})
     key = form_key(client.get("/teller/accounts/F1").get_data(as_text=True))
     form = {"account_number": "F1", "amount": "25", "deposit": "Deposit", "form_key": key}
@@ -128,10 +121,10 @@ def test_double_submit_of_a_teller_form_moves_money_once(client, db_path):
     assert first.status_code == second.status_code == 303
     assert first.location == second.location                 # the original receipt
     assert "already submitted" in client.get(second.location).get_data(as_text=True)
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
 
 
-def test_back_edit_and_resubmit_does_not_move_money_again(client, db_path):
+def test_back_edit_and_resubmit_does_not_move_money_again(client, raw):
     client.post("/accounts/F1/deposit", json={"amount": 1})
     key = form_key(client.get("/teller/accounts/F1").get_data(as_text=True))
     first = client.post("/teller/transactions", data={"account_number": "F1", "amount": "25", "deposit": "Deposit",
@@ -140,14 +133,14 @@ def test_back_edit_and_resubmit_does_not_move_money_again(client, db_path):
                                                        "form_key": key})
     assert edited.status_code == 303 and edited.location == first.location
     assert "already used" in client.get(edited.location).get_data(as_text=True)
-    assert journal_count(db_path) == 2
+    assert raw.journal_count() == 2
 
 
-def test_form_without_key_is_refused(client, db_path):
+def test_form_without_key_is_refused(client, raw):
     response = client.post("/teller/transactions", data={"account_number": "F1", "amount": "25",
                                                          "deposit": "Deposit", "confirm_open": "yes"})
     assert response.status_code == 422 and "expired" in response.get_data(as_text=True)
-    assert journal_count(db_path) == 0
+    assert raw.journal_count() == 0
 
 
 def test_idempotent_ledger_calls_replay(db, run, clock):
@@ -157,7 +150,7 @@ def test_idempotent_ledger_calls_replay(db, run, clock):
     assert again.id == first.id and again.replayed and not first.replayed
 
 
-def test_retry_of_a_transfer_reversed_since_replays_the_original_answer(app, client, db_path):
+def test_retry_of_a_transfer_reversed_since_replays_the_original_answer(app, client, raw):
     admin = app.test_client()
     admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'ops', admin=True)}"
     client.post("/accounts/RS1/deposit", json={"amount": 100})
@@ -166,14 +159,14 @@ def test_retry_of_a_transfer_reversed_since_replays_the_original_answer(app, cli
         first = post(client, path, body, f"before-reversal:{path}")
         entry = first.get_json().get("transaction_id") or first.get_json()["from_transaction_id"]
         assert admin.post(f"/transactions/{entry}/reversal", json={"reason": "keyed twice"}).status_code == 200
-        rows = journal_count(db_path)
+        rows = raw.journal_count()
         again = post(client, path, body, f"before-reversal:{path}")
         assert again.status_code == 200, again.get_json()
         assert again.get_json() == first.get_json() and again.headers["Idempotent-Replayed"] == "true"
-        assert journal_count(db_path) == rows
+        assert raw.journal_count() == rows
 
 
-def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, client, db_path):
+def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, client, raw):
     client.post("/accounts/RF1/deposit", json={"amount": 100})
     key = form_key(client.get("/teller/transfer").get_data(as_text=True))
     form = {"from_account": "RF1", "to_account": "RF2", "amount": "10", "form_key": key}
@@ -183,7 +176,7 @@ def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, clien
     admin = app.test_client()
     admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'ops', admin=True)}"
     assert admin.post(f"/transactions/{entry}/reversal", json={"reason": "wrong account"}).status_code == 200
-    rows = journal_count(db_path)
+    rows = raw.journal_count()
     again = client.post("/teller/transfer", data=form)
     assert again.status_code == 303 and again.location == first.location
-    assert journal_count(db_path) == rows
+    assert raw.journal_count() == rows

@@ -1,5 +1,4 @@
 """Per-account overdraft limits: set by an admin (API with an admin token, or the account page), audited."""
-import sqlite3
 
 import pytest
 
@@ -18,7 +17,7 @@ def put_limit(client, number, value):
     return client.put(f"/accounts/{number}/overdraft-limit", json={"overdraft_limit": value})
 
 
-def test_own_limit_set_used_and_cleared(admin_api, db_path):
+def test_own_limit_set_used_and_cleared(admin_api, raw):
     admin_api.post("/accounts/L1/deposit", json={"amount": 100})
     response = put_limit(admin_api, "L1", 50)
     assert response.status_code == 200
@@ -28,20 +27,18 @@ def test_own_limit_set_used_and_cleared(admin_api, db_path):
     assert admin_api.post("/accounts/L1/withdraw", json={"amount": 150}).status_code == 200
     cleared = put_limit(admin_api, "L1", None).get_json()
     assert cleared["overdraft_limit"] == 1000 and cleared["own_limit"] is False
-    with sqlite3.connect(db_path) as conn:
-        audit = conn.execute("SELECT actor, action, target, detail FROM audit_log WHERE action LIKE 'overdraft%'"
-                             ).fetchall()
+    audit = raw.rows("SELECT actor, action, target, detail FROM audit_log WHERE action LIKE 'overdraft%' "
+                     "ORDER BY id")
     assert audit == [("token:limits", "overdraft limit set", "L1", "50.00"),
                      ("token:limits", "overdraft limit set", "L1", "MAX_DEBT")]
 
 
-def test_limit_below_current_debt_is_refused(admin_api, db_path):
+def test_limit_below_current_debt_is_refused(admin_api, raw):
     admin_api.post("/accounts/L2/withdraw", json={"amount": 300})
     response = put_limit(admin_api, "L2", 299.99)
     assert response.status_code == 422 and "owes 300.00" in response.get_json()["detail"]
     assert put_limit(admin_api, "L2", 300).status_code == 200
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'overdraft%'").fetchone() == (1,)
+    assert raw.scalar("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'overdraft%'") == 1
 
 
 @pytest.mark.parametrize("body", [{}, {"overdraft_limit": -1}, {"overdraft_limit": "x"}, {"overdraft_limit": 1.001},
@@ -56,18 +53,18 @@ def test_unknown_account_is_404(admin_api):
     assert response.status_code == 404 and response.get_json()["detail"] == "account NOPE does not exist"
 
 
-def test_own_limit_survives_a_max_debt_change(db_path, clock):
-    app = make_app(db_path, CLOCK=clock)
+def test_own_limit_survives_a_max_debt_change(database, clock):
+    app = make_app(database, CLOCK=clock)
     db = app.extensions["atm_db"]
     aio.run(accounts.deposit(db, "L4", 100, "t"))
     aio.run(accounts.set_overdraft_limit(db, "L4", 5000, lambda conn: staff.audit(conn, 0, "t", "x", "L4")))
     close_app(app)
-    app = make_app(db_path, CLOCK=clock, MAX_DEBT="10")
+    app = make_app(database, CLOCK=clock, MAX_DEBT="10")
     assert aio.run(accounts.get_account(app.extensions["atm_db"], "L4")).overdraft_limit_cents == 5000
     close_app(app)
 
 
-def test_admin_sets_limit_on_the_account_page_tellers_do_not_see_it(app, db_path):
+def test_admin_sets_limit_on_the_account_page_tellers_do_not_see_it(app, raw):
     ada = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
     tina = log_in(app, app.test_client(), add_teller(app, "tina"))
     ada.post("/accounts/P1/deposit", json={"amount": 1}, headers=bearer(add_token(app)))

@@ -1,6 +1,5 @@
-"""Model test: hypothesis drives accounts.py against a plain Python model of the bank; after every step the
-balances, limits and journals must be equal."""
-import sqlite3
+"""Model test: hypothesis drives accounts.py against a plain Python model of the bank, on each engine; after
+every step the balances, limits and journals must be equal."""
 import tempfile
 from pathlib import Path
 
@@ -10,7 +9,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from atm_web import accounts, aio, staff
-from atm_web.db import Database
+from atm_web.storage.postgresql import PostgresDatabase
+from atm_web.storage.sqlite import SQLiteDatabase
+from conftest import Raw, drop_postgres_database, new_postgres_database, require_postgres
 
 MAX_DEBT = 10_000
 NUMBERS = ["M1", "M2"]
@@ -25,11 +26,19 @@ def no_audit(conn):
 
 
 class Bank(RuleBasedStateMachine):
+    """Each example gets a new, empty ledger of the engine (a SQLite file, or a PostgreSQL database)."""
+    engine = "sqlite"
+
     def __init__(self):
         super().__init__()
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = Path(self.dir.name) / "model.db"
-        self.db = Database(str(self.path), MAX_DEBT)
+        if self.engine == "sqlite":
+            self.dir = tempfile.TemporaryDirectory()
+            self.location = str(Path(self.dir.name) / "model.db")
+            self.db = SQLiteDatabase(self.location, MAX_DEBT)
+        else:
+            self.location = new_postgres_database()
+            self.db = PostgresDatabase(self.location, MAX_DEBT, pool_size=2)
+        self.raw = Raw(self.location)
         aio.run(self.db.open())
         self.balance, self.limit, self.own = {}, {}, {}
         self.journal = []        # (id, account, kind, amount, related) as the model expects them
@@ -38,7 +47,10 @@ class Bank(RuleBasedStateMachine):
     def teardown(self):
         assert aio.run(accounts.verify(self.db))[0] == []
         aio.run(self.db.close())
-        self.dir.cleanup()
+        if self.engine == "sqlite":
+            self.dir.cleanup()
+        else:
+            drop_postgres_database(self.location)
 
     # the model
 
@@ -127,13 +139,22 @@ class Bank(RuleBasedStateMachine):
 
     @invariant()
     def ledger_equals_model(self):
-        with sqlite3.connect(self.path) as conn:
-            rows = conn.execute("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts").fetchall()
-            journal = conn.execute("SELECT id, account_number, kind, amount_cents, related_id FROM journal "
-                                   "ORDER BY id").fetchall()
+        rows = self.raw.rows("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts")
+        journal = self.raw.rows("SELECT id, account_number, kind, amount_cents, related_id FROM journal ORDER BY id")
         assert {n: (b, lim) for n, b, lim in rows} == {n: (self.balance[n], self.limit[n]) for n in self.balance}
         assert journal == self.journal
 
 
-Bank.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
-TestBankModel = Bank.TestCase
+class BankOnPostgres(Bank):
+    engine = "postgresql"
+
+
+MODEL_SETTINGS = settings(max_examples=100, stateful_step_count=40, deadline=None)
+Bank.TestCase.settings = MODEL_SETTINGS
+BankOnPostgres.TestCase.settings = MODEL_SETTINGS
+TestBankModelSQLite = Bank.TestCase
+
+
+class TestBankModelPostgres(BankOnPostgres.TestCase):
+    def setUp(self):
+        require_postgres()

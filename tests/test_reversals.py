@@ -1,5 +1,4 @@
 """Reversals: a compensating entry linked to the original, at most once, never past a limit, audited."""
-import sqlite3
 
 import pytest
 
@@ -31,14 +30,13 @@ def test_reversal_compensates_once_and_is_linked(db, run):
     assert run(accounts.verify(db))[0] == []
 
 
-def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, db_path, run):
+def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, raw, run):
     deposit = run(accounts.deposit(db, "R2", 10000, "t"))
     run(accounts.withdraw(db, "R2", 110000, "t"))  # at the limit: -1000.00
     with pytest.raises(accounts.InsufficientFunds):
         run(accounts.reverse(db, deposit.id, "bounced cheque", "t", no_audit))
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM journal").fetchone() == (2,)
-        assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone() == (0,)
+    assert raw.journal_count() == 2
+    assert raw.scalar("SELECT COUNT(*) FROM audit_log") == 0
 
 
 def test_reversing_a_transfer_reverses_both_legs(db, run):
@@ -60,7 +58,7 @@ def test_unknown_entry_and_missing_reason(db, run):
         run(accounts.reverse(db, tx.id, "  ", "t", no_audit))
 
 
-def test_api_reversal_replays_with_the_same_reason(admin_api, client, db_path):
+def test_api_reversal_replays_with_the_same_reason(admin_api, client, raw):
     tx_id = admin_api.post("/accounts/R6/deposit", json={"amount": 10}).get_json()["transaction_id"]
     first = admin_api.post(f"/transactions/{tx_id}/reversal", json={"reason": "duplicate"})
     assert first.status_code == 200 and first.get_json()["reversals"][0]["balance_after"] == 0
@@ -70,10 +68,9 @@ def test_api_reversal_replays_with_the_same_reason(admin_api, client, db_path):
     assert client.post(f"/transactions/{tx_id}/reversal", json={"reason": "x"}).status_code == 403  # write token
     history = admin_api.get("/accounts/R6/transactions").get_json()["transactions"]
     assert history[0]["kind"] == "reversal_debit" and history[0]["related_transaction_id"] == tx_id
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM journal").fetchone() == (2,)
-        assert conn.execute("SELECT actor, action, target, detail FROM audit_log WHERE action = 'entry reversed'"
-                            ).fetchall() == [("token:ops", "entry reversed", str(tx_id), "duplicate")]
+    assert raw.journal_count() == 2
+    assert raw.rows("SELECT actor, action, target, detail FROM audit_log WHERE action = 'entry reversed'"
+                    ) == [("token:ops", "entry reversed", str(tx_id), "duplicate")]
 
 
 def test_admin_reverses_from_the_receipt_and_it_shows_everywhere(app, admin_api):

@@ -1,6 +1,5 @@
 """Who may do what: every route x every kind of caller, CSRF on every form, cookie flags and headers."""
 import re
-import sqlite3
 
 import pytest
 
@@ -79,21 +78,20 @@ def expected(route, identity):
     return LOGIN
 
 
-def snapshot(db_path):
+def snapshot(raw):
     """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
-    with sqlite3.connect(db_path) as conn:
-        state = {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-                 for table in ("accounts", "journal", "tellers", "audit_log")}
-        state["api_tokens"] = conn.execute(
-            "SELECT id, name, token_hash, scope, created_at, created_by, revoked_at FROM api_tokens").fetchall()
-        return state
+    state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
+             for table in ("accounts", "journal", "tellers", "audit_log")}
+    state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
+                                   "revoked_reason FROM api_tokens ORDER BY id")
+    return state
 
 
 @pytest.fixture
-def world(db_path, clock):
+def world(database, clock):
     """An app with a teller, an admin, a deactivated teller, a deactivated admin, tokens (one revoked, one made by
     that admin) and one journal row."""
-    app = make_app(db_path, CLOCK=clock)
+    app = make_app(database, CLOCK=clock)
     db = app.extensions["atm_db"]
     people = {name: add_teller(app, name, role) for name, role in
               (("tina", "teller"), ("ada", "admin"), ("dave", "teller"))}
@@ -124,12 +122,12 @@ def world(db_path, clock):
 
 @pytest.mark.parametrize("identity", IDENTITIES)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-def test_access_matrix(world, db_path, route, identity):
+def test_access_matrix(world, raw, route, identity):
     app, clients, ids = world
     method, path, body, _ = route
     path = path.format(**ids)
     want = expected(route, identity)
-    before = snapshot(db_path)
+    before = snapshot(raw)
     if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")) and method in ("POST", "PUT"):
         response = clients[identity].open(path, method=method, json=body)
     else:
@@ -143,7 +141,7 @@ def test_access_matrix(world, db_path, route, identity):
         assert response.get_json()["detail"]
     refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")
     if refused:
-        after = snapshot(db_path)
+        after = snapshot(raw)
         if path == "/logout":  # logging out ends a session; nothing else
             after.pop("tellers"), before.pop("tellers")
         assert after == before
@@ -173,8 +171,8 @@ def test_deactivated_teller_session_stops_at_next_request(app, clock):
 # CSRF on every state-changing form
 
 @pytest.fixture
-def csrf_world(db_path, clock):
-    app = make_app(db_path, CLOCK=clock, WTF_CSRF_ENABLED=True)
+def csrf_world(database, clock):
+    app = make_app(database, CLOCK=clock, WTF_CSRF_ENABLED=True)
     ada = add_teller(app, "ada", "admin")
     tina = add_teller(app, "tina")
     token_id = aio.run(staff.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
@@ -189,15 +187,15 @@ FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong pass
 
 @pytest.mark.parametrize("csrf_token", [None, "forged-token"])
 @pytest.mark.parametrize("method, path, body", FORM_POSTS, ids=lambda v: v if isinstance(v, str) else None)
-def test_forms_refuse_missing_or_wrong_csrf_token(csrf_world, db_path, method, path, body, csrf_token):
+def test_forms_refuse_missing_or_wrong_csrf_token(csrf_world, raw, method, path, body, csrf_token):
     app, client, ids = csrf_world
     data = dict(body or {})
     if csrf_token:
         data["csrf_token"] = csrf_token
-    before = snapshot(db_path)
+    before = snapshot(raw)
     response = client.post(path.format(**ids), data=data)
     assert response.status_code == 400
-    assert snapshot(db_path) == before
+    assert snapshot(raw) == before
     assert client.get("/").status_code == 200  # still logged in: even log out needs the token
 
 
@@ -216,8 +214,8 @@ def _check_headers(response, https):
 
 @pytest.mark.parametrize("trusted, forwarded, https", [
     (0, None, False), (0, "https", False), (1, "https", True), (1, "http", False)])
-def test_cookie_flags_and_headers(db_path, clock, trusted, forwarded, https):
-    app = make_app(db_path, CLOCK=clock, TRUST_PROXY_HEADERS=str(trusted))
+def test_cookie_flags_and_headers(database, clock, trusted, forwarded, https):
+    app = make_app(database, CLOCK=clock, TRUST_PROXY_HEADERS=str(trusted))
     try:
         add_teller(app, "tina")
         client = app.test_client()

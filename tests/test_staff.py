@@ -1,11 +1,11 @@
 """Leavers keep no keys, and the login lock cannot be raced: staff.py and the admin pages that drive it."""
 import asyncio
 import re
-import sqlite3
 
 import pytest
 
 from atm_web import aio, login_locks, staff
+from atm_web.storage import IntegrityError
 from conftest import PASSWORD, add_teller, bearer, close_app, log_in, make_app
 
 
@@ -26,7 +26,7 @@ def admins(app):
     return ada, bob, ada_client, bob_client, secrets_
 
 
-def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins, db_path):
+def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins, raw):
     ada, bob, ada_client, bob_client, secrets_ = admins
     api = app.test_client()
     ops = bearer(secrets_["ops"])
@@ -38,12 +38,9 @@ def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins
                    ).status_code == 401
     assert api.post("/accounts/M1/withdraw", json={"amount": 1000000}, headers=ops).status_code == 401
     assert api.get("/accounts/M1/balance", headers=bearer(secrets_["report"])).status_code == 401
-    with sqlite3.connect(db_path) as conn:
-        revoked = conn.execute("SELECT name, revoked_at IS NOT NULL, revoked_reason FROM api_tokens "
-                               "ORDER BY name").fetchall()
-        audit = conn.execute("SELECT actor, action, target, detail FROM audit_log WHERE action = 'token revoked' "
-                             "ORDER BY id").fetchall()
-    assert revoked == [("ops", 1, "its maker ada was deactivated"), ("report", 1, "its maker ada was deactivated")]
+    revoked = raw.rows("SELECT name, revoked_at IS NOT NULL, revoked_reason FROM api_tokens ORDER BY name")
+    audit = raw.rows("SELECT actor, action, target, detail FROM audit_log WHERE action = 'token revoked' ORDER BY id")
+    assert revoked == [("ops", True, "its maker ada was deactivated"), ("report", True, "its maker ada was deactivated")]
     assert audit == [("teller:bob", "token revoked", "ops", "its maker ada was deactivated"),
                      ("teller:bob", "token revoked", "report", "its maker ada was deactivated")]
     page = bob_client.get("/admin/tokens").get_data(as_text=True)
@@ -74,13 +71,17 @@ def test_a_manual_revocation_keeps_its_own_reason(app, admins):
     assert reasons == {"ops": "its maker ada was deactivated", "report": "revoked by teller:bob"}
 
 
-def test_a_deactivation_refused_midway_revokes_nothing(app, admins, db_path):
+def test_a_deactivation_refused_midway_revokes_nothing(app, admins, raw):
     """The revocations share the deactivation's transaction: a failure in it leaves every token working."""
     ada, bob, ada_client, bob_client, secrets_ = admins
-    with sqlite3.connect(db_path) as conn:  # the last step fails (as a full disk might): after ops is revoked
-        conn.execute("CREATE TRIGGER last_step_fails BEFORE INSERT ON audit_log WHEN NEW.action = "
-                     "'token revoked' AND NEW.target = 'report' BEGIN SELECT RAISE(ABORT, 'refused'); END")
-    with pytest.raises(sqlite3.IntegrityError):
+    raw.script(  # the last step fails (as a full disk might): after ops is revoked
+        "CREATE TRIGGER last_step_fails BEFORE INSERT ON audit_log WHEN NEW.action = 'token revoked' "
+        "AND NEW.target = 'report' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        "CREATE FUNCTION last_step_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.action = "
+        "'token revoked' AND NEW.target = 'report' THEN RAISE EXCEPTION 'refused' USING ERRCODE = "
+        "'integrity_constraint_violation'; END IF; RETURN NEW; END $$; CREATE TRIGGER last_step_fails BEFORE "
+        "INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION last_step_fails();")
+    with pytest.raises(IntegrityError, match="refused"):
         aio.run(staff.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
     assert app.test_client().get("/accounts/M1/balance", headers=bearer(secrets_["ops"])).status_code == 200
     assert all(t.revoked_at is None for t in aio.run(staff.list_tokens(app.extensions["atm_db"])))
@@ -88,8 +89,8 @@ def test_a_deactivation_refused_midway_revokes_nothing(app, admins, db_path):
     assert ada_client.get("/").status_code == 200  # her session was not ended either
 
 
-def test_deactivation_revokes_at_once_in_another_process(db_path, clock):
-    first, second = make_app(db_path, CLOCK=clock), make_app(db_path, CLOCK=clock)
+def test_deactivation_revokes_at_once_in_another_process(database, clock):
+    first, second = make_app(database, CLOCK=clock), make_app(database, CLOCK=clock)
     try:
         olga = add_teller(first, "olga", "admin")
         _, secret = aio.run(staff.create_token(first.extensions["atm_db"], "olgas", False, olga.actor, clock(),
@@ -103,7 +104,7 @@ def test_deactivation_revokes_at_once_in_another_process(db_path, clock):
         close_app(second)
 
 
-def test_admin_page_warns_before_deactivating_someone_who_made_tokens(app, admins, db_path):
+def test_admin_page_warns_before_deactivating_someone_who_made_tokens(app, admins):
     ada, bob, ada_client, bob_client, secrets_ = admins
     carl = add_teller(app, "carl")
     page = bob_client.get("/admin/tellers").get_data(as_text=True)
@@ -179,7 +180,7 @@ def login(client, username="tina", password=PASSWORD):
     return client.post("/login", data={"username": username, "password": password})
 
 
-def test_admin_unlocks_a_locked_username_and_it_is_audited(app, clock, db_path):
+def test_admin_unlocks_a_locked_username_and_it_is_audited(app, clock):
     tina, ada = add_teller(app, "tina"), add_teller(app, "ada", "admin")
     for attempt in range(5):
         login(app.test_client(), password=f"typo {attempt}")
@@ -194,7 +195,7 @@ def test_admin_unlocks_a_locked_username_and_it_is_audited(app, clock, db_path):
     assert ("teller:ada", "login unlocked", "username tina") in entries
 
 
-def test_unlock_of_nothing_locked_says_so_and_writes_nothing(app, db_path):
+def test_unlock_of_nothing_locked_says_so_and_writes_nothing(app):
     ada = add_teller(app, "ada", "admin")
     admin = log_in(app, app.test_client(), ada)
     response = admin.post("/admin/login-locks/unlock", data={"kind": "username", "subject": "nobody"},

@@ -1,5 +1,4 @@
 import re
-import sqlite3
 import uuid
 
 import pytest
@@ -7,10 +6,8 @@ import pytest
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
 
-def journal(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT account_number, kind, amount_cents, balance_after_cents FROM journal "
-                            "ORDER BY id").fetchall()
+def journal(raw):
+    return raw.rows("SELECT account_number, kind, amount_cents, balance_after_cents FROM journal ORDER BY id")
 
 
 def post(client, number, amount, action="deposit", **extra):
@@ -58,7 +55,7 @@ def test_account_page_shows_last_20_rows_only(client):
     assert ">25.00<" in html and ">5.00<" not in html
 
 
-def test_deposit_redirects_to_receipt(client, db_path):
+def test_deposit_redirects_to_receipt(client, raw):
     response = post(client, "ACC2", "99.99", confirm_open="yes")
     assert response.status_code == 303
     receipt = client.get(response.location)
@@ -67,7 +64,7 @@ def test_deposit_redirects_to_receipt(client, db_path):
     assert receipt.status_code == 200
     for text in (f"<dd>{tx_id}</dd>", "ACC2", "99.99", "New balance", "Time (UTC)", "Deposit"):
         assert text in html
-    assert journal(db_path) == [("ACC2", "deposit", 9999, 9999)]
+    assert journal(raw) == [("ACC2", "deposit", 9999, 9999)]
 
 
 def test_receipt_has_print_stylesheet(client):
@@ -75,37 +72,37 @@ def test_receipt_has_print_stylesheet(client):
     assert "@media print" in css
 
 
-def test_new_account_deposit_asks_for_confirmation_first(client, db_path):
+def test_new_account_deposit_asks_for_confirmation_first(client, raw):
     response = post(client, "NEW1", "10")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Open a new account?" in html and "NEW1" in html
-    assert journal(db_path) == []
+    assert journal(raw) == []
     assert post(client, "NEW1", "10", confirm_open="yes").status_code == 303
-    assert journal(db_path) == [("NEW1", "deposit", 1000, 1000)]
+    assert journal(raw) == [("NEW1", "deposit", 1000, 1000)]
     assert post(client, "NEW1", "5").status_code == 303  # existing now: no question asked
 
 
-def test_withdraw_past_limit_reshows_form_and_changes_nothing(client, db_path):
+def test_withdraw_past_limit_reshows_form_and_changes_nothing(client, raw):
     post(client, "LIM", "10", confirm_open="yes")
     response = post(client, "LIM", "1010.01", "withdraw")
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "Insufficient funds" in html and "Nothing was withdrawn" in html
-    assert journal(db_path) == [("LIM", "deposit", 1000, 1000)]
+    assert journal(raw) == [("LIM", "deposit", 1000, 1000)]
 
 
 @pytest.mark.parametrize("amount", ["", "0", "-5", "abc", "1.001", "NaN", "Infinity", "1000000.01", "1,00"])
-def test_invalid_amount_reshows_form_and_changes_nothing(client, db_path, amount):
+def test_invalid_amount_reshows_form_and_changes_nothing(client, raw, amount):
     post(client, "INV", "10", confirm_open="yes")
     response = post(client, "INV", amount)
     assert response.status_code == 422
     assert 'role="alert"' in response.get_data(as_text=True)
-    assert len(journal(db_path)) == 1
+    assert len(journal(raw)) == 1
 
 
-def test_post_without_action_changes_nothing(client, db_path):
+def test_post_without_action_changes_nothing(client, raw):
     response = client.post("/teller/transactions", data={"account_number": "X1", "amount": "5",
                                                          "form_key": uuid.uuid4().hex})
-    assert response.status_code == 422 and journal(db_path) == []
+    assert response.status_code == 422 and journal(raw) == []
 
 
 def test_unknown_receipt_and_page_are_html_404_in_layout(client):
@@ -120,10 +117,9 @@ def test_405_page_is_html(client):
     assert response.status_code == 405 and "Method Not Allowed" in response.get_data(as_text=True)
 
 
-def test_500_page_hides_internals_and_logs_traceback(client, db_path, caplog):
+def test_500_page_hides_internals_and_logs_traceback(client, raw, caplog):
     post(client, "ERR", "10", confirm_open="yes")
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("ALTER TABLE journal RENAME TO journal_gone")
+    raw.execute("ALTER TABLE journal RENAME TO journal_gone")
     response = client.get("/teller/accounts/ERR")
     html = response.get_data(as_text=True)
     assert response.status_code == 500 and "logged" in html
@@ -140,39 +136,39 @@ def test_security_headers_on_html(client):
 
 
 @pytest.fixture
-def csrf_client(db_path):
-    app = make_app(db_path, WTF_CSRF_ENABLED=True)
+def csrf_client(database):
+    app = make_app(database, WTF_CSRF_ENABLED=True)
     client = log_in(app, app.test_client(), add_teller(app, "casey"))
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app)}"
     yield client
     close_app(app)
 
 
-def test_csrf_post_without_token_is_400_and_writes_nothing(csrf_client, db_path):
+def test_csrf_post_without_token_is_400_and_writes_nothing(csrf_client, raw):
     response = post(csrf_client, "CS1", "10", confirm_open="yes")
     assert response.status_code == 400 and "Nothing was recorded" in response.get_data(as_text=True)
-    assert journal(db_path) == []
+    assert journal(raw) == []
 
 
-def test_csrf_post_with_wrong_token_is_400(csrf_client, db_path):
+def test_csrf_post_with_wrong_token_is_400(csrf_client, raw):
     csrf_client.get("/teller/accounts/CS1")
     response = post(csrf_client, "CS1", "10", confirm_open="yes", csrf_token="forged")
-    assert response.status_code == 400 and journal(db_path) == []
+    assert response.status_code == 400 and journal(raw) == []
 
 
-def test_csrf_post_with_valid_token_is_accepted(csrf_client, db_path):
+def test_csrf_post_with_valid_token_is_accepted(csrf_client, raw):
     html = csrf_client.get("/teller/accounts/CS1").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
     response = post(csrf_client, "CS1", "10", confirm_open="yes", csrf_token=token)
     assert response.status_code == 303
-    assert journal(db_path) == [("CS1", "deposit", 1000, 1000)]
+    assert journal(raw) == [("CS1", "deposit", 1000, 1000)]
 
 
-def test_csrf_does_not_apply_to_json_api(csrf_client, db_path):
+def test_csrf_does_not_apply_to_json_api(csrf_client, raw):
     assert csrf_client.post("/accounts/CS2/deposit", json={"amount": 1}).status_code == 200
 
 
-def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, db_path, run):
+def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw, run):
     from atm_web import accounts
     run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
     response = client.post("/teller/transactions", data={"account_number": "BIG", "amount": "0.06",

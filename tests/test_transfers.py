@@ -1,47 +1,45 @@
-import sqlite3
 
 import pytest
 
 from atm_web import accounts
 
 
-def journal(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT id, account_number, kind, amount_cents, balance_after_cents, related_id "
-                            "FROM journal ORDER BY id").fetchall()
+def journal(raw):
+    return raw.rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, related_id "
+                    "FROM journal ORDER BY id")
 
 
-def test_transfer_writes_two_linked_rows_in_one_transaction(db, db_path, run):
+def test_transfer_writes_two_linked_rows_in_one_transaction(db, raw, run):
     run(accounts.deposit(db, "T1", 10000, "t"))
     debit, credit = run(accounts.transfer(db, "T1", "T2", 2550, "t"))
     assert (debit.kind, debit.balance_after_cents, credit.kind, credit.balance_after_cents) == \
         ("transfer_out", 7450, "transfer_in", 2550)
     assert credit.related_id == debit.id
-    assert journal(db_path)[1:] == [(debit.id, "T1", "transfer_out", 2550, 7450, None),
+    assert journal(raw)[1:] == [(debit.id, "T1", "transfer_out", 2550, 7450, None),
                                     (credit.id, "T2", "transfer_in", 2550, 2550, debit.id)]
     assert run(accounts.verify(db))[0] == []
 
 
-def test_transfer_past_limit_changes_nothing(db, db_path, run):
+def test_transfer_past_limit_changes_nothing(db, raw, run):
     run(accounts.deposit(db, "T1", 100, "t"))
-    before = journal(db_path)
+    before = journal(raw)
     with pytest.raises(accounts.InsufficientFunds):
         run(accounts.transfer(db, "T1", "T2", 100101, "t"))  # 1.00 + 1,000.00 overdraft, plus 0.01
-    assert journal(db_path) == before
+    assert journal(raw) == before
     assert run(accounts.get_account(db, "T2")).exists is False
 
 
 @pytest.mark.parametrize("source, target, error", [
     ("T1", "T1", accounts.SameAccount), ("NOPE", "T1", accounts.UnknownAccount),
     ("T 1", "T2", accounts.InvalidAccountNumber), ("T1", "", accounts.InvalidAccountNumber)])
-def test_transfer_refusals(db, db_path, run, source, target, error):
+def test_transfer_refusals(db, raw, run, source, target, error):
     run(accounts.deposit(db, "T1", 100, "t"))
     with pytest.raises(error):
         run(accounts.transfer(db, source, target, 50, "t"))
-    assert len(journal(db_path)) == 1
+    assert len(journal(raw)) == 1
 
 
-def test_api_transfer(client, db_path):
+def test_api_transfer(client, raw):
     client.post("/accounts/A1/deposit", json={"amount": 100})
     response = client.post("/transfers", json={"from_account": "A1", "to_account": "B1", "amount": 30.5})
     assert response.status_code == 200
@@ -62,14 +60,14 @@ def test_api_transfer(client, db_path):
     ({"from_account": "A1", "to_account": "B1", "amount": 0}, 422),
     ({"from_account": "A1", "to_account": "B1", "amount": 5000}, 400),
 ])
-def test_api_transfer_refusals_write_nothing(client, db_path, body, status):
+def test_api_transfer_refusals_write_nothing(client, raw, body, status):
     client.post("/accounts/A1/deposit", json={"amount": 100})
     response = client.post("/transfers", json=body)
     assert response.status_code == status and response.get_json()["detail"]
-    assert len(journal(db_path)) == 1
+    assert len(journal(raw)) == 1
 
 
-def test_teller_transfer_form(client, db_path):
+def test_teller_transfer_form(client, raw):
     client.post("/accounts/A1/deposit", json={"amount": 100})
     page = client.get("/teller/transfer?from=A1").get_data(as_text=True)
     assert ">From account</label>" in page and ">To account</label>" in page and 'value="Transfer"' in page
@@ -82,4 +80,4 @@ def test_teller_transfer_form(client, db_path):
     refused = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "2000",
                                                     "form_key": "f" * 32})
     assert refused.status_code == 400 and "Nothing was moved" in refused.get_data(as_text=True)
-    assert len(journal(db_path)) == 3
+    assert len(journal(raw)) == 3

@@ -1,0 +1,26 @@
+"""The database behind get_db(): SQLite at DB_PATH, or PostgreSQL when DATABASE_URL is set; one interface.
+
+The ledger (accounts.py) and the staff modules write the same SQL for both engines, with `?` or `:name`
+placeholders; what differs between engines (connections, turn-taking, the SQL dialect of triggers, error
+names) lives here and in the engines' migrations (atm_web/migrations/ENGINE/).
+"""
+from flask import current_app
+
+from .common import Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable
+
+__all__ = ["Database", "DatabaseUnreachable", "IntegrityError", "LedgerUnavailable", "get_db", "open_database"]
+
+
+def open_database(config) -> Database:
+    """The configured engine's database, not connected yet (Database.open() connects and migrates)."""
+    if config.get("DATABASE_URL"):
+        from .postgresql import PostgresDatabase
+        return PostgresDatabase(config["DATABASE_URL"], config["MAX_DEBT_CENTS"], config["DB_POOL_SIZE"],
+                                config["DB_PREPARED_STATEMENTS"])
+    from .sqlite import SQLiteDatabase
+    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"])
+
+
+def get_db() -> Database:
+    """The app's database (flaskr's habit: one accessor, used by every blueprint)."""
+    return current_app.extensions["atm_db"]

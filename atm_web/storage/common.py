@@ -1,0 +1,161 @@
+"""What both engines share: the errors the ledger sees, and the group commit every write goes through.
+
+A write is an op: an async function of one connection that runs statements and returns a result. Writes that
+arrive together run one after another on the process's one writer connection, inside ONE transaction, and each
+is answered only once that transaction is durable (one commit, one fsync, for the whole group). Processes and
+servers sharing the database take turns a whole group at a time (each engine says how), so a group never
+interleaves with another: each account's hash chain is built in order, and no two groups can deadlock.
+
+The contract for an op: if it raises, it leaves nothing behind. A single statement does so by itself on SQLite;
+on PostgreSQL a refused statement spoils the whole transaction, so an op that may be refused runs that statement
+inside `conn.refusable()`, and several statements that must stand or fall together inside `conn.savepoint()`.
+An op that breaks that contract costs a retry, never a wrong answer: the engine rolls the group back, runs the
+op alone, and runs the others again.
+"""
+import asyncio
+import os
+from contextlib import asynccontextmanager
+
+MAX_BATCH = 256
+
+
+class LedgerUnavailable(Exception):
+    """The database could not take the write in time (locked, unreachable, disk error); nothing was written,
+    unless outcome_unknown: the connection was lost while committing, so the write may stand (a retry with the
+    same Idempotency-Key tells)."""
+
+    def __init__(self, message: str, outcome_unknown: bool = False):
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+class DatabaseUnreachable(Exception):
+    """Start-up could not open or reach the configured database; the message names the variable, no password."""
+
+
+class IntegrityError(Exception):
+    """The database refused a statement by a constraint or trigger; `constraint` names it (the same name on both
+    engines: a CHECK's or index's name, or a trigger's refusal text)."""
+
+    def __init__(self, constraint: str, message: str):
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class Connection:
+    """One engine connection, as ops see it: the same calls and placeholders (`?` or `:name`) on both engines."""
+
+    def __init__(self):
+        self._depth = 0
+
+    async def fetchall(self, sql: str, params=()) -> list[tuple]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params=()) -> None:
+        raise NotImplementedError
+
+    def stream(self, sql: str, params=()):
+        """The rows of a query as an async iterator (inside a read snapshot), without loading them all."""
+        raise NotImplementedError
+
+    async def lock_accounts(self, numbers) -> None:
+        """Lock these accounts' rows in account-number order (a transfer's two accounts, say), so that two
+        transactions can never wait on each other's accounts in opposite orders."""
+
+    @asynccontextmanager
+    async def savepoint(self):
+        """`async with conn.savepoint():` the statements inside succeed or fail together (nestable)."""
+        self._depth += 1
+        name = f"sp{self._depth}"
+        await self.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            await self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            await self.execute(f"RELEASE SAVEPOINT {name}")
+            self._recovered()
+            raise
+        else:
+            await self.execute(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._depth -= 1
+
+    def refusable(self):
+        """`async with conn.refusable():` around one statement the database may refuse (a CHECK): its refusal
+        leaves the transaction usable. Free on SQLite, where a refused statement undoes only itself."""
+        return self.savepoint()
+
+    def _recovered(self) -> None:
+        """A rollback to a savepoint has undone whatever failed inside it."""
+
+
+class Database:
+    """The engine-neutral half of a database: group-committed writes; the engines open, read and commit."""
+
+    engine = ""
+
+    def __init__(self, max_debt_cents: int):
+        self.max_debt_cents = max_debt_cents
+        self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
+        self._pending: list = []
+        self._drain_task: asyncio.Task | None = None
+        self._pid = os.getpid()
+
+    # What each engine provides
+
+    async def open(self) -> None:
+        """Connect, migrate the schema and apply MAX_DEBT (idempotent; safe from several processes at once)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def read(self, op, snapshot: bool = False):
+        """Run op(connection) outside any write; snapshot=True gives all its statements one consistent view."""
+        raise NotImplementedError
+
+    def _turn(self):
+        """An async context manager: this process's turn to commit a group, among all that share the data."""
+        raise NotImplementedError
+
+    async def _commit(self, batch) -> None:
+        """Run the batch's ops in one transaction and settle each one's future after the commit."""
+        raise NotImplementedError
+
+    @property
+    def revocation_signal(self):
+        """How a token revocation reaches every process at once: an object with generation() and announce(),
+        or None when tokens must be looked up at every request (see staff.TokenCache)."""
+        return None
+
+    # Shared
+
+    async def write(self, op):
+        """Run op(connection) in a write transaction; return its result once that transaction is durable."""
+        await self.open()
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            async with self._turn():
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                await self._commit(batch)
+
+    async def _wait_for_drain(self) -> None:
+        if self._drain_task is not None:
+            await asyncio.shield(self._drain_task)
+
+
+def settle(outcomes) -> None:
+    """Answer each op's caller: (future, error or None, result)."""
+    for future, error, result in outcomes:
+        if future.done():  # the caller went away; its transaction stands or fell with the batch
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

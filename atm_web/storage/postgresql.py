@@ -1,0 +1,292 @@
+"""PostgreSQL, for several app servers on one ledger: asyncpg, one writer connection per process, group commits
+taken in turns through an advisory lock, a few reader connections.
+
+Why these choices (README, "PostgreSQL"): asyncpg measured 10-25% faster than psycopg 3 on the deposit path here;
+committing a group of writes in one transaction measured 2-3x a transaction per write; and taking turns a whole
+group at a time (pg_advisory_xact_lock, released by the commit) keeps SQLite's guarantees without a rule of its
+own: each account's hash chain is appended in order and groups never deadlock. Everything is transaction-scoped
+(no LISTEN, no session settings, no session advisory locks), so it also works behind PgBouncer in transaction
+mode; there set DB_PREPARED_STATEMENTS=0, since PgBouncer before 1.21 cannot carry prepared statements.
+"""
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from .common import Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable, settle
+from .migrations import migrations
+
+log = logging.getLogger(__name__)
+WRITE_LOCK = 0x41544D01     # pg_advisory_xact_lock key: the turn to commit a group of writes
+MIGRATION_LOCK = 0x41544D02  # and to migrate the schema
+LOCK_TIMEOUT = "5s"          # how long a group waits for its turn before answering "busy" (as SQLite's busy wait)
+RETRIES = 3                  # a group that meets a deadlock or a serialisation failure runs again, this often
+_CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                      asyncpg.exceptions.InterfaceError, asyncpg.exceptions.CannotConnectNowError)
+_RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+
+
+def redacted(url: str) -> str:
+    """The URL with its password replaced by ***, fit for a log line or an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@functools.lru_cache(maxsize=1024)
+def numbered(sql: str) -> tuple[str, tuple[str, ...] | None]:
+    """The statement with `?` or `:name` placeholders as PostgreSQL's $1, $2...; and the names in their order
+    (None for `?`). String literals, quoted names, comments and `::` casts are left alone."""
+    out, names, positional = [], [], 0
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            end = sql.index(c, i + 1)
+            while end + 1 < n and sql[end + 1] == c:  # a doubled quote inside the literal
+                end = sql.index(c, end + 2)
+            out.append(sql[i:end + 1])
+            i = end + 1
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            end = n if end < 0 else end
+            out.append(sql[i:end])
+            i = end
+        elif sql.startswith("::", i):
+            out.append("::")
+            i += 2
+        elif c == "?":
+            positional += 1
+            out.append(f"${positional}")
+            i += 1
+        elif c == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_"):
+            match = re.match(r"[A-Za-z_][A-Za-z0-9_]*", sql[i + 1:])
+            name = match.group(0)
+            if name not in names:
+                names.append(name)
+            out.append(f"${names.index(name) + 1}")
+            i += 1 + len(name)
+        else:
+            out.append(c)
+            i += 1
+    if names and positional:
+        raise ValueError("a statement uses either ? or :name placeholders, not both")
+    return "".join(out), (tuple(names) if names else None)
+
+
+def _arguments(names, params) -> list:
+    if names is None:
+        return list(params)
+    return [params[name] for name in names]
+
+
+class PostgresConnection(Connection):
+    """An asyncpg connection behind the engine-neutral calls."""
+
+    def __init__(self, raw: asyncpg.Connection):
+        super().__init__()
+        self.raw = raw
+        self.broken = False  # a statement failed outside any savepoint: the transaction can only roll back
+
+    async def _run(self, method, sql, params):
+        text, names = numbered(sql)
+        try:
+            return await method(text, *_arguments(names, params))
+        except asyncpg.exceptions.IntegrityConstraintViolationError as error:
+            self.broken = True
+            raise IntegrityError(error.constraint_name or error.message, error.message) from None
+        except asyncpg.exceptions.PostgresError:
+            self.broken = True
+            raise
+
+    async def fetchall(self, sql, params=()):
+        return [tuple(row) for row in await self._run(self.raw.fetch, sql, params)]
+
+    async def execute(self, sql, params=()):
+        await self._run(self.raw.execute, sql, params)
+
+    async def stream(self, sql, params=()):
+        text, names = numbered(sql)
+        async for row in self.raw.cursor(text, *_arguments(names, params), prefetch=1000):
+            yield tuple(row)
+
+    async def lock_accounts(self, numbers) -> None:
+        await self.raw.execute("SELECT 1 FROM accounts WHERE account_number = ANY($1::text[]) "
+                               "ORDER BY account_number FOR UPDATE", sorted(set(numbers)))
+
+    def _recovered(self) -> None:
+        self.broken = False
+
+
+class PostgresDatabase(Database):
+    """A PostgreSQL database shared by any number of processes and servers."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: str, max_debt_cents: int, pool_size: int = 3, prepared_statements: bool = True):
+        super().__init__(max_debt_cents)
+        self.url, self.pool_size, self.prepared_statements = url, pool_size, prepared_statements
+        self._writer: PostgresConnection | None = None
+        self._readers: asyncio.Queue | None = None
+        self._reader_list: list[PostgresConnection] = []
+        self._open_lock: asyncio.Lock | None = None
+
+    def describe(self) -> str:
+        return f"PostgreSQL: {redacted(self.url)}"
+
+    async def _connect(self) -> PostgresConnection:
+        raw = await asyncpg.connect(self.url, timeout=10, statement_cache_size=100 if self.prepared_statements else 0)
+        return PostgresConnection(raw)
+
+    async def open(self) -> None:
+        if self._writer is not None and self._pid == os.getpid():
+            return
+        if self._pid != os.getpid():
+            self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements)
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._writer is not None:
+                return
+            try:
+                writer = await self._connect()
+            except (*_CONNECTION_ERRORS, asyncpg.exceptions.PostgresError) as error:
+                raise DatabaseUnreachable(f"DATABASE_URL={redacted(self.url)}: cannot connect "
+                                          f"({type(error).__name__}: {error})") from None
+            try:
+                await self._migrate(writer)
+                readers = [await self._connect() for _ in range(max(1, self.pool_size - 1))]
+            except BaseException:
+                await writer.raw.close()
+                raise
+            self._readers = asyncio.Queue()
+            for reader in readers:
+                self._readers.put_nowait(reader)
+            self._reader_list, self._writer = readers, writer
+
+    async def _migrate(self, conn: PostgresConnection) -> None:
+        """Apply the migrations schema_migrations does not list, and MAX_DEBT, in one transaction under the
+        migration lock: servers starting together migrate once, the others wait and find it done."""
+        async with conn.raw.transaction():
+            await conn.raw.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            await conn.raw.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                                   "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            applied = {row[0] for row in await conn.raw.fetch("SELECT version FROM schema_migrations")}
+            for migration in migrations("postgresql"):
+                if migration.version in applied:
+                    continue
+                await conn.raw.execute(migration.sql)
+                await conn.raw.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                       migration.version, migration.name)
+                log.info("schema migrated to version %d (%s)", migration.version, migration.name)
+            from ..accounts import apply_max_debt
+            await apply_max_debt(conn, self.max_debt_cents)
+
+    async def close(self) -> None:
+        await self._wait_for_drain()
+        for conn in [self._writer, *self._reader_list]:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.raw.close(timeout=5)
+        self._writer, self._reader_list, self._readers = None, [], None
+
+    async def read(self, op, snapshot: bool = False):
+        await self.open()
+        conn = await self._readers.get()
+        try:
+            if conn.raw.is_closed():
+                conn = await self._connect()
+            if not snapshot:
+                return await op(conn)
+            async with conn.raw.transaction(isolation="repeatable_read", readonly=True):
+                return await op(conn)
+        except _CONNECTION_ERRORS as error:
+            with contextlib.suppress(Exception):
+                conn.raw.terminate()
+            raise LedgerUnavailable(f"lost the connection to the database: {error}") from None
+        finally:
+            self._readers.put_nowait(conn)
+
+    def _turn(self):
+        return contextlib.nullcontext()  # the turn is the advisory lock each group's transaction takes first
+
+    async def _begin(self, conn: PostgresConnection) -> None:
+        conn.broken = False
+        await conn.raw.execute(f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; "
+                               f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    async def _commit(self, batch) -> None:
+        for attempt in range(1, RETRIES + 1):
+            try:
+                if self._writer is None or self._writer.raw.is_closed():
+                    self._writer = await self._connect()
+                conn = self._writer
+                await self._begin(conn)
+            except (asyncpg.exceptions.LockNotAvailableError, *_CONNECTION_ERRORS) as error:
+                log.error("could not start a write transaction: %s", error)
+                await self._discard_writer()
+                return settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
+            outcomes = []
+            try:
+                for index, (op, future) in enumerate(batch):
+                    try:
+                        outcomes.append((future, None, await op(conn)))
+                    except Exception as error:
+                        if isinstance(error, _RETRYABLE) or isinstance(error, _CONNECTION_ERRORS):
+                            raise
+                        if conn.broken:  # the op spoiled the transaction: it runs alone, the others again
+                            await conn.raw.execute("ROLLBACK")
+                            self._pending[:0] = batch[:index] + batch[index + 1:]
+                            return await self._commit_alone(op, future)
+                        outcomes.append((future, error, None))
+                await conn.raw.execute("COMMIT")
+            except _RETRYABLE as error:
+                await self._rollback(conn)
+                if attempt < RETRIES:
+                    log.warning("write group met %s; running it again", type(error).__name__)
+                    continue
+                return settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
+            except Exception as error:
+                log.exception("write transaction failed; rolled back")
+                committing = len(outcomes) == len(batch)
+                await self._rollback(conn)
+                failure = LedgerUnavailable(str(error), outcome_unknown=committing)
+                return settle([(future, failure, None) for _, future in batch])
+            return settle(outcomes)
+
+    async def _commit_alone(self, op, future) -> None:
+        """An op that spoiled its group's transaction, in a transaction of its own: its error is its answer."""
+        conn = self._writer
+        try:
+            await self._begin(conn)
+            try:
+                result = await op(conn)
+            except Exception as error:
+                await conn.raw.execute("ROLLBACK")
+                return settle([(future, error, None)])
+            await conn.raw.execute("COMMIT")
+        except Exception as error:
+            log.exception("write transaction failed; rolled back")
+            await self._rollback(conn)
+            return settle([(future, LedgerUnavailable(str(error)), None)])
+        settle([(future, None, result)])
+
+    async def _rollback(self, conn: PostgresConnection) -> None:
+        try:
+            await conn.raw.execute("ROLLBACK")
+        except Exception:  # the connection is gone; the server rolled back for us
+            await self._discard_writer()
+
+    async def _discard_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.raw.terminate()
+            self._writer = None

@@ -1,0 +1,145 @@
+"""Migrations as files, an old SQLite ledger upgraded in place, and `copy-ledger` from SQLite to PostgreSQL."""
+import re
+import sqlite3
+
+import pytest
+
+from atm_web import accounts, aio, staff
+from atm_web.storage.migrations import migrations
+from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new_postgres_database, require_postgres
+
+RELEASE_DUMP = ROOT / "tests" / "fixtures" / "ledger_release_8398747.sql"
+TABLES = ["accounts", "journal", "tellers", "api_tokens", "audit_log", "idempotency_keys", "sessions", "login_locks"]
+
+
+def old_ledger(path):
+    """A SQLite file exactly as the release before this one left it (schema version 6, rows and hashes)."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(RELEASE_DUMP.read_text())
+    return path
+
+
+def rows(path, table):
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+
+
+def test_each_engine_has_an_ordered_list_of_sql_files():
+    for engine in ("sqlite", "postgresql"):
+        found = migrations(engine)
+        assert [m.version for m in found] == list(range(1, len(found) + 1))
+        assert all(re.fullmatch(r"\d{4}_[a-z0-9_]+\.sql", m.name) and m.sql.strip() for m in found)
+
+
+def test_the_sqlite_files_make_the_schema_the_old_code_made(tmp_path):
+    """Files 0001-0006 are the released migrations, moved out of db.py: a new file gets the same schema."""
+    old = old_ledger(tmp_path / "old.db")
+    new = tmp_path / "new.db"
+    with sqlite3.connect(new) as conn:
+        for migration in migrations("sqlite")[:6]:
+            conn.executescript(migration.sql)
+
+    def schema(path):
+        with sqlite3.connect(path) as conn:
+            return sorted((kind, name, " ".join(sql.split())) for kind, name, sql in conn.execute(
+                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    assert schema(new) == schema(old)
+
+
+def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path, clock):
+    path = old_ledger(tmp_path / "atm.db")
+    before = {table: rows(path, table) for table in ("accounts", "journal", "tellers", "audit_log",
+                                                      "verifications", "idempotency_keys")}
+    app = make_app(path, CLOCK=clock, MAX_DEBT="500")
+    try:
+        db = app.extensions["atm_db"]
+        assert aio.run(accounts.verify(db)) == ([], 12)
+        for table, old_rows in before.items():
+            assert rows(path, table) == old_rows, table
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations("sqlite"))
+            tokens = conn.execute("SELECT name, creator_id, revoked_at IS NOT NULL, revoked_reason FROM api_tokens "
+                                  "ORDER BY id").fetchall()
+            failures = conn.execute("SELECT username, pending FROM login_attempts").fetchall()
+        assert tokens == [("nightly", 1, 0, ""), ("ops", None, 1, "revoked")]  # the maker found from created_by
+        assert failures == [("tina", 0)]                                         # earlier failures carried over
+        tina = aio.run(staff.find_teller(db, "tina"))
+        assert tina and tina[0].role == "teller"
+        tx = aio.run(accounts.deposit(db, "ACC1", 100, "test"))  # the chain goes on from the old rows
+        assert tx.id == 13 and aio.run(accounts.verify(db)) == ([], 13)
+    finally:
+        close_app(app)
+
+
+@pytest.fixture
+def postgres_target():
+    require_postgres()
+    url = new_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+def populated(path, clock):
+    app = make_app(path, CLOCK=clock)
+    db = app.extensions["atm_db"]
+    ada = aio.run(staff.create_teller(db, "ada", "scrypt:x", "admin", "setup", clock()))
+    aio.run(staff.create_token(db, "nightly", False, ada.actor, clock()))
+    aio.run(staff.start_session(db, ada.id, clock()))
+    for n in range(30):
+        aio.run(accounts.deposit(db, f"C{n % 7}", 1000 + n, "teller:ada", accounts.Once("s", f"k{n}", "f", clock())))
+    debit, _ = aio.run(accounts.transfer(db, "C1", "C9", 555, "teller:ada"))
+    aio.run(accounts.withdraw(db, "C2", 90000, "teller:ada"))
+    aio.run(accounts.reverse(db, debit.id, "wrong account", "teller:ada",
+                             lambda conn: staff.audit(conn, clock(), "teller:ada", "entry reversed", str(debit.id))))
+    return app
+
+
+def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, clock, postgres_target):
+    path = tmp_path / "atm.db"
+    app = populated(path, clock)
+    try:
+        result = app.test_cli_runner().invoke(args=["copy-ledger", "--to", postgres_target])
+        assert result.exit_code == 0, result.output
+        assert "OK: the copy verifies: 35 journal rows" in result.output
+        raw = Raw(postgres_target)
+        for table in TABLES:
+            order = "1" if table != "login_locks" else "1, 2"
+            assert raw.rows(f"SELECT * FROM {table} ORDER BY {order}") == [
+                tuple(row) for row in rows(path, table)], table
+        assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 35)]
+    finally:
+        close_app(app)
+    on_postgres = make_app(postgres_target, CLOCK=clock)  # the branch, moved: it goes on where it stopped
+    try:
+        db = on_postgres.extensions["atm_db"]
+        tx = aio.run(accounts.deposit(db, "C1", 100, "teller:ada"))
+        assert tx.id == 36 and aio.run(accounts.verify(db)) == ([], 36)
+        assert aio.run(staff.find_teller(db, "ada"))[0].is_admin
+    finally:
+        close_app(on_postgres)
+
+
+def test_copy_ledger_refuses_a_target_that_holds_data(tmp_path, clock, postgres_target):
+    app = populated(tmp_path / "atm.db", clock)
+    try:
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["copy-ledger", "--to", postgres_target]).exit_code == 0
+        before = Raw(postgres_target).journal_count()
+        again = runner.invoke(args=["copy-ledger", "--to", postgres_target])
+        assert again.exit_code != 0 and "8 in accounts, 35 in journal" in again.output
+        assert Raw(postgres_target).journal_count() == before
+        bad = runner.invoke(args=["copy-ledger", "--to", "mysql://h/d"])
+        assert bad.exit_code != 0 and "--to='mysql://h/d' is not valid" in bad.output
+    finally:
+        close_app(app)
+
+
+def test_an_old_ledger_upgraded_then_copied_verifies_on_postgresql(tmp_path, clock, postgres_target):
+    app = make_app(old_ledger(tmp_path / "atm.db"), CLOCK=clock, MAX_DEBT="500")
+    try:
+        result = app.test_cli_runner().invoke(args=["copy-ledger", "--to", postgres_target])
+        assert result.exit_code == 0, result.output
+        assert Raw(postgres_target).rows("SELECT account_number, balance_cents FROM accounts ORDER BY 1") == [
+            (number, balance) for number, balance, *_ in rows(tmp_path / "atm.db", "accounts")]
+    finally:
+        close_app(app)
