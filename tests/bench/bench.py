@@ -1,6 +1,7 @@
 """`make bench`: the app under hypercorn as the Procfile runs it, beside the original API's design.
 
-Load comes from a second process: wrk when installed, else a bounded asyncio client. Each scenario runs at 16
+The app's ledger is a SQLite file, or, when DATABASE_URL names a PostgreSQL server, a new database created on
+that server for the run (and dropped after it). Load comes from a second process: wrk when installed, else a bounded asyncio client. Each scenario runs at 16
 and 64 connections, in BENCH_ROUNDS rounds alternating app and reference; medians and the app/reference ratio
 are printed (absolute figures drift on a shared machine, ratios measured in one run do not).
 """
@@ -142,11 +143,31 @@ class Reference:
         self.proc.wait(timeout=15)
 
 
+def postgres_database(server_url: str):
+    """A new database on the server of server_url, for this run; (its URL, a function that drops it)."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    url = server_url.replace("postgres://", "postgresql://", 1)
+    name = f"atm_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+
+    def drop():
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}")), drop
+
+
 def main():
     tool = "wrk -t2" if shutil.which("wrk") else "python asyncio client (install wrk for lower client overhead)"
-    print(f"load: {tool}; {ROUNDS} rounds x {SECONDS}s per cell; timeout {TIMEOUT_S}s; medians shown", flush=True)
+    server_url = os.environ.get("DATABASE_URL", "")
+    print(f"load: {tool}; {ROUNDS} rounds x {SECONDS}s per cell; timeout {TIMEOUT_S}s; medians shown; "
+          f"app ledger on {'PostgreSQL' if server_url else 'SQLite'}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        app = Server(Path(tmp) / "atm.db").start()
+        where, drop = (postgres_database(server_url) if server_url else (Path(tmp) / "atm.db", lambda: None))
+        app = Server(where, log_path=Path(tmp) / "server.log").start()
         token = app.create_token("bench")
         servers = {"app": app}
         try:
@@ -166,6 +187,7 @@ def main():
         finally:
             for name, srv in servers.items():
                 srv.__exit__(None, None, None) if name == "reference" else srv.stop()
+            drop()
 
 
 def report_cell(results, scenario, connections, servers):

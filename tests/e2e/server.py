@@ -27,16 +27,24 @@ def free_port() -> int:
 
 
 class Server:
-    """A hypercorn process serving wsgi:app on a temporary database; a context manager."""
+    """The Procfile's web process serving the app on a test database (a SQLite file's path, or a PostgreSQL
+    database's URL); a context manager. Its output goes to log_path (default: beside the SQLite file)."""
 
-    def __init__(self, db_path, workers: int | None = None, **env):
+    def __init__(self, database, workers: int | None = None, log_path=None, **env):
         self.port = free_port()
-        self.env = {**os.environ, "PORT": str(self.port), "DB_PATH": str(db_path), "SECRET_KEY": "e2e-secret",
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+        location = str(database)
+        self.env = {**os.environ, "PORT": str(self.port), "SECRET_KEY": "e2e-secret",
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.env.pop("DATABASE_URL", None)
+        if location.startswith("postgresql://"):
+            self.env["DATABASE_URL"] = location
+            assert log_path is not None, "a server on PostgreSQL needs a log_path"
+        else:
+            self.env["DB_PATH"] = location
+        self.env.update(env)
         if workers is not None:
             self.env["WEB_CONCURRENCY"] = str(workers)
-        self.env.pop("DATABASE_URL", None)
-        self.log_path = Path(db_path).with_suffix(".server.log")
+        self.log_path = Path(log_path) if log_path else Path(location).with_suffix(".server.log")
         self.proc = None
         self.token = None
 

@@ -1,4 +1,6 @@
-"""The bank test, after Jepsen's bank workload, against the real server with 2 workers.
+"""The bank test, after Jepsen's bank workload, against the real server: on SQLite one server with 2 workers, on
+PostgreSQL two servers (the Procfile's command on two ports, 2 workers each) sharing one database, each client
+talking to one of them.
 
 64 clients for BANK_SECONDS (default 20) send random deposits, withdrawals, transfers and snapshot reads of all
 8 balances, each write with an Idempotency-Key, and retry earlier writes with their keys. Checks:
@@ -8,13 +10,12 @@
 - no balance below its limit, zero 5xx, and `flask verify` passes at the end.
 The seed is printed (BANK_SEED replays it).
 """
+import contextlib
 import os
 import random
-import sqlite3
 import threading
 import time
 import uuid
-
 
 from .server import Server
 
@@ -111,19 +112,23 @@ def run_client(server, history, rng, deadline):
         conn.close()
 
 
-def test_bank(tmp_path):
+def test_bank(engine, database, raw, tmp_path):
     seed = int(os.environ.get("BANK_SEED", random.randrange(1 << 30)))
     print(f"BANK_SEED={seed}")
-    db_path = tmp_path / "atm.db"
-    with Server(db_path, workers=2) as server:
+    count = 2 if engine == "postgresql" else 1
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(Server(database, workers=2, log_path=tmp_path / f"server{n}.log"))
+                   for n in range(count)]
+        server = servers[0]
+        for other in servers[1:]:
+            other.token = server.token
         for number in ACCOUNTS:
             assert server.request("POST", f"/accounts/{number}/deposit", {"amount": OPENING_CENTS / 100})[0] == 200
-        with sqlite3.connect(db_path) as conn:
-            opening_ids = {row[0] for row in conn.execute("SELECT id FROM journal")}
+        opening_ids = {row[0] for row in raw.rows("SELECT id FROM journal")}
         history = History()
         deadline = time.monotonic() + SECONDS
-        threads = [threading.Thread(target=run_client, args=(server, history, random.Random(seed + i), deadline))
-                   for i in range(CLIENTS)]
+        threads = [threading.Thread(target=run_client, args=(servers[i % count], history, random.Random(seed + i),
+                                                               deadline)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
         for t in threads:
@@ -142,14 +147,13 @@ def test_bank(tmp_path):
 
     acked_ids = [i for *_, ids in history.acked if ids for i in ids]
     assert len(acked_ids) == len(set(acked_ids)), "a transaction id was acknowledged twice"
-    with sqlite3.connect(db_path) as conn:
-        journal_ids = {row[0] for row in conn.execute("SELECT id FROM journal")} - opening_ids
-        balances = conn.execute("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts").fetchall()
+    journal_ids = {row[0] for row in raw.rows("SELECT id FROM journal")} - opening_ids
+    balances = raw.rows("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts")
     assert journal_ids == set(acked_ids), "every acknowledged operation exactly once, and nothing else"
     assert all(balance >= -limit for _, balance, limit in balances)
     assert sum(b for _, b, _ in balances) == opening + sum(d for *_, d, ids in history.acked if ids)
     assert verified.returncode == 0, verified.stderr
     writes = len(history.acked)
-    print(f"bank: {SECONDS:.0f}s, {writes} acknowledged writes, {len(history.reads)} snapshot reads, "
+    print(f"bank on {engine} ({count} server(s)): {SECONDS:.0f}s, {writes} acknowledged writes, {len(history.reads)} snapshot reads, "
           f"{len(history.keys)} keys, retries checked, seed {seed}")
     assert writes > 100 and history.reads, "the workload was too small to mean anything"
