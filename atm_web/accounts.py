@@ -249,13 +249,63 @@ async def _append(conn, number: str, kind: str, amount_cents: int, actor: str, n
     return Transaction(tx_id, number, kind, amount_cents, balance, now, actor, related_id, memo)
 
 
+@dataclass(frozen=True)
+class Posting:
+    """A deposit or withdrawal as a write op. `await posting(conn)` posts it on any engine (the generic path:
+    _at_most_once around _append). An engine that posts many at once in one statement (PostgreSQL's
+    post_entries, migration 0002, the same steps in SQL) takes batch_row() instead and hands back its answer
+    to from_batch(), which reads it exactly as the generic path would have ended."""
+    number: str
+    kind: str
+    amount_cents: int
+    actor: str
+    created_at: str
+    once: Once | None
+
+    async def __call__(self, conn):
+        return await _at_most_once(conn, self.once, lambda: _append(
+            conn, self.number, self.kind, self.amount_cents, self.actor, self.created_at))
+
+    def batch_row(self) -> tuple:
+        """(number, kind, amount, delta, created_at, actor, memo, key scope, key, fingerprint, key time, oldest
+        key time still valid)."""
+        once = self.once
+        delta = self.amount_cents if self.kind in CREDIT_KINDS else -self.amount_cents
+        return (self.number, self.kind, self.amount_cents, delta, self.created_at, self.actor, "",
+                once and once.scope, once and once.key, once and once.fingerprint, once and once.now,
+                once and once.now - IDEMPOTENCY_TTL_S)
+
+    def from_batch(self, outcome: str, tx_id: int | None, balance: int | None, constraint: str | None):
+        if outcome == "posted":
+            return Transaction(tx_id, self.number, self.kind, self.amount_cents, balance, self.created_at, self.actor)
+        if outcome == "replay":
+            return _Replay(tx_id, constraint)
+        if outcome == "key_reused":
+            raise IdempotencyKeyReused(tx_id)
+        if constraint == "balance_within_limit":
+            if self.once is not None:  # an outcome like any other: a retry gets the same refusal
+                return _Replay(None, "insufficient_funds", first_time=True)
+            raise InsufficientFunds()
+        if constraint == "balance_within_maximum":
+            raise BalanceTooLarge()
+        raise IntegrityError(constraint or "", constraint or "refused")
+
+
 async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: str, once: Once | None):
     check_account_number(number)
     _check_amount(amount_cents)
-    now = _now()
-    result = await db.write(lambda conn: _at_most_once(db, conn, once, lambda: _append(
-        conn, number, kind, amount_cents, actor, now)))
+    await _purge_expired_keys(db, once)
+    result = await db.write(Posting(number, kind, amount_cents, actor, _now(), once))
     return (await _replayed(db, result))[0] if isinstance(result, _Replay) else result
+
+
+async def _purge_expired_keys(db: Database, once: Once | None) -> None:
+    """Now and then (hourly, per process), forget idempotency keys past IDEMPOTENCY_TTL_S."""
+    if once is None or once.now - db.idempotency_purged_at <= 3600:
+        return
+    db.idempotency_purged_at = once.now
+    await db.write(lambda conn: conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
+                                             (once.now - IDEMPOTENCY_TTL_S,)))
 
 
 async def transfer(db: Database, from_number: str, to_number: str, amount_cents: int, actor: str,
@@ -278,11 +328,12 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
                                    memo=f"from {from_number}")
             return debit, credit
 
-    result = await db.write(lambda conn: _at_most_once(db, conn, once, lambda: apply(conn)))
+    await _purge_expired_keys(db, once)
+    result = await db.write(lambda conn: _at_most_once(conn, once, lambda: apply(conn)))
     return await _replayed(db, result) if isinstance(result, _Replay) else result
 
 
-async def _at_most_once(db: Database, conn, once: Once | None, apply):
+async def _at_most_once(conn, once: Once | None, apply):
     """Run apply() unless this key already has an outcome; store the outcome in the same transaction.
 
     The key is claimed first (an insert that a twin request with the same key, on any server, waits behind on
@@ -291,9 +342,6 @@ async def _at_most_once(db: Database, conn, once: Once | None, apply):
     if once is None:
         return await apply()
     async with conn.savepoint():
-        if once.now - db.idempotency_purged_at > 3600:
-            await conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (once.now - IDEMPOTENCY_TTL_S,))
-            db.idempotency_purged_at = once.now
         claimed = await conn.fetchall(
             "INSERT INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
             "VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT (scope, key) DO UPDATE SET "

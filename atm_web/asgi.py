@@ -35,8 +35,9 @@ class ThreadPoolWSGI:
             await send({"type": "websocket.close"})
             return
         try:
-            body = await asyncio.wait_for(self._read_body(receive), self.body_timeout_s)
-        except asyncio.TimeoutError:  # declared a body and stalled: answer, and let the connection close
+            async with asyncio.timeout(self.body_timeout_s):  # no task of its own, unlike wait_for
+                body = await self._read_body(receive)
+        except TimeoutError:  # declared a body and stalled: answer, and let the connection close
             await send({"type": "http.response.start", "status": 408, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(TIMED_OUT)).encode()),
                 (b"connection", b"close")]})

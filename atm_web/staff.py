@@ -278,26 +278,24 @@ async def create_token(db: Database, name: str, read_only: bool, actor: str, now
 
 
 class TokenCache:
-    """The verified tokens of one process, so authenticating a request costs no database round trip.
+    """The verified tokens of one process, so authenticating a request costs no lookup of its token.
 
-    Only where the engine has a revocation signal that every process can read cheaply (SQLite: a file beside
-    the database that a revocation replaces after its commit): every lookup reads it first, and an entry stamped
-    with another generation is looked up again, so a revoked token is refused at once by every process. An
-    entry also expires after TOKEN_CACHE_S: the bound for a revocation whose process died between its commit and
-    the signal. Without such a signal (PostgreSQL: servers share no disk, and a notification could arrive after
-    the next request), every request looks its token up in the database, which is then the signal.
+    Every check first asks the engine's revocation signal for the current generation: SQLite's is a file beside
+    the database that a revocation replaces after its commit (read from disk, no round trip); PostgreSQL's is
+    the token_revocations row that a revocation bumps in its own transaction, read by a query that began after
+    the request did (one read shared by the requests that arrive together). An entry stamped with another
+    generation is looked up again, so a revoked token is refused at once by every process and every server.
+    An entry also expires after TOKEN_CACHE_S: on SQLite, the bound for a revocation whose process died between
+    its commit and replacing the file.
     """
 
     def __init__(self, signal):
         self.signal = signal
         self.entries: dict[str, tuple[str, float, Token]] = {}  # token hash -> (generation, cached at, token)
 
-    def generation(self) -> str | None:
-        return self.signal.generation() if self.signal is not None else None
-
-    def fresh(self, token_hash: str, generation: str | None, now: float) -> tuple[str, float, Token] | None:
+    def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
         entry = self.entries.get(token_hash)
-        if generation is not None and entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
+        if entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
             return entry
         return None
 
@@ -317,7 +315,7 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
         return None
     token_hash = sha256(secret)
     cache = _token_cache(db)
-    generation = cache.generation()  # read before the database: a revocation after this read changes it
+    generation = await cache.signal.generation()  # before the lookup: a revocation after this read changes it
     entry = cache.fresh(token_hash, generation, now)
     if entry is None:  # unrevoked, and its maker (if a teller) still active: belt and braces for the revocation
         rows = await db.read(lambda conn: conn.fetchall(
@@ -333,8 +331,7 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
         await db.write(lambda conn: conn.execute(
             "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
         token = replace(token, last_used_at=iso(now))
-    if generation is not None:
-        cache.entries[token_hash] = (generation, cached_at, token)
+    cache.entries[token_hash] = (generation, cached_at, token)
     return token
 
 
@@ -352,13 +349,13 @@ async def _revoke_tokens(conn, where: str, params: tuple, reason: str, actor: st
     tokens = sorted((Token(*row) for row in rows), key=lambda t: t.id)
     for token in tokens:
         await audit(conn, now, actor, "token revoked", token.name, reason)
+    if tokens:  # every server's cached tokens are stale from this commit on (TokenCache)
+        await conn.execute("UPDATE token_revocations SET generation = generation + 1")
     return tokens
 
 
 def _announce_revocation(db: Database) -> None:
-    """Tell every process to look its cached tokens up again (TokenCache)."""
-    if db.revocation_signal is None:
-        return
+    """After the revocation's commit: tell the engine's other processes (TokenCache)."""
     try:
         db.revocation_signal.announce()
     except OSError:  # the revocation stands; processes that cached the token drop it within TOKEN_CACHE_S

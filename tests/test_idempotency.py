@@ -180,3 +180,15 @@ def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, clien
     again = client.post("/teller/transfer", data=form)
     assert again.status_code == 303 and again.location == first.location
     assert raw.journal_count() == rows
+
+
+def test_a_refusal_no_key_keeps_gives_the_key_up_again(client, db, run, raw):
+    """Insufficient funds is an outcome a key keeps (replayed); a balance past the maximum is not: the key is
+    given up, so a retry is judged afresh and the same key may serve another request."""
+    run(accounts.deposit(db, "FULL", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    for _ in range(2):
+        refused = post(client, "/accounts/FULL/deposit", {"amount": 1}, "given-up")
+        assert refused.status_code == 422 and "Idempotent-Replayed" not in refused.headers
+    assert raw.rows("SELECT key FROM idempotency_keys") == []
+    assert post(client, "/accounts/OTHER/deposit", {"amount": 1}, "given-up").status_code == 200
+    assert raw.rows("SELECT key FROM idempotency_keys") == [("given-up",)]

@@ -124,9 +124,9 @@ class Database:
 
     @property
     def revocation_signal(self):
-        """How a token revocation reaches every process at once: an object with generation() and announce(),
-        or None when tokens must be looked up at every request (see staff.TokenCache)."""
-        return None
+        """How a token revocation reaches every process at once: `await signal.generation()` (changed by every
+        revocation committed before the call began) and `signal.announce()` (after a revocation's commit)."""
+        raise NotImplementedError
 
     # Shared
 

@@ -138,9 +138,16 @@ class PostgresDatabase(Database):
         self._readers: asyncio.Queue | None = None
         self._reader_list: list[PostgresConnection] = []
         self._open_lock: asyncio.Lock | None = None
+        self._revocations: SharedGeneration | None = None
 
     def describe(self) -> str:
         return f"PostgreSQL: {redacted(self.url)}"
+
+    @property
+    def revocation_signal(self):
+        if self._revocations is None:
+            self._revocations = SharedGeneration(self)
+        return self._revocations
 
     async def _connect(self) -> PostgresConnection:
         raw = await asyncpg.connect(self.url, timeout=10, statement_cache_size=100 if self.prepared_statements else 0)
@@ -224,6 +231,45 @@ class PostgresDatabase(Database):
                                f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     async def _commit(self, batch) -> None:
+        """Postings (ops with batch_row) go to the database as one post_entries call; any other op runs on its
+        own, after them, in the same transaction. A group of postings alone is that one statement: one round
+        trip, and the statement is its transaction."""
+        postings = [(op, future) for op, future in batch if hasattr(op, "batch_row")]
+        others = [(op, future) for op, future in batch if not hasattr(op, "batch_row")]
+        if others:
+            return await self._commit_group(postings, others)
+        try:
+            if self._writer is None or self._writer.raw.is_closed():
+                self._writer = await self._connect()
+            settle(await self._post_entries(self._writer, postings))
+        except _RETRYABLE + (asyncpg.exceptions.LockNotAvailableError,) + _CONNECTION_ERRORS as error:
+            log.error("could not post a group of entries: %s", error)
+            if isinstance(error, _CONNECTION_ERRORS):
+                await self._discard_writer()
+            settle([(future, LedgerUnavailable(str(error), outcome_unknown=isinstance(error, _CONNECTION_ERRORS)),
+                     None) for _, future in postings])
+        except asyncpg.exceptions.PostgresError:
+            log.exception("post_entries failed; posting each entry on its own instead")
+            self._pending[:0] = [(_generic(op), future) for op, future in postings]
+
+    async def _post_entries(self, conn: PostgresConnection, postings) -> list:
+        """One post_entries call for these postings: (future, error, result) for each."""
+        if not postings:
+            return []
+        columns = list(zip(*(op.batch_row() for op, _ in postings)))
+        rows = await conn.raw.fetch(
+            "SELECT entry, outcome, tx_id, balance, constraint_name FROM post_entries($1, $2::text[], $3::text[], "
+            "$4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
+            "$12::float8[], $13::float8[])", WRITE_LOCK, *[list(column) for column in columns])
+        outcomes = []
+        for (op, future), row in zip(postings, sorted(rows, key=lambda r: r[0])):
+            try:
+                outcomes.append((future, None, op.from_batch(*row[1:])))
+            except Exception as error:  # the posting's refusal, as the generic path would raise it
+                outcomes.append((future, error, None))
+        return outcomes
+
+    async def _commit_group(self, postings, batch) -> None:
         for attempt in range(1, RETRIES + 1):
             try:
                 if self._writer is None or self._writer.raw.is_closed():
@@ -236,6 +282,7 @@ class PostgresDatabase(Database):
                 return settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
             outcomes = []
             try:
+                outcomes += await self._post_entries(conn, postings)
                 for index, (op, future) in enumerate(batch):
                     try:
                         outcomes.append((future, None, await op(conn)))
@@ -244,7 +291,7 @@ class PostgresDatabase(Database):
                             raise
                         if conn.broken:  # the op spoiled the transaction: it runs alone, the others again
                             await conn.raw.execute("ROLLBACK")
-                            self._pending[:0] = batch[:index] + batch[index + 1:]
+                            self._pending[:0] = postings + batch[:index] + batch[index + 1:]
                             return await self._commit_alone(op, future)
                         outcomes.append((future, error, None))
                 await conn.raw.execute("COMMIT")
@@ -253,13 +300,13 @@ class PostgresDatabase(Database):
                 if attempt < RETRIES:
                     log.warning("write group met %s; running it again", type(error).__name__)
                     continue
-                return settle([(future, LedgerUnavailable(str(error)), None) for _, future in batch])
+                return settle([(future, LedgerUnavailable(str(error)), None) for _, future in postings + batch])
             except Exception as error:
                 log.exception("write transaction failed; rolled back")
-                committing = len(outcomes) == len(batch)
+                committing = len(outcomes) == len(postings) + len(batch)
                 await self._rollback(conn)
                 failure = LedgerUnavailable(str(error), outcome_unknown=committing)
-                return settle([(future, failure, None) for _, future in batch])
+                return settle([(future, failure, None) for _, future in postings + batch])
             return settle(outcomes)
 
     async def _commit_alone(self, op, future) -> None:
@@ -290,3 +337,49 @@ class PostgresDatabase(Database):
             with contextlib.suppress(Exception):
                 self._writer.raw.terminate()
             self._writer = None
+
+
+class SharedGeneration:
+    """The token_revocations generation, as a revocation signal (staff.TokenCache) across servers that share only
+    the database. Each caller gets a value read by a query that began after its call did, so a revocation
+    committed before then is always seen; callers that arrive while a read is in flight share the next one, so a
+    busy process reads it once per group of requests, not once per request."""
+
+    def __init__(self, db: "PostgresDatabase"):
+        self.db = db
+        self._next: asyncio.Future | None = None  # the callers waiting for a read that has not begun yet
+        self._reading = False
+
+    async def generation(self) -> str:
+        future = self._next
+        if future is None:
+            future = self._next = asyncio.get_running_loop().create_future()
+            if not self._reading:
+                self._begin()
+        return await asyncio.shield(future)
+
+    def announce(self) -> None:
+        """Nothing to do after the commit: the revocation bumped the row in its own transaction."""
+
+    def _begin(self) -> None:
+        future, self._next = self._next, None
+        self._reading = True
+        asyncio.get_running_loop().create_task(self._read(future))
+
+    async def _read(self, future: asyncio.Future) -> None:
+        try:
+            rows = await self.db.read(lambda conn: conn.fetchall("SELECT generation FROM token_revocations"))
+            future.set_result(str(rows[0][0]))
+        except Exception as error:  # noqa: BLE001 (every waiting caller gets it)
+            future.set_exception(error)
+        finally:
+            self._reading = False
+            if self._next is not None:
+                self._begin()
+
+
+def _generic(op):
+    """The op without its batch form: run through the generic path (op(conn))."""
+    async def generic(conn):
+        return await op(conn)
+    return generic

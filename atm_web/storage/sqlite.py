@@ -68,7 +68,7 @@ class FileGeneration:
     def __init__(self, path: str):
         self.path = path
 
-    def generation(self) -> str:
+    async def generation(self) -> str:
         try:
             with open(self.path) as f:
                 return f.read()

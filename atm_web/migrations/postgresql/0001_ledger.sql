@@ -53,9 +53,11 @@ CREATE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal FOR EACH STATEMENT
 -- debt above a lowered MAX_DEBT shrinks with each change, never below MAX_DEBT.
 CREATE FUNCTION journal_opens_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at)
-        SELECT NEW.account_number, 0, max_debt_cents, NEW.created_at FROM settings
-        ON CONFLICT (account_number) DO NOTHING;
+    IF NOT EXISTS (SELECT 1 FROM accounts WHERE account_number = NEW.account_number) THEN  -- the cheap common case
+        INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at)
+            SELECT NEW.account_number, 0, max_debt_cents, NEW.created_at FROM settings
+            ON CONFLICT (account_number) DO NOTHING;
+    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER journal_opens_account BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION journal_opens_account();
