@@ -285,13 +285,20 @@ def _open_postgres_at(url: str, start_at: float) -> str:
 
 
 @pytest.mark.postgresql_only
-def test_servers_starting_together_on_an_empty_postgresql_database_migrate_it_once(database, raw):
+def test_servers_starting_together_on_an_empty_postgresql_database_migrate_it_once(engine):
     """Each server's workers start together; the advisory lock lets one migrate while the others wait."""
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
-        pool.map(time.sleep, [0] * 4)
-        start_at = time.time() + 0.5
-        assert pool.starmap(_open_postgres_at, [(database, start_at)] * 4) == ["ok"] * 4
-    expected = [(m.version, m.name) for m in migrations("postgresql")]
-    assert raw.rows("SELECT version, name FROM schema_migrations ORDER BY version") == expected
-    assert raw.scalar("SELECT COUNT(*) FROM settings") == 1
+    from conftest import Raw, drop_postgres_database, new_postgres_database
+    database = new_postgres_database(migrated=False)
+    try:
+        raw = Raw(database)
+        assert raw.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(4) as pool:
+            pool.map(time.sleep, [0] * 4)
+            start_at = time.time() + 0.5
+            assert pool.starmap(_open_postgres_at, [(database, start_at)] * 4) == ["ok"] * 4
+        expected = [(m.version, m.name) for m in migrations("postgresql")]
+        assert raw.rows("SELECT version, name FROM schema_migrations ORDER BY version") == expected
+        assert raw.scalar("SELECT COUNT(*) FROM settings") == 1
+    finally:
+        drop_postgres_database(database)

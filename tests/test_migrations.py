@@ -74,7 +74,7 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
 @pytest.fixture
 def postgres_target():
     require_postgres()
-    url = new_postgres_database()
+    url = new_postgres_database(migrated=False)
     yield url
     drop_postgres_database(url)
 
