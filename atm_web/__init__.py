@@ -17,7 +17,8 @@ from .storage import DatabaseUnreachable, open_database
 
 csrf = CSRFProtect()
 KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
-               "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)", "reversal_debit": "Reversal (debit)"}
+               "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)",
+               "reversal_debit": "Reversal (debit)"}
 MAX_REQUEST_BYTES = 16 * 1024
 
 

@@ -1,4 +1,8 @@
-"""THE ledger: balances, deposits, withdrawals and their journal; the only code that touches ledger tables."""
+"""THE ledger: balances, deposits, withdrawals and their journal; the only code that touches ledger tables.
+
+Over 300 lines: it holds postings, idempotency, reversals, limits and verification, one SQL for both engines;
+splitting it by job is the next issue's (11, "one job per module"), after the engines' move.
+"""
 import contextlib
 import hashlib
 import logging
@@ -345,7 +349,8 @@ async def _at_most_once(conn, once: Once | None, apply):
         claimed = await conn.fetchall(
             "INSERT INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
             "VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT (scope, key) DO UPDATE SET "
-            "fingerprint = excluded.fingerprint, transaction_id = NULL, refusal = NULL, created_at = excluded.created_at "
+            "fingerprint = excluded.fingerprint, transaction_id = NULL, refusal = NULL, "
+            "created_at = excluded.created_at "
             "WHERE idempotency_keys.created_at < ? RETURNING scope",
             (once.scope, once.key, once.fingerprint, once.now, once.now - IDEMPOTENCY_TTL_S))
         if not claimed:
@@ -359,7 +364,8 @@ async def _at_most_once(conn, once: Once | None, apply):
             async with conn.savepoint():  # a refusal must leave the claim standing, to record it
                 result = await apply()
         except InsufficientFunds:  # an outcome like any other: a retry gets the same refusal
-            outcome, first_id, refusal = _Replay(None, "insufficient_funds", first_time=True), None, "insufficient_funds"
+            refusal = "insufficient_funds"
+            outcome, first_id = _Replay(None, refusal, first_time=True), None
         else:
             outcome, first_id, refusal = result, (result[0] if isinstance(result, tuple) else result).id, None
         await conn.execute("UPDATE idempotency_keys SET transaction_id = ?, refusal = ? WHERE scope = ? AND key = ?",

@@ -1,5 +1,7 @@
 """Tellers, their sessions, API tokens and the audit log, in the database (login throttling: login_locks.py).
 
+Over 300 lines: tellers, sessions, tokens and their cache, and the audit log; issue 11 splits it by job.
+
 Times passed in as `now` are Unix seconds from the app's clock, so tests can move time. Secrets (session ids,
 tokens) are stored only as SHA-256 hashes: they are long random strings, so a fast hash is the right one.
 Password hashing is not done here: it is slow, and callers run it off the event loop.

@@ -40,7 +40,8 @@ def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins
     assert api.get("/accounts/M1/balance", headers=bearer(secrets_["report"])).status_code == 401
     revoked = raw.rows("SELECT name, revoked_at IS NOT NULL, revoked_reason FROM api_tokens ORDER BY name")
     audit = raw.rows("SELECT actor, action, target, detail FROM audit_log WHERE action = 'token revoked' ORDER BY id")
-    assert revoked == [("ops", True, "its maker ada was deactivated"), ("report", True, "its maker ada was deactivated")]
+    reason = "its maker ada was deactivated"
+    assert revoked == [("ops", True, reason), ("report", True, reason)]
     assert audit == [("teller:bob", "token revoked", "ops", "its maker ada was deactivated"),
                      ("teller:bob", "token revoked", "report", "its maker ada was deactivated")]
     page = bob_client.get("/admin/tokens").get_data(as_text=True)

@@ -7,6 +7,9 @@ group at a time (pg_advisory_xact_lock, released by the commit) keeps SQLite's g
 own: each account's hash chain is appended in order and groups never deadlock. Everything is transaction-scoped
 (no LISTEN, no session settings, no session advisory locks), so it also works behind PgBouncer in transaction
 mode; there set DB_PREPARED_STATEMENTS=0, since PgBouncer before 1.21 cannot carry prepared statements.
+
+Over 300 lines: the connection wrapper, the group commit with its batched postings, and the shared revocation
+generation all work on this engine's connections; apart they would each need the others' internals.
 """
 import asyncio
 import contextlib

@@ -154,6 +154,7 @@ def test_bank(engine, database, raw, tmp_path):
     assert sum(b for _, b, _ in balances) == opening + sum(d for *_, d, ids in history.acked if ids)
     assert verified.returncode == 0, verified.stderr
     writes = len(history.acked)
-    print(f"bank on {engine} ({count} server(s)): {SECONDS:.0f}s, {writes} acknowledged writes, {len(history.reads)} snapshot reads, "
+    print(f"bank on {engine} ({count} server(s)): {SECONDS:.0f}s, {writes} acknowledged writes, "
+          f"{len(history.reads)} snapshot reads, "
           f"{len(history.keys)} keys, retries checked, seed {seed}")
     assert writes > 100 and history.reads, "the workload was too small to mean anything"

@@ -38,9 +38,10 @@ def login(server, username, password):
     return post_login(login_form(server), username, password)
 
 
-def test_lockout_holds_across_two_server_processes(tmp_path):
-    db_path = tmp_path / "atm.db"
-    with Server(db_path, workers=1) as first, Server(db_path, workers=1) as second:
+def test_lockout_holds_across_two_server_processes(database, tmp_path):
+    """Two servers on one database (SQLite: two processes on the file; PostgreSQL: servers sharing no disk)."""
+    with Server(database, workers=1, log_path=tmp_path / "a.log") as first, \
+            Server(database, workers=1, log_path=tmp_path / "b.log") as second:
         made = first.flask("create-teller", "tina", input_text=PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
         assert login(first, "tina", PASSWORD) == 303
@@ -49,15 +50,14 @@ def test_lockout_holds_across_two_server_processes(tmp_path):
         assert login(first, "tina", "wrong password 5") == 429      # the fifth failure, counted across both
         assert login(second, "tina", PASSWORD) == 429                # locked on the other process too
         assert login(first, "tina", PASSWORD) == 429
-    with Server(db_path, workers=1) as restarted:                     # and after a restart
+    with Server(database, workers=1, log_path=tmp_path / "c.log") as restarted:  # and after a restart
         assert login(restarted, "tina", PASSWORD) == 429
 
 
-def test_a_burst_of_forty_logins_reaches_the_password_check_at_most_five_times(tmp_path):
+def test_a_burst_of_forty_logins_reaches_the_password_check_at_most_five_times(database, tmp_path):
     """The probe's race: 40 logins for one username from one address at once, the right password 35th. Every
     attempt is reserved before its password is hashed, so at most 5 are checked and the right one is refused."""
-    db_path = tmp_path / "atm.db"
-    with Server(db_path, workers=2) as server:
+    with Server(database, workers=2, log_path=tmp_path / "server.log") as server:
         made = server.flask("create-teller", "tina", input_text=PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
         forms = [login_form(server) for _ in range(40)]
