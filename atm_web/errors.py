@@ -19,6 +19,14 @@ class ApiError(Exception):
         self.status, self.detail, self.headers = status, detail, headers
 
 
+def unavailable_message(error: LedgerUnavailable) -> str:
+    """What a script or a teller is told when the ledger could not take a write."""
+    if error.outcome_unknown:  # the connection was lost while committing: the write may stand
+        return ("The ledger did not confirm the write: it may have been recorded. Retry with the same "
+                "Idempotency-Key (or look at the account) before trying again")
+    return "The ledger is busy; nothing was written, try again"
+
+
 def wants_json() -> bool:
     if request.blueprint == "api" or request.path.startswith(API_PREFIXES):
         return True
@@ -55,7 +63,7 @@ def _ledger_error(error: Exception):
     if isinstance(error, ApiError):
         return json_error(error.status, error.detail, error.headers)
     if isinstance(error, LedgerUnavailable):
-        return json_error(503, "The ledger is busy; nothing was written, try again", {"Retry-After": "1"})
+        return json_error(503, unavailable_message(error), {"Retry-After": "1"})
     status = 400 if isinstance(error, InsufficientFunds) else 422
     return json_error(status, str(error), {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None)
 

@@ -32,6 +32,13 @@ def _already_used(error: accounts.IdempotencyKeyReused, form):
     return None
 
 
+def _unavailable(error: LedgerUnavailable) -> str:
+    if error.outcome_unknown:  # resubmitting this same form is safe: its one-time key finds the first outcome
+        return ("The ledger did not confirm this; it may have been recorded. Submit the same form again to see "
+                "(it is never recorded twice).")
+    return "The ledger is busy right now. Nothing was recorded; please try again."
+
+
 @bp.get("/")
 def index():
     form = LookupForm(request.args)
@@ -79,8 +86,8 @@ async def transaction():
         return await _account_page(number, form, 400)
     except accounts.IdempotencyKeyReused as error:
         return _already_used(error, form) or await _account_page(number, form, 422)
-    except LedgerUnavailable:
-        form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
+    except LedgerUnavailable as error:
+        form.amount.errors = [_unavailable(error)]
         return await _account_page(number, form, 503)
     except accounts.LedgerError as error:  # e.g. a balance past the largest the ledger holds
         form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]
@@ -110,8 +117,8 @@ async def transfer():
         return render_template("teller/transfer.html", form=form), 422
     except accounts.IdempotencyKeyReused as error:
         return _already_used(error, form) or (render_template("teller/transfer.html", form=form), 422)
-    except LedgerUnavailable:
-        form.amount.errors = ["The ledger is busy right now. Nothing was recorded; please try again."]
+    except LedgerUnavailable as error:
+        form.amount.errors = [_unavailable(error)]
         return render_template("teller/transfer.html", form=form), 503
     except accounts.LedgerError as error:
         form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]

@@ -210,3 +210,32 @@ def test_row_ids_take_ascii_digits_only(client, digits):
     assert client.get(f"/teller/receipts/{digits}").status_code == 404
     response = client.post(f"/transactions/{digits}/reversal", json={"reason": "x"})
     assert response.status_code == 404 and response.get_json()["detail"]
+
+
+def test_a_ledger_held_by_another_writer_answers_503_and_writes_nothing(client, raw, engine):
+    """Another writer holds the ledger past the wait (SQLite: an exclusive transaction on the file; PostgreSQL:
+    the write turn's advisory lock): the deposit is refused with 503 and Retry-After, and nothing is written."""
+    client.post("/accounts/B1/deposit", json={"amount": 1})
+    holder = raw._connect()
+    try:
+        if raw.is_postgres:
+            from atm_web.storage.postgresql import WRITE_LOCK
+            holder.execute(f"SELECT pg_advisory_lock({WRITE_LOCK})")
+        else:
+            holder.execute("BEGIN EXCLUSIVE")
+        response = client.post("/accounts/B1/deposit", json={"amount": 5})
+    finally:
+        holder.close()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert response.get_json() == {"detail": "The ledger is busy; nothing was written, try again"}
+    assert raw.journal_count() == 1
+    assert client.post("/accounts/B1/deposit", json={"amount": 5}).status_code == 200  # and then it goes on
+
+
+def test_a_write_whose_commit_was_not_confirmed_is_never_called_unwritten():
+    from atm_web.errors import unavailable_message
+    from atm_web.storage import LedgerUnavailable
+    assert "nothing was written" in unavailable_message(LedgerUnavailable("locked"))
+    unknown = unavailable_message(LedgerUnavailable("connection lost while committing", outcome_unknown=True))
+    assert "nothing was written" not in unknown and "may have been recorded" in unknown
+    assert "same Idempotency-Key" in unknown

@@ -2,9 +2,9 @@
 change is shown to be no slower than what it replaced (absolute figures drift on this shared machine; ratios
 measured in one run do not).
 
-    .venv/bin/python tests/bench/compare.py NAME=CHECKOUT[@postgresql] ...
+    .venv/bin/python tests/bench/compare.py NAME=CHECKOUT[@postgresql][+VARIABLE=VALUE...] ...
     e.g. git worktree add /tmp/before HEAD~3
-         .venv/bin/python tests/bench/compare.py before=/tmp/before now=. now-pg=.@postgresql
+         .venv/bin/python tests/bench/compare.py before=/tmp/before now=. now-pg=.@postgresql pg-1=.@postgresql+WEB_CONCURRENCY=1
 
 Each app is started with its checkout's own Procfile `web:` command (on a loopback port, 2 workers), on a
 temporary SQLite file, or with @postgresql on a new database of the server DATABASE_URL names (default
@@ -35,12 +35,14 @@ class Build:
 
     def __init__(self, spec: str, tmp: str):
         self.name, _, where = spec.partition("=")
+        where, *settings = where.split("+")
         root, _, engine = where.partition("@")
         self.root = Path(root).resolve()
         self.port = free_port()
         env = {**os.environ, "PORT": str(self.port), "SECRET_KEY": "compare", "WEB_CONCURRENCY": "2",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.pop("DATABASE_URL", None)
+        env.update(setting.split("=", 1) for setting in settings)
         self.drop = lambda: None
         if engine == "postgresql":
             env["DATABASE_URL"], self.drop = postgres_database(

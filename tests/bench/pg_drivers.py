@@ -1,11 +1,13 @@
 """asyncpg against psycopg 3 on the ledger's deposit path, in-process, on a scratch schema (how the driver was chosen).
 
-Each driver runs the same write path the PostgreSQL engine uses (atm_web/storage/postgresql.py): one writer
-connection per process that commits concurrent deposits together, one transaction per group after the ledger's
-advisory lock, each deposit the same hash-chained INSERT ... SELECT as accounts.py's (the triggers of
-migrations/postgresql apply it to the balance). And, for comparison, a transaction per deposit on a pool (after
-the same lock: without it, concurrent chains fork and the triggers refuse a stale balance). Each driver also
-runs as it must behind PgBouncer in transaction mode: no server-side prepared statements.
+Each driver runs the write paths of the PostgreSQL engine (atm_web/storage/postgresql.py), with one writer
+connection per process that commits concurrent deposits together: "batched", the group's deposits as one
+post_entries call (migration 0002; what the engine does for deposits and withdrawals), and "group commit", one
+transaction per group after the ledger's advisory lock with each deposit the same hash-chained INSERT ... SELECT
+as accounts.py's generic path (what the engine does for every other write). And, for comparison, a transaction
+per deposit on a pool (after the same lock: without it, concurrent chains fork and the triggers refuse a stale
+balance). Each driver also runs as it must behind PgBouncer in transaction mode: no server-side prepared
+statements.
 Rounds alternate between drivers; the medians are printed as a Markdown table.
 
     .venv/bin/python tests/bench/pg_drivers.py            # DATABASE_URL, else postgresql://postgres@127.0.0.1/test
@@ -28,7 +30,7 @@ SECONDS = float(os.environ.get("PGBENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("PGBENCH_ROUNDS", "3"))
 CLIENTS = [int(c) for c in os.environ.get("PGBENCH_CLIENTS", "16,64").split(",")]
 SCHEMA = "atm_pgbench"
-MIGRATION = Path(__file__).resolve().parents[2] / "atm_web/migrations/postgresql/0001_ledger.sql"
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "atm_web/migrations/postgresql").glob("*.sql"))
 LOCK_KEY = 7_411_000  # any constant: the group's turn, as the engine takes it
 
 DEPOSIT = """INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor,
@@ -43,6 +45,15 @@ RETURNING id, balance_after_cents"""
 NAMES = list(dict.fromkeys(re.findall(r":([a-z]+)", DEPOSIT)))
 FOR_ASYNCPG = re.sub(r":([a-z]+)", lambda m: f"${NAMES.index(m.group(1)) + 1}", DEPOSIT)
 FOR_PSYCOPG = re.sub(r":([a-z]+)", r"%(\1)s", DEPOSIT)
+POST_ENTRIES = ("SELECT entry, outcome, tx_id, balance FROM post_entries({lock}, {a}::text[], {a}::text[], "
+                "{a}::bigint[], {a}::bigint[], {a}::text[], {a}::text[], {a}::text[], {a}::text[], {a}::text[], "
+                "{a}::text[], {a}::float8[], {a}::float8[])")
+
+
+def batch_columns(numbers: list[str]) -> list[list]:
+    n = len(numbers)
+    return [numbers, ["deposit"] * n, [100] * n, [100] * n, ["2026-12-01T00:00:00.000000Z"] * n,
+            ["token:bench"] * n, [""] * n, [None] * n, [None] * n, [None] * n, [None] * n, [None] * n]
 
 
 def params(number: str) -> dict:
@@ -77,6 +88,11 @@ class Asyncpg(Driver):
         p = params(number)
         return await conn.fetchrow(FOR_ASYNCPG, *(p[name] for name in NAMES))
 
+    async def post_entries(self, conn, numbers):
+        numbered = iter(range(1, 100))
+        sql = re.sub(r"\{a\}", lambda _: f"${next(numbered)}", POST_ENTRIES.format(lock=LOCK_KEY, a="{a}"))
+        return await conn.fetch(sql, *batch_columns(numbers))
+
     async def close(self, conn):
         await conn.close()
 
@@ -98,6 +114,10 @@ class Psycopg(Driver):
     async def deposit(self, conn, number):
         cursor = await conn.execute(FOR_PSYCOPG, params(number))
         return await cursor.fetchone()
+
+    async def post_entries(self, conn, numbers):
+        cursor = await conn.execute(POST_ENTRIES.format(lock=LOCK_KEY, a="%s"), batch_columns(numbers))
+        return await cursor.fetchall()
 
     async def close(self, conn):
         await conn.close()
@@ -127,6 +147,17 @@ class GroupCommit:
                 future.set_result(result)
 
 
+class Batched(GroupCommit):
+    """The engine's path for deposits: the group's deposits as one post_entries call, its own transaction."""
+
+    async def drain(self):
+        while self.pending:
+            batch, self.pending = self.pending[:256], self.pending[256:]
+            rows = await self.driver.post_entries(self.conn, [number for number, _ in batch])
+            for (_, future), row in zip(batch, rows):
+                future.set_result(row)
+
+
 class PerTransaction:
     """For comparison: each deposit its own transaction (after the same lock), on a pool of four connections."""
 
@@ -151,14 +182,16 @@ async def reset(admin):
     await admin.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     await admin.execute(f"CREATE SCHEMA {SCHEMA}")
     await admin.execute(f"SET search_path = {SCHEMA}")
-    await admin.execute(MIGRATION.read_text())
+    for migration in MIGRATIONS:
+        await admin.execute(migration.read_text())
     await admin.execute("UPDATE settings SET max_debt_cents = 100000")
 
 
 async def measure(driver: Driver, design: str, clients: int, accounts: int) -> tuple[float, float]:
     """(deposits per second, p99 ms) for SECONDS."""
-    conns = [await driver.connect() for _ in range(1 if design == "group" else 4)]
-    path = GroupCommit(driver, conns[0]) if design == "group" else PerTransaction(driver, conns)
+    conns = [await driver.connect() for _ in range(4 if design == "transaction" else 1)]
+    path = {"batched": Batched, "group": GroupCommit}.get(design)
+    path = path(driver, conns[0]) if path else PerTransaction(driver, conns)
     latencies, deadline = [], time.monotonic() + SECONDS
 
     async def client(index):
@@ -181,8 +214,8 @@ async def measure(driver: Driver, design: str, clients: int, accounts: int) -> t
 async def main():
     admin = await psycopg.AsyncConnection.connect(URL, autocommit=True)
     drivers = [Asyncpg(), Psycopg(), Asyncpg(prepared=False), Psycopg(prepared=False)]
-    scenarios = [(design, accounts, clients) for design in ("group", "transaction")
-                 for accounts in (10_000, 1) for clients in CLIENTS]
+    designs = ("batched", "group", "transaction")
+    scenarios = [(design, accounts, clients) for design in designs for accounts in (10_000, 1) for clients in CLIENTS]
     results: dict = {}
     try:
         for round_number in range(ROUNDS):
@@ -198,9 +231,11 @@ async def main():
         await admin.close()
     print(f"\nMedians of {ROUNDS} x {SECONDS:.0f} s, deposits/s and p99 ms, in-process (uvloop):\n")
     print("| write path | driver | " + " | ".join(f"{'10k accounts' if a > 1 else 'hot account'}, {c} clients"
-                                                  for _, a, c in scenarios[:len(scenarios) // 2]) + " |")
-    print("|---|---|" + "---|" * (len(scenarios) // 2))
-    for design in ("group", "transaction"):
+                                                  for _, a, c in scenarios[:len(scenarios) // len(designs)]) + " |")
+    print("|---|---|" + "---|" * (len(scenarios) // len(designs)))
+    labels = {"batched": "batched: post_entries, one call per group", "group": "group commit, a statement each",
+              "transaction": "transaction per deposit, pool of 4"}
+    for design in designs:
         for driver in drivers:
             cells = []
             for d, a, c in scenarios:
@@ -208,8 +243,7 @@ async def main():
                     runs = results[(driver.name, d, a, c)]
                     cells.append(f"{statistics.median(r for r, _ in runs):.0f} / "
                                  f"{statistics.median(p for _, p in runs):.0f}")
-            label = "group commit, one writer" if design == "group" else "transaction per deposit, pool of 4"
-            print(f"| {label} | {driver.name} | " + " | ".join(cells) + " |")
+            print(f"| {labels[design]} | {driver.name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
