@@ -20,7 +20,7 @@ def register(app):
     def init_db():
         """Create or migrate the schema (also done at start-up)."""
         aio.run(get_db().open())
-        click.echo(f"Database ready: {get_db().path}")
+        click.echo(f"Database ready: {get_db().describe()}")
 
     @app.cli.command("verify")
     def verify():

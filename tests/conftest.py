@@ -104,6 +104,12 @@ def _migrated_template() -> str:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return name
+        for (old,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'atm_test_template_%'"
+                                   ).fetchall():  # templates of earlier migrations, unless in use
+            try:
+                conn.execute(f"DROP DATABASE IF EXISTS {old}")
+            except psycopg.errors.ObjectInUse:
+                pass
         building = f"{name}_{secrets.token_hex(3)}"
         conn.execute(f"CREATE DATABASE {building}")
     database = PostgresDatabase(_url_of(building), 0, pool_size=2)

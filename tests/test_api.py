@@ -239,3 +239,24 @@ def test_a_write_whose_commit_was_not_confirmed_is_never_called_unwritten():
     unknown = unavailable_message(LedgerUnavailable("connection lost while committing", outcome_unknown=True))
     assert "nothing was written" not in unknown and "may have been recorded" in unknown
     assert "same Idempotency-Key" in unknown
+
+
+@pytest.mark.postgresql_only
+def test_the_app_reconnects_after_the_database_drops_its_connections(client, raw, db, run):
+    """A PostgreSQL restart or failover drops every connection: the next requests may be refused (503, never a
+    500, never a double posting with the same key), then the app reconnects and goes on."""
+    assert client.post("/accounts/RC1/deposit", json={"amount": 1}).status_code == 200
+    raw.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    statuses = []
+    for _ in range(6):
+        response = client.post("/accounts/RC1/deposit", json={"amount": 2}, headers={"Idempotency-Key": "after-drop"})
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            break
+        assert response.status_code == 503 and response.get_json()["detail"]
+    assert statuses[-1] == 200 and len(statuses) <= 3, statuses
+    assert client.get("/accounts/RC1/balance").get_json()["balance"] == 3
+    assert raw.journal_count() == 2
+    from atm_web import accounts
+    assert run(accounts.verify(db))[0] == []

@@ -143,3 +143,29 @@ def test_an_old_ledger_upgraded_then_copied_verifies_on_postgresql(tmp_path, clo
             (number, balance) for number, balance, *_ in rows(tmp_path / "atm.db", "accounts")]
     finally:
         close_app(app)
+
+
+def test_init_db_says_which_ledger_is_ready(app, runner, engine):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Database ready: " + ("PostgreSQL: postgresql://" if engine == "postgresql"
+                                                          else "SQLite: "))
+
+
+def test_the_release_command_migrates_an_empty_postgresql_database(postgres_target, tmp_path):
+    """Procfile `release:` runs before the new web processes, with the dyno's environment."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.test_deploy import procfile
+    secret_url = postgres_target.replace("postgres@", "postgres:hunter2@")  # trust auth ignores the password
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
+           "DATABASE_URL": secret_url, "SECRET_KEY": "release", "DYNO": "release.1"}
+    done = subprocess.run(["bash", "-c", procfile()["release"]], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "hunter2" not in done.stdout + done.stderr and "postgres:***@" in done.stdout
+    versions = Raw(postgres_target).rows("SELECT version FROM schema_migrations ORDER BY version")
+    assert versions == [(m.version,) for m in migrations("postgresql")]

@@ -29,8 +29,11 @@ WRITE_LOCK = 0x41544D01     # pg_advisory_xact_lock key: the turn to commit a gr
 MIGRATION_LOCK = 0x41544D02  # and to migrate the schema
 LOCK_TIMEOUT = "5s"          # how long a group waits for its turn before answering "busy" (as SQLite's busy wait)
 RETRIES = 3                  # a group that meets a deadlock or a serialisation failure runs again, this often
+# A connection that cannot go on (the server went away, or dropped it: asyncpg may then report its own state as
+# broken): the op fails with LedgerUnavailable and the connection is replaced.
 _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                      asyncpg.exceptions.InterfaceError, asyncpg.exceptions.CannotConnectNowError)
+                      asyncpg.exceptions.InterfaceError, asyncpg.exceptions.CannotConnectNowError,
+                      asyncpg.exceptions.InternalClientError, asyncpg.exceptions.AdminShutdownError)
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 
 
@@ -244,6 +247,10 @@ class PostgresDatabase(Database):
         try:
             if self._writer is None or self._writer.raw.is_closed():
                 self._writer = await self._connect()
+        except _CONNECTION_ERRORS + (asyncpg.exceptions.PostgresError,) as error:  # nothing was sent
+            log.error("could not reconnect to write: %s", error)
+            return settle([(future, LedgerUnavailable(str(error)), None) for _, future in postings])
+        try:
             settle(await self._post_entries(self._writer, postings))
         except _RETRYABLE + (asyncpg.exceptions.LockNotAvailableError,) + _CONNECTION_ERRORS as error:
             log.error("could not post a group of entries: %s", error)
