@@ -55,30 +55,33 @@ def test_lockout_holds_across_two_server_processes(database, tmp_path):
 
 
 def test_a_burst_of_forty_logins_reaches_the_password_check_at_most_five_times(database, tmp_path):
-    """The probe's race: 40 logins for one username from one address at once, the right password 35th. Every
-    attempt is reserved before its password is hashed, so at most 5 are checked and the right one is refused."""
+    """The probe's race: 40 logins for one username from one address at once. Every attempt is reserved before
+    its password is hashed, so at most 5 are checked, and the right password sent after them is refused.
+
+    (The right password is not sent inside the burst: threads released together reach the server in no fixed
+    order, and a right password that is among the first five reserved is rightly checked and let in.)"""
     with Server(database, workers=2, log_path=tmp_path / "server.log") as server:
         made = server.flask("create-teller", "tina", input_text=PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
         forms = [login_form(server) for _ in range(40)]
-        passwords = [f"wrong password {n}" for n in range(40)]
-        passwords[34] = PASSWORD
         statuses = [None] * 40
         start = threading.Barrier(40, timeout=30)
 
         def attempt(n):
             start.wait()
-            statuses[n] = post_login(forms[n], "tina", passwords[n])
+            try:
+                statuses[n] = post_login(forms[n], "tina", f"wrong password {n}")
+            except Exception as error:  # noqa: BLE001 - shown in the assertion below
+                statuses[n] = repr(error)
 
         threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        assert None not in statuses and 303 not in statuses, statuses
-        assert set(statuses) <= {401, 429}, statuses
-        assert login(server, "tina", PASSWORD) == 429          # and after the burst, still locked
+        assert set(statuses) <= {401, 429}, str(statuses)
+        assert login(server, "tina", PASSWORD) == 429          # the right password, after the burst: refused
     log = server.log_path.read_text(errors="replace")
     checks = len(re.findall(r"login failed: username='tina'", log)) + len(re.findall(r"login: tina from", log))
     assert 1 <= checks <= 5, f"{checks} password checks"
-    assert statuses.count(401) <= checks                       # a check's plain failure; all others 429
+    assert statuses.count(401) <= checks, str(statuses)        # a check's plain failure; all others 429
