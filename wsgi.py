@@ -11,4 +11,4 @@ try:
 except ConfigError as error:
     print(f"atm-web: configuration error: {error}", file=sys.stderr)
     sys.exit(2)
-app = ThreadPoolWSGI(flask_app, flask_app.config["MAX_CONTENT_LENGTH"])
+app = ThreadPoolWSGI(flask_app, flask_app.config["MAX_CONTENT_LENGTH"], database=flask_app.extensions["atm_db"])

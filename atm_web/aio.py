@@ -1,7 +1,10 @@
 """The one long-lived event loop each process runs its coroutines on, so connections live as long as it does.
 
-It is a uvloop loop, as hypercorn's workers are (Procfile: --worker-class uvloop): each database call is two
-hand-offs between threads, and uvloop's are cheaper (`make bench` measured +16% deposits per worker).
+Served by hypercorn (the Procfile), a worker's process loop is hypercorn's own (uvloop, --worker-class uvloop):
+the ASGI adapter adopts it at start-up and moves the database onto it, so a view thread's database call is one
+hand-off to the loop that also serves the sockets (`make bench` measured +7% to +17% deposits against a loop
+of our own in a second thread). Elsewhere (the CLI, the test client, the start-up check) it is a uvloop loop in
+a daemon thread, started on first use.
 """
 import asyncio
 import os
@@ -12,17 +15,35 @@ import uvloop
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _pid: int | None = None
+_own_thread = False  # whether _loop runs in a thread started here (and so may be stopped here)
+
+
+def _run_forever(target: asyncio.AbstractEventLoop) -> None:
+    target.run_forever()
+    target.close()
 
 
 def loop() -> asyncio.AbstractEventLoop:
-    """This process's loop, started in a daemon thread on first use (and again in a forked child)."""
-    global _loop, _pid
+    """This process's loop: the adopted one, or one started in a daemon thread on first use (and again in a
+    forked child)."""
+    global _loop, _pid, _own_thread
     with _lock:
         if _loop is None or _pid != os.getpid():
             new_loop = uvloop.new_event_loop()
-            threading.Thread(target=new_loop.run_forever, name="atm-web-loop", daemon=True).start()
-            _loop, _pid = new_loop, os.getpid()
+            threading.Thread(target=_run_forever, args=(new_loop,), name="atm-web-loop", daemon=True).start()
+            _loop, _pid, _own_thread = new_loop, os.getpid(), True
         return _loop
+
+
+def adopt(server_loop: asyncio.AbstractEventLoop) -> None:
+    """Make server_loop (a server's, running in this process) the process loop from now on, and stop the thread
+    loop if one was started. Whatever was opened on the old loop must be closed there first (asgi.py does)."""
+    global _loop, _pid, _own_thread
+    with _lock:
+        old, was_own = (_loop, _own_thread) if _pid == os.getpid() else (None, False)
+        _loop, _pid, _own_thread = server_loop, os.getpid(), False
+    if old is not None and was_own and old is not server_loop:
+        old.call_soon_threadsafe(old.stop)
 
 
 def run(coro):

@@ -1,5 +1,8 @@
 """How hypercorn runs the Flask app (wsgi.py): an ASGI adapter of our own, with a thread pool of our size.
 
+At start-up (ASGI lifespan) it makes the worker's loop the process loop (aio.adopt) and reopens the database
+there; at shutdown it closes the database, after the writes in flight have committed.
+
 hypercorn's built-in WSGI support runs the app on its loop's default thread pool (min(32, CPUs + 4) threads,
 not configurable: 6 on two cores) and hands each piece of a response back to the loop with a blocking round
 trip. Here the app runs on THREADS threads per worker and hands its whole response back at once: `make bench`
@@ -11,26 +14,32 @@ but never much past max_body_bytes (Flask answers 413 for a longer one) and neve
 import asyncio
 import io
 import json
+import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from . import aio
+
 THREADS = 16  # per worker: 6 (hypercorn's pool here) measured 20% slower at 64 connections, 32 no faster
 BODY_TIMEOUT_S = 10  # a request body (at most 16 KiB) must arrive whole within this, else 408 and close
+log = logging.getLogger(__name__)
 TIMED_OUT = json.dumps({"detail": f"the request body did not arrive within {BODY_TIMEOUT_S} s"}).encode()
 
 
 class ThreadPoolWSGI:
     """An ASGI app that runs a WSGI app on its own threads; HTTP only (websockets are closed)."""
 
-    def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS, body_timeout_s: float = BODY_TIMEOUT_S):
+    def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS, body_timeout_s: float = BODY_TIMEOUT_S,
+                 database=None):
         self.wsgi_app = wsgi_app
+        self.database = database  # storage.Database opened at import on the start-up loop, or None
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":  # nothing to start or stop; the app opens its database at import
-            return
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
         if scope["type"] != "http":
             await send({"type": "websocket.close"})
             return
@@ -49,6 +58,30 @@ class ThreadPoolWSGI:
         status, headers, content = await asyncio.get_running_loop().run_in_executor(self.pool, self._run, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._move_to_server_loop()
+                except Exception as error:  # hypercorn then stops the worker with a non-zero status
+                    log.exception("could not open the database on the server's loop")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.database is not None:
+                    await self.database.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _move_to_server_loop(self) -> None:
+        if self.database is not None:  # its connections belong to the start-up loop: close them there
+            await asyncio.get_running_loop().run_in_executor(None, aio.run, self.database.close())
+        aio.adopt(asyncio.get_running_loop())
+        if self.database is not None:
+            await self.database.open()
 
     async def _read_body(self, receive) -> bytes | None:
         body = bytearray()

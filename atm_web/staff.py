@@ -291,8 +291,7 @@ class TokenCache:
     its commit and replacing the file.
     """
 
-    def __init__(self, signal):
-        self.signal = signal
+    def __init__(self):
         self.entries: dict[str, tuple[str, float, Token]] = {}  # token hash -> (generation, cached at, token)
 
     def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
@@ -307,7 +306,7 @@ _token_caches: "weakref.WeakKeyDictionary[Database, TokenCache]" = weakref.WeakK
 
 def _token_cache(db: Database) -> TokenCache:
     if db not in _token_caches:
-        _token_caches[db] = TokenCache(db.revocation_signal)
+        _token_caches[db] = TokenCache()
     return _token_caches[db]
 
 
@@ -317,7 +316,7 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
         return None
     token_hash = sha256(secret)
     cache = _token_cache(db)
-    generation = await cache.signal.generation()  # before the lookup: a revocation after this read changes it
+    generation = await db.revocation_signal.generation()  # before the lookup: a revocation after this read changes it
     entry = cache.fresh(token_hash, generation, now)
     if entry is None:  # unrevoked, and its maker (if a teller) still active: belt and braces for the revocation
         rows = await db.read(lambda conn: conn.fetchall(

@@ -67,3 +67,77 @@ def test_a_stalled_body_is_answered_408_and_the_app_never_called():
     asyncio.run(asyncio.wait_for(adapter(scope(method="POST"), receive, send), 5))
     assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
     assert b"did not arrive" in sent[1]["body"] and called == []
+
+
+def lifespan_and_a_deposit(adapter, token):
+    """Serve as hypercorn's worker does: lifespan start-up, one deposit, shutdown. What happened, in order."""
+    import asyncio
+    import json
+
+    from atm_web import aio
+    seen = {}
+
+    async def serve():
+        inbox, sent = asyncio.Queue(), []
+
+        async def send(message):
+            sent.append(message)
+
+        lifespan = asyncio.create_task(adapter({"type": "lifespan"}, inbox.get, send))
+        await inbox.put({"type": "lifespan.startup"})
+        while not sent and not lifespan.done():
+            await asyncio.sleep(0.01)
+        seen["started"] = [message["type"] for message in sent]
+        seen["loop is the server's"] = aio.loop() is asyncio.get_running_loop()
+        if seen["started"] != ["lifespan.startup.complete"]:
+            return
+        body = json.dumps({"amount": "2.50"}).encode()
+        request, answer = asyncio.Queue(), []
+        await request.put({"type": "http.request", "body": body, "more_body": False})
+
+        async def answered(message):
+            answer.append(message)
+
+        await adapter(scope(path="/accounts/L1/deposit", query_string=b"", headers=[
+            (b"content-type", b"application/json"), (b"authorization", f"Bearer {token}".encode())]),
+            request.get, answered)
+        seen["deposit"] = (answer[0]["status"], json.loads(answer[1]["body"]))
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 10)
+        seen["stopped"] = [message["type"] for message in sent]
+
+    asyncio.run(asyncio.wait_for(serve(), 30))
+    return seen
+
+
+def test_the_workers_loop_becomes_the_process_loop_and_the_database_moves_onto_it(database, monkeypatch):
+    """At start-up the adapter makes the server's loop the process loop (one loop per worker, not two) and
+    reopens the database on it; views' calls then run there; shutdown closes the database."""
+    import time
+
+    from atm_web import aio
+    from conftest import add_token, make_app
+    monkeypatch.setattr(aio, "_loop", None)  # a start-up loop of this test's own: the suite's is left running
+    app = make_app(database)
+    token = add_token(app)
+    startup_loop, db = aio.loop(), app.extensions["atm_db"]
+    seen = lifespan_and_a_deposit(ThreadPoolWSGI(app, 1024, threads=2, database=db), token)
+    assert seen["started"] == ["lifespan.startup.complete"] and seen["loop is the server's"]
+    status, answer = seen["deposit"]
+    assert status == 200 and (answer["account_number"], answer["balance"]) == ("L1", 2.5)
+    assert seen["stopped"] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    deadline = time.monotonic() + 5
+    while startup_loop.is_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not startup_loop.is_running()  # the start-up loop's thread is gone: nothing was left on it
+    assert db._writer is None             # closed at shutdown
+
+
+def test_a_database_that_cannot_open_on_the_workers_loop_fails_the_start_up(tmp_path, monkeypatch):
+    """lifespan.startup.failed, which hypercorn turns into the worker's non-zero exit (serve.py passes it on)."""
+    from atm_web import aio
+    from atm_web.storage.sqlite import SQLiteDatabase
+    monkeypatch.setattr(aio, "_loop", None)
+    unopenable = SQLiteDatabase(str(tmp_path / "no such directory" / "atm.db"), 0)
+    seen = lifespan_and_a_deposit(ThreadPoolWSGI(lambda environ, start: None, 1024, database=unopenable), "")
+    assert seen["started"] == ["lifespan.startup.failed"]

@@ -162,8 +162,8 @@ class PostgresDatabase(Database):
     async def open(self) -> None:
         if self._writer is not None and self._pid == os.getpid():
             return
-        if self._pid != os.getpid():
-            self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements)
+        if self._pid != os.getpid():  # a forked child: the parent's connections belong to a loop it lacks
+            self._reset()
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
@@ -209,7 +209,11 @@ class PostgresDatabase(Database):
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.raw.close(timeout=5)
-        self._writer, self._reader_list, self._readers = None, [], None
+        self._reset()
+
+    def _reset(self) -> None:
+        """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
+        self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements)
 
     async def read(self, op, snapshot: bool = False):
         await self.open()

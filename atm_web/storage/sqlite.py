@@ -123,7 +123,7 @@ class SQLiteDatabase(Database):
         if self._writer is not None and self._pid == os.getpid():
             return
         if self._pid != os.getpid():  # a forked child: the parent's connections belong to a loop it lacks
-            self.__init__(self.path, self.max_debt_cents)
+            self._reset()
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
             self._read_lock = asyncio.Lock()
@@ -177,7 +177,11 @@ class SQLiteDatabase(Database):
                 await conn.raw.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
-        self._writer = self._reader = self._lock_fd = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
+        self.__init__(self.path, self.max_debt_cents)
 
     async def read(self, op, snapshot: bool = False):
         await self.open()

@@ -26,13 +26,17 @@ TIMEOUT_S = 2
 REFERENCE = ROOT.parent / "shared" / "bench" / "run-reference"
 ACCOUNTS = 10_000
 
-SCENARIOS = {
+ALL_SCENARIOS = {
     # name: (method, path template, body); {n} is a random account of ACCOUNTS
     "deposit, 10k accounts": ("POST", "/accounts/B{n}/deposit", '{"amount": 1.25}'),
     "deposit, one hot account": ("POST", "/accounts/HOT/deposit", '{"amount": 1.25}'),
     "balance read": ("GET", "/accounts/B{n}/balance", None),
     "is_alive": ("GET", "/is_alive", None),
 }
+# BENCH_SCENARIOS="10k;hot" (names or parts of names, separated by ";") runs only those; default: all
+SCENARIOS = {name: spec for name, spec in ALL_SCENARIOS.items()
+             if not os.environ.get("BENCH_SCENARIOS")
+             or any(word.strip() in name for word in os.environ["BENCH_SCENARIOS"].split(";"))}
 
 LUA = """
 math.randomseed(%(seed)d)

@@ -9,7 +9,7 @@ measured in one run do not).
 Each app is started with its checkout's own Procfile `web:` command (on a loopback port, 2 workers), on a
 temporary SQLite file, or with @postgresql on a new database of the server DATABASE_URL names (default
 postgresql://postgres@127.0.0.1:5432/test), dropped afterwards. Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3),
-BENCH_CONNECTIONS (16,64), BENCH_SCENARIOS (the two deposit scenarios; names as in bench.py, separated by ";").
+BENCH_CONNECTIONS (16,64), BENCH_SCENARIOS (as for bench.py; default the two deposit scenarios).
 """
 import http.client
 import os
@@ -27,7 +27,7 @@ from tests.bench.bench import (CONNECTIONS, ROUNDS, SCENARIOS, SECONDS, Referenc
 from tests.e2e.server import free_port  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-WANTED = os.environ.get("BENCH_SCENARIOS", "deposit, 10k accounts;deposit, one hot account").split(";")
+WANTED = list(SCENARIOS) if os.environ.get("BENCH_SCENARIOS") else ["deposit, 10k accounts", "deposit, one hot account"]
 
 
 class Build:
