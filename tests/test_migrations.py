@@ -169,3 +169,10 @@ def test_the_release_command_migrates_an_empty_postgresql_database(postgres_targ
     assert "hunter2" not in done.stdout + done.stderr and "postgres:***@" in done.stdout
     versions = Raw(postgres_target).rows("SELECT version FROM schema_migrations ORDER BY version")
     assert versions == [(m.version,) for m in migrations("postgresql")]
+
+
+def test_post_entries_waits_for_its_turn_as_long_as_every_other_group():
+    """The lock timeout is written twice, in Python and in the batched postings' SQL: they must agree."""
+    from atm_web.storage.postgresql import LOCK_TIMEOUT
+    batched = next(m for m in migrations("postgresql") if m.name == "0002_batched_postings.sql")
+    assert f"set_config('lock_timeout', '{LOCK_TIMEOUT}', true)" in batched.sql

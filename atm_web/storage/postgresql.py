@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 WRITE_LOCK = 0x41544D01     # pg_advisory_xact_lock key: the turn to commit a group of writes
 MIGRATION_LOCK = 0x41544D02  # and to migrate the schema
 LOCK_TIMEOUT = "5s"          # how long a group waits for its turn before answering "busy" (as SQLite's busy wait)
+#                              (post_entries, migration 0002, sets the same for a group of postings alone)
 RETRIES = 3                  # a group that meets a deadlock or a serialisation failure runs again, this often
 # A connection that cannot go on (the server went away, or dropped it: asyncpg may then report its own state as
 # broken): the op fails with LedgerUnavailable and the connection is replaced.
@@ -249,13 +250,12 @@ class PostgresDatabase(Database):
         if others:
             return await self._commit_group(postings, others)
         try:
-            if self._writer is None or self._writer.raw.is_closed():
-                self._writer = await self._connect()
+            writer = await self._ready_writer()
         except _CONNECTION_ERRORS + (asyncpg.exceptions.PostgresError,) as error:  # nothing was sent
             log.error("could not reconnect to write: %s", error)
             return settle([(future, LedgerUnavailable(str(error)), None) for _, future in postings])
         try:
-            settle(await self._post_entries(self._writer, postings))
+            settle(await self._post_entries(writer, postings))
         except _RETRYABLE + (asyncpg.exceptions.LockNotAvailableError,) + _CONNECTION_ERRORS as error:
             log.error("could not post a group of entries: %s", error)
             if isinstance(error, _CONNECTION_ERRORS):
@@ -265,6 +265,12 @@ class PostgresDatabase(Database):
         except asyncpg.exceptions.PostgresError:
             log.exception("post_entries failed; posting each entry on its own instead")
             self._pending[:0] = [(_generic(op), future) for op, future in postings]
+
+    async def _ready_writer(self) -> PostgresConnection:
+        """The writer connection, made again if the server dropped it."""
+        if self._writer is None or self._writer.raw.is_closed():
+            self._writer = await self._connect()
+        return self._writer
 
     async def _post_entries(self, conn: PostgresConnection, postings) -> list:
         """One post_entries call for these postings: (future, error, result) for each."""
@@ -286,9 +292,7 @@ class PostgresDatabase(Database):
     async def _commit_group(self, postings, batch) -> None:
         for attempt in range(1, RETRIES + 1):
             try:
-                if self._writer is None or self._writer.raw.is_closed():
-                    self._writer = await self._connect()
-                conn = self._writer
+                conn = await self._ready_writer()
                 await self._begin(conn)
             except (asyncpg.exceptions.LockNotAvailableError, *_CONNECTION_ERRORS) as error:
                 log.error("could not start a write transaction: %s", error)

@@ -6,10 +6,32 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def burst(count, work, timeout: float = 120):
+    """Run work(n) on `count` threads released together; their results in order (an exception's repr for a
+    call that raised, None for one still running after the timeout), so an assertion on them shows what
+    went wrong."""
+    results, start = [None] * count, threading.Barrier(count, timeout=30)
+
+    def run(n):
+        start.wait()
+        try:
+            results[n] = work(n)
+        except Exception as error:  # noqa: BLE001 - reported in the results
+            results[n] = repr(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results
 
 
 def procfile_command() -> str:

@@ -1,9 +1,8 @@
 """The login lock is kept in the database: it holds across two server processes."""
 import re
-import threading
 import urllib.parse
 
-from .server import Server
+from .server import Server, burst
 
 PASSWORD = "a long enough password"
 
@@ -64,21 +63,7 @@ def test_a_burst_of_forty_logins_reaches_the_password_check_at_most_five_times(d
         made = server.flask("create-teller", "tina", input_text=PASSWORD + "\n")
         assert made.returncode == 0, made.stderr
         forms = [login_form(server) for _ in range(40)]
-        statuses = [None] * 40
-        start = threading.Barrier(40, timeout=30)
-
-        def attempt(n):
-            start.wait()
-            try:
-                statuses[n] = post_login(forms[n], "tina", f"wrong password {n}")
-            except Exception as error:  # noqa: BLE001 - shown in the assertion below
-                statuses[n] = repr(error)
-
-        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        statuses = burst(40, lambda n: post_login(forms[n], "tina", f"wrong password {n}"), timeout=60)
         assert set(statuses) <= {401, 429}, str(statuses)
         assert login(server, "tina", PASSWORD) == 429          # the right password, after the burst: refused
     log = server.log_path.read_text(errors="replace")

@@ -1,11 +1,10 @@
 """Two app servers (the Procfile's command on two ports, 2 workers each) on one PostgreSQL database: what they
 share holds as if they were one server."""
-import threading
 import time
 
 import pytest
 
-from .server import Server
+from .server import Server, burst
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -16,22 +15,6 @@ def servers(database, tmp_path):
             Server(database, workers=2, log_path=tmp_path / "b.log") as second:
         second.token = first.token
         yield first, second
-
-
-def burst(count, work):
-    """Run work(n) on `count` threads released together; their results in order."""
-    results, start = [None] * count, threading.Barrier(count, timeout=30)
-
-    def run(n):
-        start.wait()
-        results[n] = work(n)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def test_identical_requests_at_two_servers_at_once_make_one_journal_row(servers, raw):
