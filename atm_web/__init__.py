@@ -106,6 +106,7 @@ def register_extensions(app):
         aio.run(database.open())
     except DatabaseUnreachable as error:
         raise config.ConfigError(str(error)) from None
+    aio.close_at_exit(database)
     app.extensions["atm_db"] = database
 
 
