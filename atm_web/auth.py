@@ -13,6 +13,7 @@ from . import aio, login_locks, staff
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
 from .storage import get_db
+from .storage.common import StaleAuthorisation, authorisation
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -157,13 +158,34 @@ def token_required(write: bool = False, admin: bool = False):
     write, admin scope for admin actions (an admin token may also write).
 
     Checked inside the view's own coroutine, not in a before_request hook: one trip to the event loop per
-    request instead of two.
+    request instead of two. A write view's token, when the process has it cached, is trusted on condition
+    (staff.token_for): its writes are made only if no token was revoked since (else nothing is written, the
+    token is looked up again and the view runs once more, or 401), and if it wrote nothing the token is checked
+    before the answer goes out. A revoked token is refused exactly as when every request reads the generation
+    first, for one round trip less per deposit.
     """
     def decorate(view):
         @wraps(view)
         async def wrapped(*args, **kwargs):
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-            token = await staff.token_for(get_db(), secret.strip(), now()) if scheme.lower() == "bearer" else None
+            secret = secret.strip() if scheme.lower() == "bearer" else ""
+            db = get_db()
+            authorise(await staff.token_for(db, secret, now(), on_condition=write and not admin))
+            try:
+                answer = await view(*args, **kwargs)
+            except StaleAuthorisation:  # nothing was written: a token was revoked after this one was cached
+                authorisation.set(None)
+                authorise(await staff.token_for(db, secret, now()))
+                return await view(*args, **kwargs)
+            except Exception:
+                if not await staff.confirm(db, secret, now()):
+                    authorise(None)
+                raise
+            if not await staff.confirm(db, secret, now()):
+                authorise(None)
+            return answer
+
+        def authorise(token):
             if token is None:
                 raise ApiError(401, "A valid API token is required: send 'Authorization: Bearer <token>'",
                                {"WWW-Authenticate": 'Bearer realm="atm-web"'})
@@ -172,6 +194,5 @@ def token_required(write: bool = False, admin: bool = False):
                 raise ApiError(403, "This token is read-only" if token.scope == "read"
                                else "This needs a token with the admin scope")
             g.token = token
-            return await view(*args, **kwargs)
         return wrapped
     return decorate

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .storage import Database, IntegrityError
+from .storage.common import Authorisation, authorisation
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
@@ -310,12 +311,22 @@ def _token_cache(db: Database) -> TokenCache:
     return _token_caches[db]
 
 
-async def token_for(db: Database, secret: str, now: float) -> Token | None:
-    """The unrevoked token with this secret, or None; refreshes its last-used time now and then."""
+async def token_for(db: Database, secret: str, now: float, on_condition: bool = False) -> Token | None:
+    """The unrevoked token with this secret, or None; refreshes its last-used time now and then.
+
+    on_condition (a write request, on an engine that `checks_authorisation`): a token found in the cache is
+    trusted without reading the revocation generation, and `authorisation` is set to the generation it was
+    verified at, so each of the request's writes is made only if no token was revoked since. The caller must
+    check it (confirm()) before answering when no write did."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     token_hash = sha256(secret)
     cache = _token_cache(db)
+    if on_condition and db.checks_authorisation:
+        entry = cache.entries.get(token_hash)
+        if entry and 0 <= now - entry[1] < TOKEN_CACHE_S and not _needs_touch(entry[2], now):
+            authorisation.set(Authorisation(entry[0]))
+            return entry[2]
     generation = await db.revocation_signal.generation()  # before the lookup: a revocation after this read changes it
     entry = cache.fresh(token_hash, generation, now)
     if entry is None:  # unrevoked, and its maker (if a teller) still active: belt and braces for the revocation
@@ -328,12 +339,26 @@ async def token_for(db: Database, secret: str, now: float) -> Token | None:
             return None
         entry = (generation, now, Token(*rows[0]))
     _, cached_at, token = entry
-    if token.last_used_at is None or token.last_used_at < iso(now - TOUCH_EVERY_S):
+    if _needs_touch(token, now):
         await db.write(lambda conn: conn.execute(
             "UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?", (iso(now), token_hash)))
         token = replace(token, last_used_at=iso(now))
     cache.entries[token_hash] = (generation, cached_at, token)
     return token
+
+
+def _needs_touch(token: Token, now: float) -> bool:
+    return token.last_used_at is None or token.last_used_at < iso(now - TOUCH_EVERY_S)
+
+
+async def confirm(db: Database, secret: str, now: float) -> bool:
+    """For a request whose token was trusted on condition and that wrote nothing: is its token still unrevoked?
+    True at once if one of its writes found the generation unmoved."""
+    granted = authorisation.get()
+    if granted is None or granted.checked:
+        return True
+    authorisation.set(None)
+    return await token_for(db, secret, now) is not None
 
 
 async def list_tokens(db: Database) -> list[Token]:

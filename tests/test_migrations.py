@@ -172,7 +172,8 @@ def test_the_release_command_migrates_an_empty_postgresql_database(postgres_targ
 
 
 def test_post_entries_waits_for_its_turn_as_long_as_every_other_group():
-    """The lock timeout is written twice, in Python and in the batched postings' SQL: they must agree."""
+    """The lock timeout is written in Python and in the batched postings' SQL functions: they must agree."""
     from atm_web.storage.postgresql import LOCK_TIMEOUT
-    batched = next(m for m in migrations("postgresql") if m.name == "0002_batched_postings.sql")
-    assert f"set_config('lock_timeout', '{LOCK_TIMEOUT}', true)" in batched.sql
+    for name in ("0002_batched_postings.sql", "0004_authorised_postings.sql"):
+        batched = next(m for m in migrations("postgresql") if m.name == name)
+        assert f"set_config('lock_timeout', '{LOCK_TIMEOUT}', true)" in batched.sql, name

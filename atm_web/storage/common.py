@@ -13,8 +13,10 @@ An op that breaks that contract costs a retry, never a wrong answer: the engine 
 op alone, and runs the others again.
 """
 import asyncio
+import contextvars
 import os
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 MAX_BATCH = 256
 
@@ -27,6 +29,25 @@ class LedgerUnavailable(Exception):
     def __init__(self, message: str, outcome_unknown: bool = False):
         super().__init__(message)
         self.outcome_unknown = outcome_unknown
+
+
+class StaleAuthorisation(Exception):
+    """A write made on condition (see `authorisation`) found that a token was revoked since: nothing written."""
+
+
+@dataclass
+class Authorisation:
+    """The revocation generation a request's API token was verified at, when the app trusted it from its cache
+    without reading the current one; `checked` once one of the request's writes found it still current."""
+    generation: str
+    checked: bool = False
+
+
+# Set for a request whose token is trusted on condition (staff.token_for, optimistic): an engine that
+# `checks_authorisation` makes each of the request's writes only if the generation has not moved, in the write's
+# own transaction, in turn with every revocation; else the write raises StaleAuthorisation.
+authorisation: "contextvars.ContextVar[Authorisation | None]" = contextvars.ContextVar("authorisation",
+                                                                                       default=None)
 
 
 class DatabaseUnreachable(Exception):
@@ -93,6 +114,7 @@ class Database:
     """The engine-neutral half of a database: group-committed writes; the engines open, read and commit."""
 
     engine = ""
+    checks_authorisation = False  # whether writes honour `authorisation` (else every token check reads the signal)
 
     def __init__(self, max_debt_cents: int):
         self.max_debt_cents = max_debt_cents

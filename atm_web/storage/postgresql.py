@@ -21,14 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .common import Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable, settle
+from .common import (Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable,
+                     StaleAuthorisation, authorisation, settle)
 from .migrations import migrations
 
 log = logging.getLogger(__name__)
 WRITE_LOCK = 0x41544D01     # pg_advisory_xact_lock key: the turn to commit a group of writes
 MIGRATION_LOCK = 0x41544D02  # and to migrate the schema
 LOCK_TIMEOUT = "5s"          # how long a group waits for its turn before answering "busy" (as SQLite's busy wait)
-#                              (post_entries, migration 0002, sets the same for a group of postings alone)
+#                              (post_entries and post_authorised_entries, migrations 0002 and 0004, set the
+#                              same for a group of postings alone)
 RETRIES = 3                  # a group that meets a deadlock or a serialisation failure runs again, this often
 # A connection that cannot go on (the server went away, or dropped it: asyncpg may then report its own state as
 # broken): the op fails with LedgerUnavailable and the connection is replaced.
@@ -137,6 +139,7 @@ class PostgresDatabase(Database):
     """A PostgreSQL database shared by any number of processes and servers."""
 
     engine = "postgresql"
+    checks_authorisation = True
 
     def __init__(self, url: str, max_debt_cents: int, pool_size: int = 3, prepared_statements: bool = True):
         super().__init__(max_debt_cents)
@@ -233,6 +236,12 @@ class PostgresDatabase(Database):
         finally:
             self._readers.put_nowait(conn)
 
+    async def write(self, op):
+        """As Database.write; an op of a request whose token is trusted on condition (`authorisation`) runs only
+        while no token has been revoked since, checked in its own transaction (StaleAuthorisation if not)."""
+        granted = authorisation.get()
+        return await super().write(op if granted is None else _Authorised(op, granted))
+
     def _turn(self):
         return contextlib.nullcontext()  # the turn is the advisory lock each group's transaction takes first
 
@@ -255,7 +264,7 @@ class PostgresDatabase(Database):
             log.error("could not reconnect to write: %s", error)
             return settle([(future, LedgerUnavailable(str(error)), None) for _, future in postings])
         try:
-            settle(await self._post_entries(writer, postings))
+            self._settle(await self._post_entries(writer, postings))
         except _RETRYABLE + (asyncpg.exceptions.LockNotAvailableError,) + _CONNECTION_ERRORS as error:
             log.error("could not post a group of entries: %s", error)
             if isinstance(error, _CONNECTION_ERRORS):
@@ -273,21 +282,37 @@ class PostgresDatabase(Database):
         return self._writer
 
     async def _post_entries(self, conn: PostgresConnection, postings) -> list:
-        """One post_entries call for these postings: (future, error, result) for each."""
+        """One post_authorised_entries call for these postings: (future, error, result) for each; the error is
+        _Again for a posting to make in the next group (see _settle)."""
         if not postings:
             return []
         columns = list(zip(*(op.batch_row() for op, _ in postings)))
+        generations = [int(op.granted.generation) if isinstance(op, _Authorised) else None for op, _ in postings]
         rows = await conn.raw.fetch(
-            "SELECT entry, outcome, tx_id, balance, constraint_name FROM post_entries($1, $2::text[], $3::text[], "
-            "$4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-            "$12::float8[], $13::float8[])", WRITE_LOCK, *[list(column) for column in columns])
+            "SELECT entry, outcome, tx_id, balance, constraint_name FROM post_authorised_entries($1::bigint[], $2, "
+            "$3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
+            "$11::text[], $12::text[], $13::float8[], $14::float8[])",
+            generations, WRITE_LOCK, *[list(column) for column in columns])
         outcomes = []
         for (op, future), row in zip(postings, sorted(rows, key=lambda r: r[0])):
+            if row[1] == "stale":
+                outcomes.append((future, StaleAuthorisation(), None))
+                continue
+            if row[1] == "retry":
+                outcomes.append((future, _Again(op), None))
+                continue
+            if isinstance(op, _Authorised):
+                op.granted.checked = True
             try:
                 outcomes.append((future, None, op.from_batch(*row[1:])))
             except Exception as error:  # the posting's refusal, as the generic path would raise it
                 outcomes.append((future, error, None))
         return outcomes
+
+    def _settle(self, outcomes) -> None:
+        """settle(), but a posting held back by another's stale token goes first into the next group."""
+        self._pending[:0] = [(error.op, future) for future, error, _ in outcomes if isinstance(error, _Again)]
+        settle([outcome for outcome in outcomes if not isinstance(outcome[1], _Again)])
 
     async def _commit_group(self, postings, batch) -> None:
         for attempt in range(1, RETRIES + 1):
@@ -325,7 +350,7 @@ class PostgresDatabase(Database):
                 await self._rollback(conn)
                 failure = LedgerUnavailable(str(error), outcome_unknown=committing)
                 return settle([(future, failure, None) for _, future in postings + batch])
-            return settle(outcomes)
+            return self._settle(outcomes)
 
     async def _commit_alone(self, op, future) -> None:
         """An op that spoiled its group's transaction, in a transaction of its own: its error is its answer."""
@@ -394,6 +419,35 @@ class SharedGeneration:
             self._reading = False
             if self._next is not None:
                 self._begin()
+
+
+class _Authorised:
+    """An op of a request whose token is trusted on condition: it runs only while the revocation generation is
+    still the one the token was verified at. The generic path reads it in the op's transaction, after the
+    group's advisory lock (_begin) so in turn with every revocation; a batched posting carries it to
+    post_authorised_entries, which does the same."""
+
+    def __init__(self, op, granted):
+        self.op, self.granted = op, granted
+
+    def __getattr__(self, name):  # batch_row and from_batch, when the op is a posting
+        if "op" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["op"], name)
+
+    async def __call__(self, conn):
+        rows = await conn.fetchall("SELECT generation FROM token_revocations")
+        if str(rows[0][0]) != self.granted.generation:
+            raise StaleAuthorisation()
+        self.granted.checked = True
+        return await self.op(conn)
+
+
+class _Again:
+    """Not an error: the posting was held back because another in its group carried a stale token."""
+
+    def __init__(self, op):
+        self.op = op
 
 
 def _generic(op):
