@@ -288,6 +288,8 @@ class TokenCache:
     the token_revocations row that a revocation bumps in its own transaction, read by a query that began after
     the request did (one read shared by the requests that arrive together). An entry stamped with another
     generation is looked up again, so a revoked token is refused at once by every process and every server.
+    On an engine that `checks_authorisation` (PostgreSQL), a write request skips that read: token_for's
+    on_condition makes its writes carry the entry's generation instead, tested in their own transactions.
     An entry also expires after TOKEN_CACHE_S: on SQLite, the bound for a revocation whose process died between
     its commit and replacing the file.
     """
