@@ -20,8 +20,7 @@ import uvloop
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _pid: int | None = None
-_own_thread = False  # whether _loop runs in a thread started here (and so may be stopped here)
-_thread: threading.Thread | None = None
+_thread: threading.Thread | None = None  # the thread _loop runs in, if started here (so it may be stopped here)
 _to_close: "weakref.WeakSet" = weakref.WeakSet()  # things with an async close(), opened on the process loop
 EXIT_TIMEOUT_SECONDS = 10  # for each close at exit, and for the loop's thread to end
 
@@ -34,13 +33,13 @@ def _run_forever(target: asyncio.AbstractEventLoop) -> None:
 def loop() -> asyncio.AbstractEventLoop:
     """This process's loop: the adopted one, or one started in a daemon thread on first use (and again in a
     forked child)."""
-    global _loop, _pid, _own_thread, _thread
+    global _loop, _pid, _thread
     with _lock:
         if _loop is None or _pid != os.getpid():
             new_loop = uvloop.new_event_loop()
             _thread = threading.Thread(target=_run_forever, args=(new_loop,), name="atm-web-loop", daemon=True)
             _thread.start()
-            _loop, _pid, _own_thread = new_loop, os.getpid(), True
+            _loop, _pid = new_loop, os.getpid()
             _to_close.clear()  # a forked child's copies belong to its parent's loop
         return _loop
 
@@ -48,11 +47,11 @@ def loop() -> asyncio.AbstractEventLoop:
 def adopt(server_loop: asyncio.AbstractEventLoop) -> None:
     """Make server_loop (a server's, running in this process) the process loop from now on, and stop the thread
     loop if one was started. Whatever was opened on the old loop must be closed there first (asgi.py does)."""
-    global _loop, _pid, _own_thread
+    global _loop, _pid, _thread
     with _lock:
-        old, was_own = (_loop, _own_thread) if _pid == os.getpid() else (None, False)
-        _loop, _pid, _own_thread = server_loop, os.getpid(), False
-    if old is not None and was_own and old is not server_loop:
+        old = _loop if _thread is not None and _pid == os.getpid() else None
+        _loop, _pid, _thread = server_loop, os.getpid(), None
+    if old is not None and old is not server_loop:
         old.call_soon_threadsafe(old.stop)
 
 
@@ -79,8 +78,8 @@ def close_at_exit(resource) -> None:
 def _stop_thread_loop() -> None:
     """Close what is still open on this process's thread loop, stop the loop and wait for its thread to end."""
     with _lock:
-        target, thread = (_loop, _thread) if _own_thread and _pid == os.getpid() else (None, None)
-    if target is None or thread is None or not thread.is_alive():
+        target, thread = (_loop, _thread) if _pid == os.getpid() else (None, None)
+    if thread is None or not thread.is_alive():
         return
     for resource in list(_to_close):
         with contextlib.suppress(Exception):  # exiting anyway: a close that fails or hangs must not stop the exit

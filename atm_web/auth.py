@@ -13,7 +13,7 @@ from . import aio, login_locks, staff
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
 from .storage import get_db
-from .storage.common import StaleAuthorisation, authorisation
+from .storage.common import StaleAuthorisation
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -172,18 +172,13 @@ def token_required(write: bool = False, admin: bool = False):
             db = get_db()
             authorise(await staff.token_for(db, secret, now(), on_condition=write and not admin))
             try:
-                answer = await view(*args, **kwargs)
+                return await view(*args, **kwargs)
             except StaleAuthorisation:  # nothing was written: a token was revoked after this one was cached
-                authorisation.set(None)
                 authorise(await staff.token_for(db, secret, now()))
                 return await view(*args, **kwargs)
-            except Exception:
+            finally:  # an answer or an error of a view that wrote nothing goes out only for an unrevoked token
                 if not await staff.confirm(db, secret, now()):
                     authorise(None)
-                raise
-            if not await staff.confirm(db, secret, now()):
-                authorise(None)
-            return answer
 
         def authorise(token):
             if token is None:

@@ -297,11 +297,13 @@ class TokenCache:
     def __init__(self):
         self.entries: dict[str, tuple[str, float, Token]] = {}  # token hash -> (generation, cached at, token)
 
-    def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
+    def unexpired(self, token_hash: str, now: float) -> tuple[str, float, Token] | None:
         entry = self.entries.get(token_hash)
-        if entry and entry[0] == generation and 0 <= now - entry[1] < TOKEN_CACHE_S:
-            return entry
-        return None
+        return entry if entry and 0 <= now - entry[1] < TOKEN_CACHE_S else None
+
+    def fresh(self, token_hash: str, generation: str, now: float) -> tuple[str, float, Token] | None:
+        entry = self.unexpired(token_hash, now)
+        return entry if entry and entry[0] == generation else None
 
 
 _token_caches: "weakref.WeakKeyDictionary[Database, TokenCache]" = weakref.WeakKeyDictionary()
@@ -319,14 +321,16 @@ async def token_for(db: Database, secret: str, now: float, on_condition: bool = 
     on_condition (a write request, on an engine that `checks_authorisation`): a token found in the cache is
     trusted without reading the revocation generation, and `authorisation` is set to the generation it was
     verified at, so each of the request's writes is made only if no token was revoked since. The caller must
-    check it (confirm()) before answering when no write did."""
+    check it (confirm()) before answering when no write did. Every call sets `authorisation` for the request:
+    None unless it trusted a token on condition."""
+    authorisation.set(None)
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     token_hash = sha256(secret)
     cache = _token_cache(db)
     if on_condition and db.checks_authorisation:
-        entry = cache.entries.get(token_hash)
-        if entry and 0 <= now - entry[1] < TOKEN_CACHE_S and not _needs_touch(entry[2], now):
+        entry = cache.unexpired(token_hash, now)
+        if entry and not _needs_touch(entry[2], now):
             authorisation.set(Authorisation(entry[0]))
             return entry[2]
     generation = await db.revocation_signal.generation()  # before the lookup: a revocation after this read changes it
@@ -359,7 +363,6 @@ async def confirm(db: Database, secret: str, now: float) -> bool:
     granted = authorisation.get()
     if granted is None or granted.checked:
         return True
-    authorisation.set(None)
     return await token_for(db, secret, now) is not None
 
 

@@ -1,5 +1,5 @@
 -- Postings made on condition that no API token has been revoked since the app verified the requests' tokens
--- (staff.token_for, optimistic): a write request whose token the app trusts from its cache carries the
+-- (staff.token_for, on_condition): a write request whose token the app trusts from its cache carries the
 -- revocation generation it was verified at, instead of the app reading the generation first (a round trip per
 -- group of requests: make bench measured +15% deposits without it). The generation is read here after the
 -- advisory lock, so in order with every revocation (each takes the same lock): a revocation that committed
