@@ -302,3 +302,28 @@ def test_servers_starting_together_on_an_empty_postgresql_database_migrate_it_on
         assert raw.scalar("SELECT COUNT(*) FROM settings") == 1
     finally:
         drop_postgres_database(database)
+
+
+@pytest.mark.postgresql_only
+@pytest.mark.parametrize("prepared", [True, False])
+def test_with_prepared_statements_off_no_session_keeps_a_named_statement(database, prepared):
+    """DB_PREPARED_STATEMENTS=0, for PgBouncer in transaction mode (where the next transaction may run on another
+    server session): the ledger still posts, transfers, reads and verifies, and no session of the app's holds a
+    named prepared statement for a later transaction to miss. With the setting on, they do (the check can fail)."""
+    from conftest import add_token, bearer, close_app, make_app
+    app = make_app(database, DB_PREPARED_STATEMENTS="1" if prepared else "0")
+    try:
+        api = app.test_client()
+        headers = bearer(add_token(app))
+        for _ in range(3):
+            assert api.post("/accounts/P1/deposit", json={"amount": 5}, headers=headers).status_code == 200
+            assert api.get("/accounts/P1/balance", headers=headers).status_code == 200
+        moved = api.post("/transfers", json={"from_account": "P1", "to_account": "P2", "amount": 1}, headers=headers)
+        assert moved.status_code == 200
+        db = app.extensions["atm_db"]
+        assert aio.run(accounts.verify(db))[0] == []
+        sessions = [db._writer, *db._reader_list]
+        named = [aio.run(conn.fetchall("SELECT count(*) FROM pg_prepared_statements"))[0][0] for conn in sessions]
+        assert (sum(named) > 0) is prepared, named
+    finally:
+        close_app(app)
