@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test bench screenshots clean
+.PHONY: run test check lint bench screenshots clean
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The linter (rules in pyproject.toml); .ci/run runs it before the tests.
+lint: $(VENV)/.test-installed
+	$(PY) -m ruff check atm_web tests wsgi.py
+
+# The fast loop while working: the lint plus every in-process test (no server processes, no browser, no soak).
+check: lint
+	$(PY) -m pytest -q -m "not e2e and not browser and not slow" $(PYTEST_ARGS)
 
 screenshots: $(VENV)/.test-installed
 	$(PY) -m pytest tests/e2e/test_browser.py -k screens

@@ -1,7 +1,6 @@
 """create_app(test_config=None): config, extensions, blueprints, error handlers."""
 import logging
 import os
-import time
 
 from dotenv import load_dotenv
 from flask import Flask, request
@@ -10,15 +9,12 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from . import aio, config, staff
+from . import aio, clock, config, rules
 from .json_body import LedgerJSONProvider
 from .money import format_cents
 from .storage import DatabaseUnreachable, open_database
 
 csrf = CSRFProtect()
-KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
-               "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)",
-               "reversal_debit": "Reversal (debit)"}
 MAX_REQUEST_BYTES = 16 * 1024
 
 
@@ -71,7 +67,7 @@ def create_app(test_config=None):
         if name in overrides:
             environ[name] = str(overrides.pop(name))
     app.config.update(config.load(environ, app.instance_path))
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None, CLOCK=time.time,
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None, CLOCK=clock.system,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.config.update(overrides)
     package_log = logging.getLogger("atm_web")  # our own lines; hypercorn logs its own
@@ -88,15 +84,31 @@ def create_app(test_config=None):
     app.url_map.converters["id"] = RowIdConverter
     register_extensions(app)
     register_blueprints(app)
-    app.add_template_filter(format_cents, "money")
-    app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
-    app.add_template_filter(lambda seconds: staff.iso(seconds)[:19].replace("T", " "), "unix_when")
-    app.add_template_filter(lambda kind: KIND_LABELS.get(kind, kind), "kind_label")
+    register_template_helpers(app)
     from . import errors
     errors.register(app)
     from .auth import announce_setup
     announce_setup(app)
     return app
+
+
+def actor_name(actor: str) -> str:
+    """Who did something, as a page shows it: a teller by name, a token by its name (the JSON keeps the actor)."""
+    kind, _, name = actor.partition(":")
+    if kind == "teller" and name:
+        return name
+    if kind == "token" and name:
+        return f"{name} (API token)"
+    return actor
+
+
+def register_template_helpers(app):
+    app.add_template_filter(format_cents, "money")
+    app.add_template_filter(lambda iso: iso[:19].replace("T", " "), "when")
+    app.add_template_filter(lambda seconds: clock.iso(seconds)[:19].replace("T", " "), "unix_when")
+    app.add_template_filter(lambda kind: rules.KIND_LABELS.get(kind, kind), "kind_label")
+    app.add_template_filter(actor_name, "actor")
+    app.add_template_global(rules, "rules")  # the templates state the rules from the one place they live
 
 
 def register_extensions(app):

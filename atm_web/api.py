@@ -1,21 +1,31 @@
-"""Blueprint: the JSON API (the original ATM API's endpoints, kept, plus the journal and transfers)."""
+"""Blueprint: the JSON API (the original ATM API's endpoints, kept, plus the journal, transfers and the docs).
+
+Each view parses its input, makes one call into the ledger and answers; refusals are answered by errors.py.
+"""
 import hashlib
 import json
 import re
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from . import accounts, staff
-from .auth import now, token_required
+from . import accounts, journal, reversals
+from .auth import token_required
+from .clock import now
 from .errors import ApiError
+from .idempotency import Once
 from .json_body import UnclearBody
 from .money import json_number, to_cents
 from .openapi import document
+from .refusals import check_account_number
+from .rules import HISTORY_MAX, LIMIT_MAX_CENTS, REASON_MAX
 from .storage import get_db
 
 bp = Blueprint("api", __name__)
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"}}
 PUBLIC = {"api.is_alive", "api.openapi", "api.docs"}
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+REPLAYED = {"Idempotent-Replayed": "true"}
+BALANCES_MAX = 100
 
 
 @bp.before_request
@@ -26,9 +36,6 @@ def refuse_unknown_query_parameters():
     unknown = set(request.args) - QUERY_PARAMETERS.get(request.endpoint, set())
     if unknown:
         raise ApiError(422, f"unknown query parameter: {sorted(unknown)[0]!r}")
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-REPLAYED = {"Idempotent-Replayed": "true"}
-BALANCES_MAX = 100
 
 
 def _json_body() -> dict:
@@ -49,7 +56,7 @@ def _amount_cents(body: dict) -> int:
     return to_cents(body.get("amount"), maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
 
 
-def _once(body: dict) -> accounts.Once | None:
+def _once(body: dict, at: float) -> Once | None:
     """The request's Idempotency-Key (scoped to its token) and fingerprint, when it sent one."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -59,14 +66,14 @@ def _once(body: dict) -> accounts.Once | None:
         raise ApiError(422, "Idempotency-Key must be 1 to 255 visible ASCII characters")
     canonical = json.dumps(body, sort_keys=True, default=str)
     fingerprint = hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
-    return accounts.Once(f"token:{g.token.id}", key, fingerprint, now())
+    return Once(f"token:{g.token.id}", key, fingerprint, at)
 
 
-def _answer(body: dict, tx: accounts.Transaction):
-    return (body, 200, REPLAYED) if tx.replayed else body
+def _answer(body: dict, replayed: bool):
+    return (body, 200, REPLAYED) if replayed else body
 
 
-def _transaction(tx: accounts.Transaction) -> dict:
+def _transaction(tx: journal.Transaction) -> dict:
     return {"transaction_id": tx.id, "kind": tx.kind, "amount": json_number(tx.amount_cents),
             "balance_after": json_number(tx.balance_after_cents), "created_at": tx.created_at,
             "actor": tx.actor, "related_transaction_id": tx.related_id, "memo": tx.memo}
@@ -96,11 +103,12 @@ async def balances():
 
 async def _move(number: str, post, amount_field: str):
     """A deposit or withdrawal: the original API's body, plus the journal row's id."""
-    accounts.check_account_number(number)
-    body = _json_body()
-    tx = await post(get_db(), number, _amount_cents(body), g.token.actor, _once(body))
+    check_account_number(number)
+    body, at = _json_body(), now()
+    tx = await post(get_db(), number, _amount_cents(body), g.token.actor, _once(body, at), now=at)
     return _answer({"account_number": number, amount_field: json_number(tx.amount_cents),
-                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id}, tx)
+                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id},
+                   tx.replayed)
 
 
 @bp.post("/accounts/<number>/deposit")
@@ -118,40 +126,27 @@ async def withdraw(number):
 @bp.post("/transfers")
 @token_required(write=True)
 async def transfer():
-    body = _json_body()
-    numbers = {}
-    for field in ("from_account", "to_account"):
-        value = body.get(field)
-        if not isinstance(value, str) or not accounts.ACCOUNT_NUMBER.fullmatch(value):
-            raise ApiError(422, f"{field} must be an account number of 1 to 34 letters and digits")
-        numbers[field] = value
-    debit, credit = await accounts.transfer(get_db(), numbers["from_account"], numbers["to_account"],
-                                            _amount_cents(body), g.token.actor, _once(body))
+    body, at = _json_body(), now()
+    source = check_account_number(body.get("from_account"), "from_account")
+    target = check_account_number(body.get("to_account"), "to_account")
+    debit, credit = await accounts.transfer(get_db(), source, target, _amount_cents(body), g.token.actor,
+                                            _once(body, at), now=at)
     return _answer({"status": "success", "from_account": debit.account_number, "to_account": credit.account_number,
                     "amount": json_number(debit.amount_cents), "from_balance": json_number(debit.balance_after_cents),
                     "to_balance": json_number(credit.balance_after_cents), "from_transaction_id": debit.id,
-                    "to_transaction_id": credit.id}, debit)
+                    "to_transaction_id": credit.id}, debit.replayed)
 
 
 @bp.put("/accounts/<number>/overdraft-limit")
 @token_required(admin=True)
 async def overdraft_limit(number):
-    accounts.check_account_number(number)
+    check_account_number(number)
     body = _json_body()
     if "overdraft_limit" not in body:
         raise ApiError(422, 'body must be {"overdraft_limit": 500.00} or {"overdraft_limit": null} for MAX_DEBT')
     value = body["overdraft_limit"]
-    limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=accounts.LIMIT_MAX_CENTS)
-    detail = "MAX_DEBT" if limit is None else f"{limit / 100:.2f}"
-    try:
-        account = await accounts.set_overdraft_limit(get_db(), number, limit, lambda conn: staff.audit(
-            conn, now(), g.token.actor, "overdraft limit set", number, detail))
-    except accounts.UnknownAccount as error:
-        raise ApiError(404, str(error)) from None
-    return _limit_body(account)
-
-
-def _limit_body(account: accounts.Account) -> dict:
+    limit = None if value is None else to_cents(value, allow_zero=True, maximum_cents=LIMIT_MAX_CENTS)
+    account = await accounts.set_overdraft_limit(get_db(), number, limit, g.token.actor, now=now())
     return {"account_number": account.number, "overdraft_limit": json_number(account.overdraft_limit_cents),
             "own_limit": account.own_overdraft_limit_cents is not None,
             "balance": json_number(account.balance_cents), "available": json_number(account.available_cents)}
@@ -163,34 +158,22 @@ async def reversal(tx_id):
     """Reverse a journal entry (admin token). Naturally idempotent: a retry with the same reason gets the
     first answer again (Idempotent-Replayed: true); with another reason, 422."""
     reason = _json_body().get("reason")
-    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= 200:
-        raise ApiError(422, "reason must be text of 1 to 200 characters")
-    db = get_db()
-    try:
-        rows = await accounts.reverse(db, tx_id, reason, g.token.actor, lambda conn: staff.audit(
-            conn, now(), g.token.actor, "entry reversed", str(tx_id), reason.strip()))
-        replayed = False
-    except accounts.UnknownEntry as error:
-        raise ApiError(404, str(error)) from None
-    except accounts.CannotReverse:
-        rows = await accounts.reversals_of(db, tx_id)
-        if not rows or not all(r.memo.endswith(f": {reason.strip()}") for r in rows):
-            raise
-        replayed = True
-    body = {"status": "success", "reversed_transaction_id": tx_id, "reversals": [
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= REASON_MAX:
+        raise ApiError(422, f"reason must be text of 1 to {REASON_MAX} characters")
+    done = await reversals.reverse(get_db(), tx_id, reason, g.token.actor, now=now())
+    return _answer({"status": "success", "reversed_transaction_id": tx_id, "reversals": [
         {"transaction_id": r.id, "account_number": r.account_number, "kind": r.kind,
          "amount": json_number(r.amount_cents), "balance_after": json_number(r.balance_after_cents),
-         "reverses": r.related_id} for r in rows]}
-    return (body, 200, REPLAYED) if replayed else body
+         "reverses": r.related_id} for r in done.rows]}, done.replayed)
 
 
 @bp.get("/accounts/<number>/transactions")
 @token_required()
 async def transactions(number):
     limit = request.args.get("limit", "20")
-    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= accounts.HISTORY_MAX):
-        raise ApiError(422, f"limit must be a whole number from 1 to {accounts.HISTORY_MAX}")
-    rows, next_cursor = await accounts.history(get_db(), number, int(limit), request.args.get("cursor"))
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= HISTORY_MAX):
+        raise ApiError(422, f"limit must be a whole number from 1 to {HISTORY_MAX}")
+    rows, next_cursor = await journal.history(get_db(), number, int(limit), request.args.get("cursor"))
     return {"account_number": number, "transactions": [_transaction(tx) for tx in rows],
             "next_cursor": next_cursor}
 

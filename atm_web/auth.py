@@ -1,17 +1,25 @@
-"""Blueprint: login, logout and first-run setup; the checks that let only tellers and tokens in."""
+"""Blueprint: login, logout and first-run setup; the checks that let only tellers and tokens in.
+
+Its pages are plain (sync) views that call the database with aio.run, unlike the other blueprints' async views:
+a login checks a password (scrypt, slow on purpose) on the request's own thread, between two database calls,
+and require_teller/require_admin are before_request hooks of the other blueprints. token_required is async: it
+runs inside the API's async views.
+"""
 import logging
 import re
 import secrets
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+import click
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import aio, login_locks, staff
+from . import aio, login_locks, sessions, tellers, tokens
+from .clock import now
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
+from .staff import StaffError
 from .storage import get_db
 from .storage.common import StaleAuthorisation
 
@@ -21,21 +29,16 @@ log = logging.getLogger(__name__)
 _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
-def now() -> float:
-    return current_app.config["CLOCK"]()
-
-
-def hash_password(password: str) -> str:
-    """werkzeug's default (scrypt); slow on purpose: never call it on the event loop."""
-    return generate_password_hash(staff.check_password(password))
-
-
 # First run: a one-time setup code kept in the database, so every worker and every server prints and accepts
 # the same one (servers on Heroku or Render share no disk).
 
 def announce_setup(app) -> None:
-    """When no teller exists, make (once) and print the setup link."""
-    code = aio.run(staff.setup_code(app.extensions["atm_db"], secrets.token_urlsafe(24)))
+    """When no teller exists, make (once) and print the setup link: when serving, not in a CLI command (flask
+    init-db, create-teller...), where it would only be noise."""
+    command = click.get_current_context(silent=True)
+    if command is not None and command.info_name != "run":
+        return
+    code = aio.run(tellers.setup_code(app.extensions["atm_db"], secrets.token_urlsafe(24)))
     if code is not None:
         log.warning("No teller exists yet. Create the first admin at http://127.0.0.1:%s/setup?code=%s",
                     app.config["PORT"], code)
@@ -46,15 +49,15 @@ def setup():
     form = SetupForm()
     code = request.values.get("code", "")
     db = get_db()
-    if aio.run(staff.count_tellers(db)) or not aio.run(staff.setup_code_matches(db, code)):
+    if aio.run(tellers.count_tellers(db)) or not aio.run(tellers.setup_code_matches(db, code)):
         abort(404)
     form.code.data = code
     if form.validate_on_submit():
         try:
-            password_hash = hash_password(form.password.data)
-            teller = aio.run(staff.create_teller(db, form.username.data, password_hash, "admin", "setup", now(),
+            password_hash = tellers.hash_password(form.password.data)
+            teller = aio.run(tellers.create_teller(db, form.username.data, password_hash, "admin", "setup", now(),
                                                  only_if_none=True))
-        except staff.StaffError as error:
+        except StaffError as error:
             form.username.errors = [str(error)]
         else:
             if teller is None:
@@ -67,9 +70,9 @@ def setup():
 
 # Log in and out
 
-def _log_in(teller: staff.Teller) -> None:
+def _log_in(teller: tellers.Teller) -> None:
     session.clear()  # a new session (and CSRF token) at every login: no session fixation
-    session["sid"] = aio.run(staff.start_session(get_db(), teller.id, now()))
+    session["sid"] = aio.run(sessions.start_session(get_db(), teller.id, now()))
 
 
 # What a same-site path may hold, checked on the decoded value: printable ASCII without spaces or backslashes
@@ -97,7 +100,7 @@ def login():
     except login_locks.LoginLocked as refused:
         log.warning("login refused (%s locked): username=%r address=%s", refused.kind, username[:64], address)
         return _login_refused(form, locked=True)
-    found = aio.run(staff.find_teller(db, username))
+    found = aio.run(tellers.find_teller(db, username))
     password_ok = check_password_hash(found[1] if found else _DUMMY_HASH, form.password.data)
     if found and password_ok and found[0].active:
         aio.run(login_locks.attempt_succeeded(db, username, attempt))
@@ -119,7 +122,7 @@ def _login_refused(form, locked: bool):
 @bp.post("/logout")
 def logout():
     if ButtonForm().validate_on_submit():
-        aio.run(staff.end_session(get_db(), session.get("sid"), now()))
+        aio.run(sessions.end_session(get_db(), session.get("sid"), now()))
         session.clear()
         flash("You are logged out.")
     return redirect(url_for("auth.login"), 303)
@@ -127,9 +130,9 @@ def logout():
 
 # Who is asking: tellers by session, scripts by token
 
-def load_teller() -> staff.Teller | None:
+def load_teller() -> tellers.Teller | None:
     config = current_app.config
-    teller = aio.run(staff.session_teller(get_db(), session.get("sid"), now(),
+    teller = aio.run(sessions.session_teller(get_db(), session.get("sid"), now(),
                                           config["SESSION_IDLE_MINUTES"] * 60, config["SESSION_MAX_HOURS"] * 3600))
     g.teller = teller
     return teller
@@ -159,7 +162,7 @@ def token_required(write: bool = False, admin: bool = False):
 
     Checked inside the view's own coroutine, not in a before_request hook: one trip to the event loop per
     request instead of two. A write view's token, when the process has it cached, is trusted on condition
-    (staff.token_for): its writes are made only if no token was revoked since (else nothing is written, the
+    (tokens.token_for): its writes are made only if no token was revoked since (else nothing is written, the
     token is looked up again and the view runs once more, or 401), and if it wrote nothing the token is checked
     before the answer goes out. A revoked token is refused exactly as when every request reads the generation
     first, for one round trip less per deposit.
@@ -170,14 +173,14 @@ def token_required(write: bool = False, admin: bool = False):
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
             secret = secret.strip() if scheme.lower() == "bearer" else ""
             db = get_db()
-            authorise(await staff.token_for(db, secret, now(), on_condition=write and not admin))
+            authorise(await tokens.token_for(db, secret, now(), on_condition=write and not admin))
             try:
                 return await view(*args, **kwargs)
             except StaleAuthorisation:  # nothing was written: a token was revoked after this one was cached
-                authorise(await staff.token_for(db, secret, now()))
+                authorise(await tokens.token_for(db, secret, now()))
                 return await view(*args, **kwargs)
             finally:  # an answer or an error of a view that wrote nothing goes out only for an unrevoked token
-                if not await staff.confirm(db, secret, now()):
+                if not await tokens.confirm(db, secret, now()):
                     authorise(None)
 
         def authorise(token):

@@ -1,10 +1,11 @@
 """`flask --app atm_web ...` commands."""
 import sys
-import time
 
 import click
 
-from . import accounts, aio, staff
+from . import aio, tellers, tokens, verification
+from .clock import now
+from .staff import StaffError
 from .storage import DatabaseUnreachable, get_db
 
 
@@ -25,8 +26,8 @@ def register(app):
     @app.cli.command("verify")
     def verify():
         """Exit 0 when the journal, balances and limits reconcile; else name each problem and exit 1."""
-        problems, rows_checked = aio.run(accounts.verify(get_db()))
-        aio.run(accounts.record_verification(get_db(), problems, rows_checked, "cli"))
+        problems, rows_checked = aio.run(verification.verify(get_db()))
+        aio.run(verification.record_verification(get_db(), problems, rows_checked, "cli", now=now()))
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         if problems:
@@ -39,11 +40,10 @@ def register(app):
     @click.option("--admin", is_flag=True, help="Make an administrator.")
     def create_teller(name, admin):
         """Add a teller; the password is read from stdin when it is not a terminal, else prompted twice."""
-        from .auth import hash_password
         try:
-            teller = aio.run(staff.create_teller(get_db(), name, hash_password(_read_password()),
-                                                 "admin" if admin else "teller", "cli", time.time()))
-        except staff.StaffError as error:
+            teller = aio.run(tellers.create_teller(get_db(), name, tellers.hash_password(_read_password()),
+                                                   "admin" if admin else "teller", "cli", now()))
+        except StaffError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Added {teller.role} {teller.username}")
 
@@ -54,8 +54,8 @@ def register(app):
     def create_token(name, read_only, admin):
         """Make an API token; it is printed once, alone on the last line, and stored only as a hash."""
         try:
-            token, secret = aio.run(staff.create_token(get_db(), name, read_only, "cli", time.time(), admin))
-        except staff.StaffError as error:
+            token, secret = aio.run(tokens.create_token(get_db(), name, read_only, "cli", now(), admin))
+        except StaffError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Created {token.scope} token {token.name!r}; it is shown only now:")
         click.echo(secret)
@@ -84,9 +84,9 @@ def register(app):
             raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
         try:
             click.echo(f"Copied to {redacted(url)}: " + ", ".join(f"{n} {t}" for t, n in copied.items()))
-            problems, rows_checked = aio.run(accounts.verify(target))
+            problems, rows_checked = aio.run(verification.verify(target))
             same = aio.run(_balances(source)) == aio.run(_balances(target))
-            aio.run(accounts.record_verification(target, problems, rows_checked, "cli copy-ledger"))
+            aio.run(verification.record_verification(target, problems, rows_checked, "cli copy-ledger", now=now()))
         finally:
             aio.run(target.close())
         for problem in problems + ([] if same else ["the balances differ from the SQLite ledger's"]):

@@ -4,8 +4,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .accounts import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
 from .money import InvalidAmount, to_cents
+from .rules import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
 
 DEFAULTS = {
     "DB_PATH": "atm.db",

@@ -1,12 +1,18 @@
-"""One place that turns exceptions into HTML pages for tellers or JSON bodies for scripts."""
+"""One place that turns exceptions into HTML pages for tellers or JSON bodies for scripts.
+
+A ledger refusal (refusals.py) or a busy ledger (storage.LedgerUnavailable) reaching here is answered with its
+status: as JSON for the API, and for a teller on the page the view named with show_refusals_on() (the form
+again, with the message), else on an error page. Views do not catch them one by one.
+"""
 from urllib.parse import urlsplit
 
-from flask import jsonify, render_template, request
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .accounts import InsufficientFunds, LedgerError
-from .storage import LedgerUnavailable
 from .money import InvalidAmount
+from .refusals import IdempotencyKeyReused, InsufficientFunds, LedgerError
+from .rules import LEDGER_BUSY, LEDGER_UNCONFIRMED
+from .storage import LedgerUnavailable
 
 API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/transactions/", "/is_alive", "/openapi.json")
 
@@ -19,12 +25,41 @@ class ApiError(Exception):
         self.status, self.detail, self.headers = status, detail, headers
 
 
-def unavailable_message(error: LedgerUnavailable) -> str:
+def unavailable_message(error: LedgerUnavailable, for_teller: bool = False) -> str:
     """What a script or a teller is told when the ledger could not take a write."""
     if error.outcome_unknown:  # the connection was lost while committing: the write may stand
-        return ("The ledger did not confirm the write: it may have been recorded. Retry with the same "
-                "Idempotency-Key (or look at the account) before trying again")
-    return "The ledger is busy; nothing was written, try again"
+        if for_teller:  # resubmitting this same form is safe: its one-time key finds the first outcome
+            return f"{LEDGER_UNCONFIRMED}. Submit the same form again to see (it is never recorded twice)."
+        return (f"{LEDGER_UNCONFIRMED}. Retry with the same Idempotency-Key (or look at the account) before "
+                "trying again")
+    return f"{LEDGER_BUSY}." if for_teller else LEDGER_BUSY
+
+
+ALREADY_USED = "This form was already used for the transaction below. Nothing new was recorded."
+
+
+def teller_message(error: Exception) -> str:
+    """A refusal as a teller reads it: what happened, and that nothing was recorded."""
+    if isinstance(error, LedgerUnavailable):
+        return unavailable_message(error, for_teller=True)
+    if isinstance(error, InsufficientFunds):
+        return "Insufficient funds: this would go past the overdraft limit. Nothing was recorded."
+    if isinstance(error, IdempotencyKeyReused):
+        return "This form was already used. Nothing new was recorded; start again from the account."
+    text = str(error)
+    return f"{text[:1].upper()}{text[1:]}. Nothing was recorded."
+
+
+def show_refusals_on(page) -> None:
+    """Have a refusal during this request shown by page(error, message, status) (the view's own form page, sync
+    or async) instead of the error page."""
+    g.refusal_page = page
+
+
+def status_of(error: Exception) -> int:
+    if isinstance(error, LedgerUnavailable):
+        return 503
+    return getattr(error, "status", 422)
 
 
 def wants_json() -> bool:
@@ -58,14 +93,25 @@ def _unexpected(error: Exception):
     return _http_error(InternalServerError())
 
 
-def _ledger_error(error: Exception):
-    """Domain refusals reaching here come from the API (teller views catch their own)."""
+def _refused(error: Exception):
+    """An ApiError, a ledger refusal, an invalid amount or a busy ledger: answered with the refusal's status."""
     if isinstance(error, ApiError):
         return json_error(error.status, error.detail, error.headers)
-    if isinstance(error, LedgerUnavailable):
-        return json_error(503, unavailable_message(error), {"Retry-After": "1"})
-    status = 400 if isinstance(error, InsufficientFunds) else 422
-    return json_error(status, str(error), {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None)
+    status = status_of(error)
+    retry = {"Retry-After": "1"} if status == 503 else {}
+    if wants_json():
+        if isinstance(error, LedgerUnavailable):
+            return json_error(status, unavailable_message(error), retry)
+        replayed = {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None
+        return json_error(status, str(error), replayed)
+    if isinstance(error, IdempotencyKeyReused) and error.transaction_id is not None:
+        flash(ALREADY_USED)
+        return redirect(url_for("teller.receipt", tx_id=error.transaction_id), 303)
+    message = teller_message(error)
+    page = g.get("refusal_page")
+    if page is None:
+        return render_template("errors/refused.html", message=message, status=status), status, retry
+    return current_app.ensure_sync(page)(error, message, status)
 
 
 def relative_location(location: str) -> str:
@@ -80,7 +126,7 @@ def relative_location(location: str) -> str:
 def register(app):
     app.register_error_handler(HTTPException, _http_error)
     for kind in (ApiError, LedgerError, InvalidAmount, LedgerUnavailable):
-        app.register_error_handler(kind, _ledger_error)
+        app.register_error_handler(kind, _refused)
     app.register_error_handler(Exception, _unexpected)
 
     @app.after_request

@@ -1,17 +1,30 @@
 """FlaskForm classes for the teller pages."""
+import re
+
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Regexp, ValidationError
 
-from .accounts import ACCOUNT_NUMBER, LIMIT_MAX_CENTS
 from .money import InvalidAmount, to_cents
+from .rules import (
+    ACCOUNT_NUMBER_RULE,
+    LIMIT_MAX_CENTS,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    REASON_MAX,
+    TOKEN_NAME_MAX,
+    is_account_number,
+)
+
+FORM_KEY = re.compile(r"[0-9a-f]{32}\Z")  # a money form's one-time key (teller.new_form_key)
+EXPIRED = "This form has expired: reload the page."
 
 
 def _account_number(form, field):
     field.data = (field.data or "").strip()
-    if not ACCOUNT_NUMBER.fullmatch(field.data):
-        raise ValidationError("Use 1 to 34 letters and digits, no spaces.")
+    if not is_account_number(field.data):
+        raise ValidationError(f"Use {ACCOUNT_NUMBER_RULE}, no spaces.")
 
 
 class LookupForm(FlaskForm):
@@ -27,8 +40,7 @@ class MoneyForm(FlaskForm):
     """A form that moves money: an amount, and a one-time key so that it moves money at most once."""
     amount = StringField("Amount", validators=[InputRequired()],
                          render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"})
-    form_key = HiddenField(validators=[InputRequired("This form has expired: reload the page."),
-                                       Regexp(r"^[0-9a-f]{32}$", message="This form has expired: reload the page.")])
+    form_key = HiddenField(validators=[InputRequired(EXPIRED), Regexp(FORM_KEY, message=EXPIRED)])
     amount_cents: int | None = None
 
     def validate_amount(self, field):
@@ -73,9 +85,10 @@ class LoginForm(FlaskForm):
 class NewTellerForm(FlaskForm):
     username = StringField("Username", validators=[InputRequired()],
                            render_kw={"autocomplete": "off", "autocapitalize": "none"})
-    password = PasswordField("Password", validators=[InputRequired(), Length(min=12, max=128)],
+    password = PasswordField("Password", validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
                              render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Repeat password", validators=[InputRequired(), EqualTo("password", "The passwords differ.")],
+    confirm = PasswordField("Repeat password",
+                            validators=[InputRequired(), EqualTo("password", "The passwords differ.")],
                             render_kw={"autocomplete": "new-password"})
     admin = BooleanField("Administrator")
     submit = SubmitField("Add teller")
@@ -87,13 +100,14 @@ class SetupForm(NewTellerForm):
 
 
 class PasswordResetForm(FlaskForm):
-    password = PasswordField("New password", validators=[InputRequired(), Length(min=12, max=128)],
+    password = PasswordField("New password", validators=[InputRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
                              render_kw={"autocomplete": "new-password"})
     submit = SubmitField("Reset password")
 
 
 class NewTokenForm(FlaskForm):
-    name = StringField("Token name", validators=[InputRequired(), Length(max=64)], render_kw={"autocomplete": "off"})
+    name = StringField("Token name", validators=[InputRequired(), Length(max=TOKEN_NAME_MAX)],
+                       render_kw={"autocomplete": "off"})
     read_only = BooleanField("Read-only")
     admin = BooleanField("Admin scope (may also set overdraft limits)")
     submit = SubmitField("Create token")
@@ -115,7 +129,7 @@ class OverdraftLimitForm(FlaskForm):
 
 
 class ReversalForm(FlaskForm):
-    reason = StringField("Reason for the reversal", validators=[InputRequired(), Length(max=200)],
+    reason = StringField("Reason for the reversal", validators=[InputRequired(), Length(max=REASON_MAX)],
                          render_kw={"autocomplete": "off"})
     submit = SubmitField("Reverse")
 

@@ -13,8 +13,9 @@ so they hold across workers, servers and restarts.
 """
 from dataclasses import dataclass
 
+from . import audit
+from .staff import StaffError
 from .storage import Database
-from .staff import StaffError, audit
 
 WINDOW_S = 15 * 60
 LOCK_S = 15 * 60
@@ -128,7 +129,7 @@ async def unlock(db: Database, kind: str, subject: str, actor: str, now: float) 
             if not lifted:
                 return False
             await conn.execute(f"DELETE FROM login_attempts WHERE {kind} = ? AND pending = 0", (subject,))
-            await audit(conn, now, actor, "login unlocked", f"{kind} {subject}")
+            await audit.record(conn, now, actor, "login unlocked", f"{kind} {subject}")
             return True
 
     return await db.write(op)

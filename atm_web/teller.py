@@ -1,13 +1,24 @@
-"""Blueprint: HTML pages and forms for tellers."""
+"""Blueprint: HTML pages and forms for tellers.
+
+Each view validates its form, makes one call into the ledger, and redirects to a receipt (post/redirect/get); a
+refusal is shown by errors.py on the page the view names with show_refusals_on (its form again, with the message).
+"""
 import hashlib
 import uuid
+from functools import partial
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import accounts
-from .auth import now, require_teller
-from .forms import LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
-from .storage import LedgerUnavailable, get_db
+from . import accounts, journal, reversals
+from .auth import require_teller
+from .clock import now
+from .errors import show_refusals_on
+from .forms import FORM_KEY, LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
+from .idempotency import Once
+from .money import InvalidAmount, to_cents
+from .refusals import AccountNotOpen, InvalidAccountNumber, UnknownAccount
+from .rules import is_account_number
+from .storage import get_db
 
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)
@@ -18,25 +29,10 @@ def new_form_key() -> str:
     return uuid.uuid4().hex
 
 
-def _once(form, *fields) -> accounts.Once:
+def _once(form, at: float, *fields) -> Once:
     """The form's one-time key, scoped to this teller, with a fingerprint of what it asks for."""
     fingerprint = hashlib.sha256(repr(fields).encode()).hexdigest()
-    return accounts.Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, now())
-
-
-def _already_used(error: accounts.IdempotencyKeyReused, form):
-    if error.transaction_id is not None:
-        flash("This form was already used for the transaction below. Nothing new was recorded.")
-        return redirect(url_for("teller.receipt", tx_id=error.transaction_id), 303)
-    form.amount.errors = ["This form was already used. Nothing new was recorded; start again from the account."]
-    return None
-
-
-def _unavailable(error: LedgerUnavailable) -> str:
-    if error.outcome_unknown:  # resubmitting this same form is safe: its one-time key finds the first outcome
-        return ("The ledger did not confirm this; it may have been recorded. Submit the same form again to see "
-                "(it is never recorded twice).")
-    return "The ledger is busy right now. Nothing was recorded; please try again."
+    return Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, at)
 
 
 @bp.get("/")
@@ -49,12 +45,20 @@ def index():
 
 async def _account_page(number: str, form: TransactionForm, status: int = 200):
     try:
-        account, journal = await accounts.account_with_history(get_db(), number)
-    except accounts.InvalidAccountNumber:
+        account, rows = await accounts.account_with_history(get_db(), number)
+    except InvalidAccountNumber:
         abort(404)
     limit_form = OverdraftLimitForm(formdata=None) if g.teller.is_admin else None
-    return render_template("teller/account.html", account=account, journal=journal, form=form,
+    return render_template("teller/account.html", account=account, journal=rows, form=form,
                            limit_form=limit_form), status
+
+
+async def _refused_on_account_page(number: str, form: TransactionForm, error, message: str, status: int):
+    if isinstance(error, AccountNotOpen):  # ask first, on a page of its own (a GET: Back from the receipt lands there)
+        return redirect(url_for("teller.confirm_open", number=number, kind=form.kind, amount=form.amount.data,
+                                form_key=form.form_key.data), 303)
+    form.amount.errors = [message]
+    return await _account_page(number, form, status)
 
 
 @bp.get("/teller/accounts/<number>")
@@ -70,30 +74,39 @@ async def transaction():
         if form.kind is None and not form.errors:
             form.amount.errors = ["Choose Deposit or Withdraw."]
         number = form.account_number.data
-        if number and accounts.ACCOUNT_NUMBER.fullmatch(number):
+        if is_account_number(number):
             return await _account_page(number, form, 422)
         return render_template("teller/index.html", form=form), 422
-    db, number = get_db(), form.account_number.data
-    if form.confirm_open.data != "yes" and not (await accounts.get_account(db, number)).exists:
-        return render_template("teller/confirm_open.html", form=form)
+    number, at = form.account_number.data, now()
+    show_refusals_on(partial(_refused_on_account_page, number, form))
     post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
-    try:
-        tx = await post(db, number, form.amount_cents, g.teller.actor,
-                        _once(form, form.kind, number, form.amount_cents))
-    except accounts.InsufficientFunds:
-        form.amount.errors = ["Insufficient funds: this withdrawal would go past the overdraft limit. "
-                              "Nothing was withdrawn."]
-        return await _account_page(number, form, 400)
-    except accounts.IdempotencyKeyReused as error:
-        return _already_used(error, form) or await _account_page(number, form, 422)
-    except LedgerUnavailable as error:
-        form.amount.errors = [_unavailable(error)]
-        return await _account_page(number, form, 503)
-    except accounts.LedgerError as error:  # e.g. a balance past the largest the ledger holds
-        form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]
-        return await _account_page(number, form, 422)
+    tx = await post(get_db(), number, form.amount_cents, g.teller.actor,
+                    _once(form, at, form.kind, number, form.amount_cents), now=at,
+                    open_new=form.confirm_open.data == "yes")
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
+
+
+@bp.get("/teller/accounts/<number>/open")
+def confirm_open(number):
+    """Asks before a deposit or withdrawal opens a new account; its button posts the same form, confirmed."""
+    args = request.args
+    kind, text, key = args.get("kind"), args.get("amount", ""), args.get("form_key", "")
+    try:
+        amount_cents = to_cents(text, maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
+    except InvalidAmount:
+        amount_cents = None
+    if (not is_account_number(number) or kind not in ("deposit", "withdrawal") or amount_cents is None
+            or not FORM_KEY.fullmatch(key)):
+        return redirect(url_for("teller.account", number=number) if is_account_number(number)
+                        else url_for("teller.index"), 303)
+    form = TransactionForm(account_number=number, amount=text, form_key=key, formdata=None)
+    return render_template("teller/confirm_open.html", form=form, kind=kind, amount_cents=amount_cents)
+
+
+def _refused_on_transfer_page(form: TransferForm, error, message: str, status: int):
+    (form.from_account if isinstance(error, UnknownAccount) else form.amount).errors = [message]
+    return render_template("teller/transfer.html", form=form), status
 
 
 @bp.route("/teller/transfer", methods=["GET", "POST"])
@@ -104,36 +117,20 @@ async def transfer():
     form = TransferForm()
     if not form.validate():
         return render_template("teller/transfer.html", form=form), 422
-    source, target = form.from_account.data, form.to_account.data
-    try:
-        debit, _ = await accounts.transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
-                                           _once(form, "transfer", source, target, form.amount_cents))
-    except accounts.InsufficientFunds:
-        form.amount.errors = [f"Insufficient funds in {source}: this transfer would go past its overdraft "
-                              "limit. Nothing was moved."]
-        return render_template("teller/transfer.html", form=form), 400
-    except accounts.UnknownAccount as error:
-        form.from_account.errors = [str(error).capitalize() + "."]
-        return render_template("teller/transfer.html", form=form), 422
-    except accounts.IdempotencyKeyReused as error:
-        return _already_used(error, form) or (render_template("teller/transfer.html", form=form), 422)
-    except LedgerUnavailable as error:
-        form.amount.errors = [_unavailable(error)]
-        return render_template("teller/transfer.html", form=form), 503
-    except accounts.LedgerError as error:
-        form.amount.errors = [f"{str(error).capitalize()}. Nothing was recorded."]
-        return render_template("teller/transfer.html", form=form), 422
+    source, target, at = form.from_account.data, form.to_account.data, now()
+    show_refusals_on(partial(_refused_on_transfer_page, form))
+    debit, _ = await accounts.transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
+                                       _once(form, at, "transfer", source, target, form.amount_cents), now=at)
     flash(ALREADY_DONE if debit.replayed else "Transfer recorded.")
     return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 
 
 @bp.get("/teller/receipts/<id:tx_id>")
 async def receipt(tx_id):
-    tx = await accounts.get_transaction(get_db(), tx_id)
+    tx = await journal.get_transaction(get_db(), tx_id)
     if tx is None:
         abort(404)
-    related = await accounts.related_transactions(get_db(), tx)
-    reversible = g.teller.is_admin and tx.kind in accounts.REVERSING_KIND and not any(
-        r.kind.startswith("reversal") for r in related)
+    related = await journal.related_transactions(get_db(), tx)
+    reversible = g.teller.is_admin and reversals.reversible(tx, related)
     return render_template("teller/receipt.html", tx=tx, related=related,
                            reversal_form=ReversalForm(formdata=None) if reversible else None)

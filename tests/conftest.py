@@ -10,28 +10,24 @@ saying how to start it, unless ATM_REQUIRE_POSTGRES=1 (CI), where they fail.
 `client` is a logged-in teller that also carries a read-write API token, so tests of pages and endpoints run
 as an authorised user; tests/test_security.py covers everyone else.
 """
+import contextlib
 import os
 import secrets
 import sqlite3
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from werkzeug.security import generate_password_hash
 
-from atm_web import aio, create_app, staff
+from atm_web import aio, create_app, sessions, tellers, tokens
 
 PASSWORD = "correct horse battery"
 ENGINES = ("sqlite", "postgresql")
 PG_URL = os.environ.get("ATM_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "sqlite_only: a test of the SQLite file itself; it runs on SQLite only")
-    config.addinivalue_line("markers", "postgresql_only: a test of the PostgreSQL engine; it runs on it only")
 
 
 def pytest_generate_tests(metafunc):
@@ -44,7 +40,7 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("engine", engines, indirect=True, scope="function")
 
 
-@lru_cache(maxsize=None)
+@cache
 def password_hash(password: str = PASSWORD) -> str:
     return generate_password_hash(password)  # werkzeug's default (scrypt), computed once per run
 
@@ -64,14 +60,14 @@ class Clock:
 
 # PostgreSQL: one fresh database per test
 
-@lru_cache(maxsize=None)
+@cache
 def postgres_problem() -> str | None:
     """Why PostgreSQL cannot be used for tests here, or None."""
     try:
         import psycopg
         with psycopg.connect(PG_URL, connect_timeout=3):
             return None
-    except Exception as error:  # noqa: BLE001 (any reason to skip is reported)
+    except Exception as error:
         return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
 
 
@@ -89,7 +85,7 @@ def _url_of(name: str) -> str:
     return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _migrated_template() -> str:
     """A database with today's migrations applied, to copy from (one per set of migration files, kept between
     runs): a copy takes a fraction of the time of migrating a new database."""
@@ -106,10 +102,8 @@ def _migrated_template() -> str:
             return name
         for (old,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'atm_test_template_%'"
                                    ).fetchall():  # templates of earlier migrations, unless in use
-            try:
+            with contextlib.suppress(psycopg.errors.ObjectInUse):
                 conn.execute(f"DROP DATABASE IF EXISTS {old}")
-            except psycopg.errors.ObjectInUse:
-                pass
         building = f"{name}_{secrets.token_hex(3)}"
         conn.execute(f"CREATE DATABASE {building}")
     database = PostgresDatabase(_url_of(building), 0, pool_size=2)
@@ -257,19 +251,19 @@ def close_app(app):
 
 
 def add_teller(app, username, role="teller"):
-    return aio.run(staff.create_teller(app.extensions["atm_db"], username, password_hash(), role, "test",
+    return aio.run(tellers.create_teller(app.extensions["atm_db"], username, password_hash(), role, "test",
                                        app.config["CLOCK"]()))
 
 
 def log_in(app, client, teller):
-    session_id = aio.run(staff.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
+    session_id = aio.run(sessions.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
     with client.session_transaction() as session:
         session["sid"] = session_id
     return client
 
 
 def add_token(app, name="test-script", read_only=False, admin=False):
-    return aio.run(staff.create_token(app.extensions["atm_db"], name, read_only, "test", app.config["CLOCK"](),
+    return aio.run(tokens.create_token(app.extensions["atm_db"], name, read_only, "test", app.config["CLOCK"](),
                                       admin))[1]
 
 

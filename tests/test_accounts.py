@@ -7,10 +7,12 @@ import time
 
 import pytest
 
-from atm_web import accounts, aio
+from atm_web import accounts, aio, refusals, rules, verification
+from atm_web.journal import history, row_hash
 from atm_web.storage import IntegrityError
 from atm_web.storage.migrations import migrations
 from atm_web.storage.sqlite import SQLiteDatabase
+
 from conftest import close_app, make_app
 
 SQLITE_VERSION = len(migrations("sqlite"))
@@ -42,7 +44,7 @@ def test_withdraw_within_limit_and_refused_past_it(db, raw, run):
     run(accounts.deposit(db, "A1", 10000, "t"))
     tx = run(accounts.withdraw(db, "A1", 110000, "t"))  # down to exactly -1000.00
     assert tx.balance_after_cents == -100000
-    with pytest.raises(accounts.InsufficientFunds):
+    with pytest.raises(refusals.InsufficientFunds):
         run(accounts.withdraw(db, "A1", 1, "t"))
     assert run(accounts.get_balance(db, "A1")) == -100000
     assert len(journal(raw, "A1")) == 2
@@ -54,7 +56,7 @@ def test_check_violation_is_insufficient_funds_but_other_integrity_errors_are_no
                            "created_at, actor) VALUES ('X', 'bogus', 1, 1, 'now', 't')")
     with pytest.raises(IntegrityError) as raised:
         run(db.write(violate_other_constraint))
-    assert not isinstance(raised.value, accounts.InsufficientFunds)
+    assert not isinstance(raised.value, refusals.InsufficientFunds)
 
 
 def test_journal_is_immutable(db, raw, run):
@@ -71,7 +73,7 @@ def test_history_pages_newest_first_by_cursor(db, run):
     run(accounts.deposit(db, "OTHER", 5, "t"))
     seen, cursor = [], None
     for expected_size in (3, 3, 1):
-        page, cursor = run(accounts.history(db, "H1", 3, cursor))
+        page, cursor = run(history(db, "H1", 3, cursor))
         assert len(page) == expected_size
         seen += [tx.amount_cents for tx in page]
     assert cursor is None
@@ -80,13 +82,13 @@ def test_history_pages_newest_first_by_cursor(db, run):
 
 @pytest.mark.parametrize("cursor", ["abc", "-1", "1.5", "99999999999999999999", "١٢"])
 def test_history_refuses_bad_cursor(db, run, cursor):
-    with pytest.raises(accounts.InvalidCursor):
-        run(accounts.history(db, "H1", 3, cursor))
+    with pytest.raises(refusals.InvalidCursor):
+        run(history(db, "H1", 3, cursor))
 
 
 @pytest.mark.parametrize("number", ["", "a b", "x" * 35, "12-34", "ü1", "12\n", "../x"])
 def test_invalid_account_numbers_write_nothing(db, raw, run, number):
-    with pytest.raises(accounts.InvalidAccountNumber):
+    with pytest.raises(refusals.InvalidAccountNumber):
         run(accounts.deposit(db, number, 100, "t"))
     assert journal(raw) == []
 
@@ -101,12 +103,12 @@ def test_concurrent_writes_share_commits_and_fail_alone(db, raw, run):
         return await asyncio.gather(*ops, return_exceptions=True)
 
     results = run(burst())
-    refused = [r for r in results if isinstance(r, accounts.InsufficientFunds)]
+    refused = [r for r in results if isinstance(r, refusals.InsufficientFunds)]
     assert len(refused) == 4 and not [r for r in results if isinstance(r, Exception) and r not in refused]
     assert run(accounts.get_balance(db, "C")) == 1000 - 60000
     assert [run(accounts.get_balance(db, f"C{i}")) for i in range(4)] == [1000] * 4
     assert len(journal(raw)) == 1 + 40 + 1
-    assert run(accounts.verify(db))[0] == []
+    assert run(verification.verify(db))[0] == []
 
 
 def test_max_debt_change_takes_effect_after_restart(database):
@@ -116,7 +118,7 @@ def test_max_debt_change_takes_effect_after_restart(database):
     from atm_web import aio
     aio.run(accounts.withdraw(db, "R1", 10000, "t"))
     aio.run(accounts.deposit(db, "R2", 100, "t"))
-    with pytest.raises(accounts.InsufficientFunds):
+    with pytest.raises(refusals.InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     close_app(app)
 
@@ -124,20 +126,20 @@ def test_max_debt_change_takes_effect_after_restart(database):
     db = app.extensions["atm_db"]
     assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 50000
     aio.run(accounts.withdraw(db, "R1", 40000, "t"))
-    with pytest.raises(accounts.InsufficientFunds):
+    with pytest.raises(refusals.InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     close_app(app)
 
     app = make_app(path, MAX_DEBT="20")  # lowered below R1's debt of 500: R1 may not borrow more
     db = app.extensions["atm_db"]
     assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 2000
-    with pytest.raises(accounts.InsufficientFunds):
+    with pytest.raises(refusals.InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     aio.run(accounts.deposit(db, "R1", 10000, "t"))  # repaying 100 of 500 is accepted...
-    with pytest.raises(accounts.InsufficientFunds):  # ...and cannot be borrowed again
+    with pytest.raises(refusals.InsufficientFunds):  # ...and cannot be borrowed again
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     assert aio.run(accounts.get_account(db, "R1")).overdraft_limit_cents == 40000
-    assert aio.run(accounts.verify(db))[0] == []
+    assert aio.run(verification.verify(db))[0] == []
     close_app(app)
 
 
@@ -155,9 +157,9 @@ def test_schema_created_once_and_reopened(tmp_path, run):
 
 def test_verify_finds_a_tampered_balance(db, raw, run):
     run(accounts.deposit(db, "V1", 500, "t"))
-    assert run(accounts.verify(db))[0] == []
+    assert run(verification.verify(db))[0] == []
     raw.execute("UPDATE accounts SET balance_cents = 999 WHERE account_number = 'V1'")
-    problems = run(accounts.verify(db))[0]
+    problems = run(verification.verify(db))[0]
     assert problems and "V1" in problems[0]
 
 
@@ -176,7 +178,7 @@ def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, raw, r
         "END $$; CREATE TRIGGER refuse_x BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION refuse_x();")
     with pytest.raises(IntegrityError, match="some other rule") as raised:
         run(accounts.withdraw(db, "X", 100, "t"))
-    assert not isinstance(raised.value, accounts.InsufficientFunds)
+    assert not isinstance(raised.value, refusals.InsufficientFunds)
     assert run(accounts.deposit(db, "Y", 100, "t")).balance_after_cents == 100
 
 
@@ -187,9 +189,9 @@ def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, raw, run):
     rows = raw.rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
                     "related_id, memo, hash FROM journal ORDER BY id")
     first, _, third = rows
-    assert first[-1] == accounts.row_hash("", *first[1:-1])
-    assert third[-1] == accounts.row_hash(first[-1], *third[1:-1])  # chained to H1's row, not H2's
-    assert run(accounts.verify(db)) == ([], 3)
+    assert first[-1] == row_hash("", *first[1:-1])
+    assert third[-1] == row_hash(first[-1], *third[1:-1])  # chained to H1's row, not H2's
+    assert run(verification.verify(db)) == ([], 3)
 
 
 @pytest.mark.parametrize("edit", [
@@ -258,15 +260,15 @@ def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path)
 def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(client, db, run):
     """The probe's 2**63-1 cents deposit was committed, then answered 500: now nothing past BALANCE_MAX_CENTS
     is ever written, whichever way the money comes in, and every answer after a commit can be written."""
-    run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    run(accounts.deposit(db, "BIG", rules.BALANCE_MAX_CENTS - 5, "test"))
     run(accounts.deposit(db, "SRC", 100, "test"))
-    rows = run(accounts.verify(db))[1]
+    rows = run(verification.verify(db))[1]
     for refused in (client.post("/accounts/BIG/deposit", json={"amount": 0.06}),
                     client.post("/transfers", json={"from_account": "SRC", "to_account": "BIG", "amount": 0.06})):
         assert refused.status_code == 422 and "largest balance" in refused.get_json()["detail"]
-    with pytest.raises(accounts.BalanceTooLarge):
+    with pytest.raises(refusals.BalanceTooLarge):
         run(accounts.deposit(db, "BIG", 2**62, "test"))
-    assert run(accounts.verify(db)) == ([], rows)
+    assert run(verification.verify(db)) == ([], rows)
     accepted = client.post("/accounts/BIG/deposit", json={"amount": 0.05})
     assert accepted.status_code == 200 and b'"balance":9999999999999.99,' in accepted.data
 
@@ -321,7 +323,7 @@ def test_with_prepared_statements_off_no_session_keeps_a_named_statement(databas
         moved = api.post("/transfers", json={"from_account": "P1", "to_account": "P2", "amount": 1}, headers=headers)
         assert moved.status_code == 200
         db = app.extensions["atm_db"]
-        assert aio.run(accounts.verify(db))[0] == []
+        assert aio.run(verification.verify(db))[0] == []
         sessions = [db._writer, *db._reader_list]
         named = [aio.run(conn.fetchall("SELECT count(*) FROM pg_prepared_statements"))[0][0] for conn in sessions]
         assert (sum(named) > 0) is prepared, named

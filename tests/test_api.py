@@ -258,5 +258,5 @@ def test_the_app_reconnects_after_the_database_drops_its_connections(client, raw
     assert statuses[-1] == 200 and len(statuses) <= 3, statuses
     assert client.get("/accounts/RC1/balance").get_json()["balance"] == 3
     assert raw.journal_count() == 2
-    from atm_web import accounts
-    assert run(accounts.verify(db))[0] == []
+    from atm_web import verification
+    assert run(verification.verify(db))[0] == []

@@ -116,6 +116,7 @@ def test_the_workers_loop_becomes_the_process_loop_and_the_database_moves_onto_i
     import time
 
     from atm_web import aio
+
     from conftest import add_token, make_app
     monkeypatch.setattr(aio, "_loop", None)  # a start-up loop of this test's own: the suite's is left running
     app = make_app(database)

@@ -1,4 +1,4 @@
-"""API writes whose token a server trusts from its cache, on condition (staff.token_for, auth.token_required).
+"""API writes whose token a server trusts from its cache, on condition (tokens.token_for, auth.token_required).
 
 On PostgreSQL such a request does not read the revocation generation first: each of its writes is made only
 if no token has been revoked since the token was verified, checked in the write's own transaction (batched
@@ -9,10 +9,11 @@ on both engines: on SQLite every check reads the revocation file instead, and th
 import asyncio
 
 import pytest
-from conftest import bearer, close_app, make_app
 
-from atm_web import accounts, aio, staff
+from atm_web import accounts, aio, tokens
 from atm_web.storage.common import Authorisation, StaleAuthorisation, authorisation
+
+from conftest import bearer, close_app, make_app
 
 
 @pytest.fixture
@@ -24,11 +25,11 @@ def servers(database, clock):
 
 
 def new_token(app, clock, name):
-    return aio.run(staff.create_token(app.extensions["atm_db"], name, False, "test", clock()))
+    return aio.run(tokens.create_token(app.extensions["atm_db"], name, False, "test", clock()))
 
 
 def revoke(app, clock, token):
-    aio.run(staff.revoke_token(app.extensions["atm_db"], token.id, "test", clock()))
+    aio.run(tokens.revoke_token(app.extensions["atm_db"], token.id, "test", clock()))
 
 
 # Each request as a revoked token would send it; every one must be refused 401 with nothing written.

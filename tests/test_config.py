@@ -44,13 +44,13 @@ def test_heroku_and_render_urls_are_taken_as_given(tmp_path):
 
 
 def test_postgresql_needs_a_shared_secret_key(tmp_path):
-    with pytest.raises(config.ConfigError, match="^SECRET_KEY is not set: with DATABASE_URL"):
+    with pytest.raises(config.ConfigError, match=r"^SECRET_KEY is not set: with DATABASE_URL"):
         config.load({"DATABASE_URL": "postgresql://db.example/atm"}, str(tmp_path))
     assert not (tmp_path / "secret_key").exists()
 
 
 def test_on_heroku_sqlite_is_refused_unless_a_demo_says_so(tmp_path):
-    with pytest.raises(config.ConfigError, match="^DATABASE_URL is not set on Heroku") as raised:
+    with pytest.raises(config.ConfigError, match=r"^DATABASE_URL is not set on Heroku") as raised:
         config.load({"DYNO": "web.1"}, str(tmp_path))
     assert "heroku-postgresql" in str(raised.value) and "ALLOW_EPHEMERAL_SQLITE=1" in str(raised.value)
     assert config.load({"DYNO": "web.1", "ALLOW_EPHEMERAL_SQLITE": "1"}, str(tmp_path))["DB_PATH"] == "atm.db"

@@ -4,6 +4,7 @@ import json
 import yaml
 
 from atm_web import config
+
 from conftest import ROOT
 
 

@@ -18,8 +18,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from conftest import (add_token, close_app, drop_postgres_database, make_app, new_postgres_database,
-                      postgres_problem, require_postgres)
+from conftest import (
+    add_token,
+    close_app,
+    drop_postgres_database,
+    make_app,
+    new_postgres_database,
+    postgres_problem,
+    require_postgres,
+)
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 

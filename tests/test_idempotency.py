@@ -3,7 +3,8 @@ import threading
 
 import pytest
 
-from atm_web import accounts
+from atm_web import accounts, idempotency, rules
+
 from conftest import add_token, bearer
 
 
@@ -144,7 +145,7 @@ def test_form_without_key_is_refused(client, raw):
 
 
 def test_idempotent_ledger_calls_replay(db, run, clock):
-    once = accounts.Once("s", "k", "fp", clock())
+    once = idempotency.Once("s", "k", "fp", clock())
     first = run(accounts.deposit(db, "L1", 100, "t", once))
     again = run(accounts.deposit(db, "L1", 100, "t", once))
     assert again.id == first.id and again.replayed and not first.replayed
@@ -185,7 +186,7 @@ def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, clien
 def test_a_refusal_no_key_keeps_gives_the_key_up_again(client, db, run, raw):
     """Insufficient funds is an outcome a key keeps (replayed); a balance past the maximum is not: the key is
     given up, so a retry is judged afresh and the same key may serve another request."""
-    run(accounts.deposit(db, "FULL", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    run(accounts.deposit(db, "FULL", rules.BALANCE_MAX_CENTS - 5, "test"))
     for _ in range(2):
         refused = post(client, "/accounts/FULL/deposit", {"amount": 1}, "given-up")
         assert refused.status_code == 422 and "Idempotent-Replayed" not in refused.headers

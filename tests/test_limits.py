@@ -2,7 +2,8 @@
 
 import pytest
 
-from atm_web import accounts, aio, staff
+from atm_web import accounts, aio
+
 from conftest import add_teller, add_token, bearer, close_app, log_in, make_app
 
 
@@ -57,7 +58,7 @@ def test_own_limit_survives_a_max_debt_change(database, clock):
     app = make_app(database, CLOCK=clock)
     db = app.extensions["atm_db"]
     aio.run(accounts.deposit(db, "L4", 100, "t"))
-    aio.run(accounts.set_overdraft_limit(db, "L4", 5000, lambda conn: staff.audit(conn, 0, "t", "x", "L4")))
+    aio.run(accounts.set_overdraft_limit(db, "L4", 5000, "t"))
     close_app(app)
     app = make_app(database, CLOCK=clock, MAX_DEBT="10")
     assert aio.run(accounts.get_account(app.extensions["atm_db"], "L4")).overdraft_limit_cents == 5000

@@ -4,8 +4,9 @@ import sqlite3
 
 import pytest
 
-from atm_web import accounts, aio, staff
+from atm_web import accounts, aio, idempotency, reversals, sessions, tellers, tokens, verification
 from atm_web.storage.migrations import migrations
+
 from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new_postgres_database, require_postgres
 
 RELEASE_DUMP = ROOT / "tests" / "fixtures" / "ledger_release_8398747.sql"
@@ -53,7 +54,7 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
     app = make_app(path, CLOCK=clock, MAX_DEBT="500")
     try:
         db = app.extensions["atm_db"]
-        assert aio.run(accounts.verify(db)) == ([], 12)
+        assert aio.run(verification.verify(db)) == ([], 12)
         for table, old_rows in before.items():
             assert rows(path, table) == old_rows, table
         with sqlite3.connect(path) as conn:
@@ -63,10 +64,10 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
             failures = conn.execute("SELECT username, pending FROM login_attempts").fetchall()
         assert tokens == [("nightly", 1, 0, ""), ("ops", None, 1, "revoked")]  # the maker found from created_by
         assert failures == [("tina", 0)]                                         # earlier failures carried over
-        tina = aio.run(staff.find_teller(db, "tina"))
+        tina = aio.run(tellers.find_teller(db, "tina"))
         assert tina and tina[0].role == "teller"
         tx = aio.run(accounts.deposit(db, "ACC1", 100, "test"))  # the chain goes on from the old rows
-        assert tx.id == 13 and aio.run(accounts.verify(db)) == ([], 13)
+        assert tx.id == 13 and aio.run(verification.verify(db)) == ([], 13)
     finally:
         close_app(app)
 
@@ -82,15 +83,15 @@ def postgres_target():
 def populated(path, clock):
     app = make_app(path, CLOCK=clock)
     db = app.extensions["atm_db"]
-    ada = aio.run(staff.create_teller(db, "ada", "scrypt:x", "admin", "setup", clock()))
-    aio.run(staff.create_token(db, "nightly", False, ada.actor, clock()))
-    aio.run(staff.start_session(db, ada.id, clock()))
+    ada = aio.run(tellers.create_teller(db, "ada", "scrypt:x", "admin", "setup", clock()))
+    aio.run(tokens.create_token(db, "nightly", False, ada.actor, clock()))
+    aio.run(sessions.start_session(db, ada.id, clock()))
     for n in range(30):
-        aio.run(accounts.deposit(db, f"C{n % 7}", 1000 + n, "teller:ada", accounts.Once("s", f"k{n}", "f", clock())))
+        aio.run(accounts.deposit(db, f"C{n % 7}", 1000 + n, "teller:ada", idempotency.Once("s", f"k{n}", "f", clock()),
+                                 now=clock()))
     debit, _ = aio.run(accounts.transfer(db, "C1", "C9", 555, "teller:ada"))
     aio.run(accounts.withdraw(db, "C2", 90000, "teller:ada"))
-    aio.run(accounts.reverse(db, debit.id, "wrong account", "teller:ada",
-                             lambda conn: staff.audit(conn, clock(), "teller:ada", "entry reversed", str(debit.id))))
+    aio.run(reversals.reverse(db, debit.id, "wrong account", "teller:ada", now=clock()))
     return app
 
 
@@ -113,8 +114,8 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
     try:
         db = on_postgres.extensions["atm_db"]
         tx = aio.run(accounts.deposit(db, "C1", 100, "teller:ada"))
-        assert tx.id == 36 and aio.run(accounts.verify(db)) == ([], 36)
-        assert aio.run(staff.find_teller(db, "ada"))[0].is_admin
+        assert tx.id == 36 and aio.run(verification.verify(db)) == ([], 36)
+        assert aio.run(tellers.find_teller(db, "ada"))[0].is_admin
     finally:
         close_app(on_postgres)
 

@@ -31,7 +31,8 @@ def test_ten_dimes_are_exactly_one():
     assert sum(to_cents(Decimal("0.1")) for _ in range(10)) == 100
 
 
-@pytest.mark.parametrize("cents, text", [(0, "0.00"), (15050, "150.50"), (-4950, "-49.50"), (123456789, "1,234,567.89")])
+@pytest.mark.parametrize("cents, text", [(0, "0.00"), (15050, "150.50"), (-4950, "-49.50"),
+                                         (123456789, "1,234,567.89")])
 def test_format_cents(cents, text):
     assert format_cents(cents) == text
 

@@ -2,12 +2,9 @@
 
 import pytest
 
-from atm_web import accounts, staff
+from atm_web import accounts, refusals, reversals, verification
+
 from conftest import add_teller, add_token, log_in
-
-
-def no_audit(conn):
-    return staff.audit(conn, 0, "test", "entry reversed", "x")
 
 
 @pytest.fixture
@@ -19,22 +16,26 @@ def admin_api(app):
 
 def test_reversal_compensates_once_and_is_linked(db, run):
     original = run(accounts.deposit(db, "R1", 5000, "t"))
-    (reversal,) = run(accounts.reverse(db, original.id, "keyed twice", "teller:ada", no_audit))
+    done = run(reversals.reverse(db, original.id, "keyed twice", "teller:ada"))
+    (reversal,) = done.rows
+    assert not done.replayed
     assert (reversal.kind, reversal.amount_cents, reversal.balance_after_cents, reversal.related_id) == \
         ("reversal_debit", 5000, 0, original.id)
     assert reversal.memo == f"reverses {original.id}: keyed twice"
-    with pytest.raises(accounts.CannotReverse, match="already reversed"):
-        run(accounts.reverse(db, original.id, "again", "t", no_audit))
-    with pytest.raises(accounts.CannotReverse, match="cannot itself be reversed"):
-        run(accounts.reverse(db, reversal.id, "undo", "t", no_audit))
-    assert run(accounts.verify(db))[0] == []
+    again = run(reversals.reverse(db, original.id, "keyed twice", "teller:ada"))  # a retry: the first answer
+    assert again.replayed and again.rows == [reversal]
+    with pytest.raises(refusals.CannotReverse, match="already reversed"):
+        run(reversals.reverse(db, original.id, "again", "t"))
+    with pytest.raises(refusals.CannotReverse, match="cannot itself be reversed"):
+        run(reversals.reverse(db, reversal.id, "undo", "t"))
+    assert run(verification.verify(db))[0] == []
 
 
 def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, raw, run):
     deposit = run(accounts.deposit(db, "R2", 10000, "t"))
     run(accounts.withdraw(db, "R2", 110000, "t"))  # at the limit: -1000.00
-    with pytest.raises(accounts.InsufficientFunds):
-        run(accounts.reverse(db, deposit.id, "bounced cheque", "t", no_audit))
+    with pytest.raises(refusals.InsufficientFunds):
+        run(reversals.reverse(db, deposit.id, "bounced cheque", "t"))
     assert raw.journal_count() == 2
     assert raw.scalar("SELECT COUNT(*) FROM audit_log") == 0
 
@@ -42,20 +43,20 @@ def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, raw, run):
 def test_reversing_a_transfer_reverses_both_legs(db, run):
     run(accounts.deposit(db, "R3", 10000, "t"))
     debit, credit = run(accounts.transfer(db, "R3", "R4", 2500, "t"))
-    rows = run(accounts.reverse(db, credit.id, "wrong payee", "t", no_audit))
+    rows = run(reversals.reverse(db, credit.id, "wrong payee", "t")).rows
     assert {(r.account_number, r.kind, r.related_id) for r in rows} == \
         {("R3", "reversal_credit", debit.id), ("R4", "reversal_debit", credit.id)}
     assert run(accounts.get_balances(db, ["R3", "R4"])) == {"R3": 10000, "R4": 0}
-    with pytest.raises(accounts.CannotReverse):
-        run(accounts.reverse(db, debit.id, "again", "t", no_audit))
+    with pytest.raises(refusals.CannotReverse):
+        run(reversals.reverse(db, debit.id, "again", "t"))
 
 
 def test_unknown_entry_and_missing_reason(db, run):
-    with pytest.raises(accounts.CannotReverse):
-        run(accounts.reverse(db, 999, "why", "t", no_audit))
+    with pytest.raises(refusals.CannotReverse):
+        run(reversals.reverse(db, 999, "why", "t"))
     tx = run(accounts.deposit(db, "R5", 100, "t"))
-    with pytest.raises(accounts.CannotReverse):
-        run(accounts.reverse(db, tx.id, "  ", "t", no_audit))
+    with pytest.raises(refusals.CannotReverse):
+        run(reversals.reverse(db, tx.id, "  ", "t"))
 
 
 def test_api_reversal_replays_with_the_same_reason(admin_api, client, raw):

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from atm_web import aio, staff
+from atm_web import aio, tellers, tokens
+
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
 IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
@@ -24,9 +25,9 @@ def api(ok, read_only_ok=None):
 
 
 ROUTES = [
-    ("GET", "/is_alive", None, {i: 200 for i in IDENTITIES}),
-    ("GET", "/openapi.json", None, {i: 200 for i in IDENTITIES}),
-    ("GET", "/docs", None, {i: 200 for i in IDENTITIES}),
+    ("GET", "/is_alive", None, dict.fromkeys(IDENTITIES, 200)),
+    ("GET", "/openapi.json", None, dict.fromkeys(IDENTITIES, 200)),
+    ("GET", "/docs", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/accounts/A1/balance", None, api(200)),
     ("GET", "/accounts/A1/transactions", None, api(200)),
     ("PUT", "/accounts/A1/overdraft-limit", {"overdraft_limit": 50}, {"admin_token": 200, "read_write": 403,
@@ -35,14 +36,15 @@ ROUTES = [
     ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
     ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
     ("POST", "/transfers", {"from_account": "A1", "to_account": "B1", "amount": 1}, api(200, 403)),
-    ("GET", "/login", None, {i: 200 for i in IDENTITIES}),
-    ("POST", "/logout", {}, {i: 303 for i in IDENTITIES}),
-    ("GET", "/setup", None, {i: 404 for i in IDENTITIES}),
+    ("GET", "/login", None, dict.fromkeys(IDENTITIES, 200)),
+    ("POST", "/logout", {}, dict.fromkeys(IDENTITIES, 303)),
+    ("GET", "/setup", None, dict.fromkeys(IDENTITIES, 404)),
     ("POST", "/setup", {"code": "guess", "username": "eve", "password": "e" * 12, "confirm": "e" * 12},
-     {i: 404 for i in IDENTITIES}),
-    ("POST", "/login", {"username": "ada", "password": "not the password"}, {i: 401 for i in IDENTITIES}),
+     dict.fromkeys(IDENTITIES, 404)),
+    ("POST", "/login", {"username": "ada", "password": "not the password"}, dict.fromkeys(IDENTITIES, 401)),
     ("GET", "/", None, html(200, 200)),
     ("GET", "/teller/accounts/A1", None, html(200, 200)),
+    ("GET", "/teller/accounts/NEW9/open?kind=deposit&amount=3&form_key=" + "d" * 32, None, html(200, 200)),
     ("POST", "/teller/transactions", {"account_number": "A1", "amount": "3", "deposit": "Deposit",
                                        "form_key": "b" * 32}, html(303, 303)),
     ("GET", "/teller/receipts/1", None, html(200, 200)),
@@ -70,7 +72,7 @@ ROUTES = [
 
 
 def expected(route, identity):
-    method, path, _, table = route
+    _method, path, _, table = route
     if identity in table:
         return table[identity]
     if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")):
@@ -98,16 +100,16 @@ def world(database, clock):
     clients = {"anonymous": app.test_client()}
     for identity, name in (("teller", "tina"), ("admin", "ada"), ("deactivated", "dave")):
         clients[identity] = log_in(app, app.test_client(), people[name])
-    aio.run(staff.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
+    aio.run(tellers.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
     secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
                 "admin_token": add_token(app, "adm", admin=True),
                 "revoked": add_token(app, "gone"), "wrong_token": "atm_" + "x" * 43}
     olga = add_teller(app, "olga", "admin")  # made an admin token, then was deactivated by another admin
-    secrets_["deactivated_admins_token"] = aio.run(staff.create_token(db, "olgas", False, olga.actor, clock(),
+    secrets_["deactivated_admins_token"] = aio.run(tokens.create_token(db, "olgas", False, olga.actor, clock(),
                                                                       admin=True))[1]
-    aio.run(staff.set_active(db, olga.id, False, people["ada"].actor, clock()))
-    tokens = {t.name: t for t in aio.run(staff.list_tokens(db))}
-    aio.run(staff.revoke_token(db, tokens["gone"].id, "test", clock()))
+    aio.run(tellers.set_active(db, olga.id, False, people["ada"].actor, clock()))
+    made = {t.name: t for t in aio.run(tokens.list_tokens(db))}
+    aio.run(tokens.revoke_token(db, made["gone"].id, "test", clock()))
     for identity, secret in secrets_.items():
         client = app.test_client()
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
@@ -115,7 +117,7 @@ def world(database, clock):
     admin_client = clients["admin"]
     assert admin_client.post("/accounts/A1/deposit", json={"amount": 100},
                              headers={"Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
-    ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": tokens["rw"].id}
+    ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id}
     yield app, clients, ids
     close_app(app)
 
@@ -123,7 +125,7 @@ def world(database, clock):
 @pytest.mark.parametrize("identity", IDENTITIES)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
 def test_access_matrix(world, raw, route, identity):
-    app, clients, ids = world
+    _app, clients, ids = world
     method, path, body, _ = route
     path = path.format(**ids)
     want = expected(route, identity)
@@ -163,7 +165,7 @@ def test_deactivated_teller_session_stops_at_next_request(app, clock):
     tina = add_teller(app, "tina")
     client = log_in(app, app.test_client(), tina)
     assert client.get("/").status_code == 200
-    aio.run(staff.set_active(app.extensions["atm_db"], tina.id, False, "test", clock()))
+    aio.run(tellers.set_active(app.extensions["atm_db"], tina.id, False, "test", clock()))
     response = client.get("/")
     assert response.status_code == 303 and "/login" in response.location
 
@@ -175,20 +177,21 @@ def csrf_world(database, clock):
     app = make_app(database, CLOCK=clock, WTF_CSRF_ENABLED=True)
     ada = add_teller(app, "ada", "admin")
     tina = add_teller(app, "tina")
-    token_id = aio.run(staff.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
+    token_id = aio.run(tokens.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
     client = log_in(app, app.test_client(), ada)
     yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id}
     close_app(app)
 
 
-FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m == "POST" and not p.startswith(("/accounts/", "/transfers", "/balances", "/transactions/"))]
+FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES
+              if m == "POST" and not p.startswith(("/accounts/", "/transfers", "/balances", "/transactions/"))]
 FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
 
 
 @pytest.mark.parametrize("csrf_token", [None, "forged-token"])
 @pytest.mark.parametrize("method, path, body", FORM_POSTS, ids=lambda v: v if isinstance(v, str) else None)
 def test_forms_refuse_missing_or_wrong_csrf_token(csrf_world, raw, method, path, body, csrf_token):
-    app, client, ids = csrf_world
+    _app, client, ids = csrf_world
     data = dict(body or {})
     if csrf_token:
         data["csrf_token"] = csrf_token

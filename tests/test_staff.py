@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from atm_web import aio, login_locks, staff
+from atm_web import aio, audit, login_locks, tellers, tokens
 from atm_web.storage import IntegrityError
+
 from conftest import PASSWORD, add_teller, bearer, close_app, log_in, make_app
 
 
@@ -27,7 +28,7 @@ def admins(app):
 
 
 def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins, raw):
-    ada, bob, ada_client, bob_client, secrets_ = admins
+    ada, _bob, _ada_client, bob_client, secrets_ = admins
     api = app.test_client()
     ops = bearer(secrets_["ops"])
     assert api.post("/accounts/M1/deposit", json={"amount": 10}, headers=ops).status_code == 200  # now cached
@@ -53,10 +54,10 @@ def test_deactivating_an_administrator_revokes_every_token_they_made(app, admins
 
 
 def test_only_the_leavers_tokens_are_revoked(app, admins, runner):
-    ada, bob, ada_client, bob_client, secrets_ = admins
+    ada, _bob, _ada_client, bob_client, secrets_ = admins
     bobs = make_token(bob_client, "bobs")
     cli = runner.invoke(args=["create-token", "batch"]).output.strip().splitlines()[-1]
-    aio.run(staff.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
+    aio.run(tellers.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
     api = app.test_client()
     assert api.get("/accounts/M1/balance", headers=bearer(bobs)).status_code == 200
     assert api.get("/accounts/M1/balance", headers=bearer(cli)).status_code == 200
@@ -64,17 +65,17 @@ def test_only_the_leavers_tokens_are_revoked(app, admins, runner):
 
 
 def test_a_manual_revocation_keeps_its_own_reason(app, admins):
-    ada, bob, ada_client, bob_client, secrets_ = admins
-    token_id = next(t.id for t in aio.run(staff.list_tokens(app.extensions["atm_db"])) if t.name == "report")
+    ada, _bob, _ada_client, bob_client, _secrets = admins
+    token_id = next(t.id for t in aio.run(tokens.list_tokens(app.extensions["atm_db"])) if t.name == "report")
     assert bob_client.post(f"/admin/tokens/{token_id}/revoke").status_code == 303
-    aio.run(staff.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
-    reasons = {t.name: t.revoked_reason for t in aio.run(staff.list_tokens(app.extensions["atm_db"]))}
+    aio.run(tellers.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
+    reasons = {t.name: t.revoked_reason for t in aio.run(tokens.list_tokens(app.extensions["atm_db"]))}
     assert reasons == {"ops": "its maker ada was deactivated", "report": "revoked by teller:bob"}
 
 
 def test_a_deactivation_refused_midway_revokes_nothing(app, admins, raw):
     """The revocations share the deactivation's transaction: a failure in it leaves every token working."""
-    ada, bob, ada_client, bob_client, secrets_ = admins
+    ada, _bob, ada_client, _bob_client, secrets_ = admins
     raw.script(  # the last step fails (as a full disk might): after ops is revoked
         "CREATE TRIGGER last_step_fails BEFORE INSERT ON audit_log WHEN NEW.action = 'token revoked' "
         "AND NEW.target = 'report' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
@@ -83,10 +84,10 @@ def test_a_deactivation_refused_midway_revokes_nothing(app, admins, raw):
         "'integrity_constraint_violation'; END IF; RETURN NEW; END $$; CREATE TRIGGER last_step_fails BEFORE "
         "INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION last_step_fails();")
     with pytest.raises(IntegrityError, match="refused"):
-        aio.run(staff.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
+        aio.run(tellers.set_active(app.extensions["atm_db"], ada.id, False, "test", app.config["CLOCK"]()))
     assert app.test_client().get("/accounts/M1/balance", headers=bearer(secrets_["ops"])).status_code == 200
-    assert all(t.revoked_at is None for t in aio.run(staff.list_tokens(app.extensions["atm_db"])))
-    assert aio.run(staff.get_teller(app.extensions["atm_db"], ada.id)).active
+    assert all(t.revoked_at is None for t in aio.run(tokens.list_tokens(app.extensions["atm_db"])))
+    assert aio.run(tellers.get_teller(app.extensions["atm_db"], ada.id)).active
     assert ada_client.get("/").status_code == 200  # her session was not ended either
 
 
@@ -94,11 +95,11 @@ def test_deactivation_revokes_at_once_in_another_process(database, clock):
     first, second = make_app(database, CLOCK=clock), make_app(database, CLOCK=clock)
     try:
         olga = add_teller(first, "olga", "admin")
-        _, secret = aio.run(staff.create_token(first.extensions["atm_db"], "olgas", False, olga.actor, clock(),
+        _, secret = aio.run(tokens.create_token(first.extensions["atm_db"], "olgas", False, olga.actor, clock(),
                                                admin=True))
         api = second.test_client()
         assert api.get("/accounts/1/balance", headers=bearer(secret)).status_code == 200  # cached there
-        aio.run(staff.set_active(first.extensions["atm_db"], olga.id, False, "test", clock()))
+        aio.run(tellers.set_active(first.extensions["atm_db"], olga.id, False, "test", clock()))
         assert api.post("/accounts/1/deposit", json={"amount": 1}, headers=bearer(secret)).status_code == 401
     finally:
         close_app(first)
@@ -106,7 +107,7 @@ def test_deactivation_revokes_at_once_in_another_process(database, clock):
 
 
 def test_admin_page_warns_before_deactivating_someone_who_made_tokens(app, admins):
-    ada, bob, ada_client, bob_client, secrets_ = admins
+    ada, bob, _ada_client, bob_client, secrets_ = admins
     carl = add_teller(app, "carl")
     page = bob_client.get("/admin/tellers").get_data(as_text=True)
     assert f'href="/admin/tellers/{ada.id}/deactivate"' in page     # ada: a link to the warning first
@@ -118,10 +119,10 @@ def test_admin_page_warns_before_deactivating_someone_who_made_tokens(app, admin
     # A post without the confirmation (an old page, a script) changes nothing and shows the warning.
     unconfirmed = bob_client.post(f"/admin/tellers/{ada.id}/deactivate")
     assert unconfirmed.status_code == 303 and unconfirmed.location == f"/admin/tellers/{ada.id}/deactivate"
-    assert aio.run(staff.find_teller(app.extensions["atm_db"], "ada"))[0].active
+    assert aio.run(tellers.find_teller(app.extensions["atm_db"], "ada"))[0].active
     assert app.test_client().get("/accounts/1/balance", headers=bearer(secrets_["ops"])).status_code == 200
     assert bob_client.post(f"/admin/tellers/{carl.id}/deactivate").status_code == 303  # no tokens: no warning
-    assert not aio.run(staff.find_teller(app.extensions["atm_db"], "carl"))[0].active
+    assert not aio.run(tellers.find_teller(app.extensions["atm_db"], "carl"))[0].active
     assert bob_client.get(f"/admin/tellers/{bob.id}/deactivate").status_code == 303     # not yourself
     assert bob_client.get("/admin/tellers/999/deactivate").status_code == 404
 
@@ -160,7 +161,7 @@ def test_a_success_releases_its_reservation_but_not_the_others_in_flight(db, clo
     now = clock()
     in_flight = [reserve(db, "tina", "10.0.0.3", now) for _ in range(4)]
     mine = reserve(db, "tina", "10.0.0.3", now)
-    assert all(isinstance(a, int) for a in in_flight + [mine])
+    assert all(isinstance(a, int) for a in [*in_flight, mine])
     assert reserve(db, "tina", "10.0.0.3", now) == "username"
     aio.run(login_locks.attempt_succeeded(db, "tina", mine))
     assert isinstance(reserve(db, "tina", "10.0.0.3", now), int)   # one place freed
@@ -182,7 +183,7 @@ def login(client, username="tina", password=PASSWORD):
 
 
 def test_admin_unlocks_a_locked_username_and_it_is_audited(app, clock):
-    tina, ada = add_teller(app, "tina"), add_teller(app, "ada", "admin")
+    _tina, ada = add_teller(app, "tina"), add_teller(app, "ada", "admin")
     for attempt in range(5):
         login(app.test_client(), password=f"typo {attempt}")
     assert login(app.test_client()).status_code == 429
@@ -192,7 +193,7 @@ def test_admin_unlocks_a_locked_username_and_it_is_audited(app, clock):
     assert admin.post("/admin/login-locks/unlock", data={"kind": "username", "subject": "tina"}).status_code == 303
     assert login(app.test_client()).status_code == 303
     assert "Unlock tina" not in admin.get("/admin/tellers").get_data(as_text=True)
-    entries = [(e.actor, e.action, e.target) for e in aio.run(staff.audit_entries(app.extensions["atm_db"]))]
+    entries = [(e.actor, e.action, e.target) for e in aio.run(audit.entries(app.extensions["atm_db"]))]
     assert ("teller:ada", "login unlocked", "username tina") in entries
 
 
@@ -204,4 +205,4 @@ def test_unlock_of_nothing_locked_says_so_and_writes_nothing(app):
     assert "not locked" in response.get_data(as_text=True)
     bad = admin.post("/admin/login-locks/unlock", data={"kind": "planet", "subject": "x"})
     assert bad.status_code == 303
-    assert [e.action for e in aio.run(staff.audit_entries(app.extensions["atm_db"]))] == ["teller added"]
+    assert [e.action for e in aio.run(audit.entries(app.extensions["atm_db"]))] == ["teller added"]

@@ -74,19 +74,37 @@ def test_receipt_has_print_stylesheet(client):
 
 def test_new_account_deposit_asks_for_confirmation_first(client, raw):
     response = post(client, "NEW1", "10")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Open a new account?" in html and "NEW1" in html
+    assert response.status_code == 303 and response.location.startswith("/teller/accounts/NEW1/open?")
+    confirm = client.get(response.location)  # a GET: Back from the receipt comes here, not to a re-POST
+    html = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and "Open a new account?" in html and "NEW1" in html and "10.00" in html
     assert journal(raw) == []
-    assert post(client, "NEW1", "10", confirm_open="yes").status_code == 303
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', html).group(1)
+    done = post(client, "NEW1", "10", confirm_open="yes", form_key=key)
+    assert done.status_code == 303 and "/teller/receipts/" in done.location
+    again = client.get(response.location)  # Back: the page again; its form posts the same key, never twice
+    assert again.status_code == 200
+    assert post(client, "NEW1", "10", confirm_open="yes", form_key=key).location == done.location
     assert journal(raw) == [("NEW1", "deposit", 1000, 1000)]
     assert post(client, "NEW1", "5").status_code == 303  # existing now: no question asked
+
+
+@pytest.mark.parametrize("query", ["kind=deposit&amount=abc&form_key=" + "a" * 32,
+                                   "kind=steal&amount=1&form_key=" + "a" * 32,
+                                   "kind=deposit&amount=1&form_key=short", "kind=deposit&amount=1", ""])
+def test_a_confirm_page_with_bad_parameters_goes_back_to_the_account(client, query, raw):
+    response = client.get(f"/teller/accounts/NEW2/open?{query}")
+    assert response.status_code == 303 and response.location == "/teller/accounts/NEW2"
+    bad_number = client.get(f"/teller/accounts/N%20W/open?kind=deposit&amount=1&form_key={'a' * 32}")
+    assert bad_number.status_code == 303 and bad_number.location == "/"
+    assert journal(raw) == []
 
 
 def test_withdraw_past_limit_reshows_form_and_changes_nothing(client, raw):
     post(client, "LIM", "10", confirm_open="yes")
     response = post(client, "LIM", "1010.01", "withdraw")
     html = response.get_data(as_text=True)
-    assert response.status_code == 400 and "Insufficient funds" in html and "Nothing was withdrawn" in html
+    assert response.status_code == 400 and "Insufficient funds" in html and "Nothing was recorded" in html
     assert journal(raw) == [("LIM", "deposit", 1000, 1000)]
 
 
@@ -169,10 +187,10 @@ def test_csrf_does_not_apply_to_json_api(csrf_client, raw):
 
 
 def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw, run):
-    from atm_web import accounts
-    run(accounts.deposit(db, "BIG", accounts.BALANCE_MAX_CENTS - 5, "test"))
+    from atm_web import accounts, rules
+    run(accounts.deposit(db, "BIG", rules.BALANCE_MAX_CENTS - 5, "test"))
     response = client.post("/teller/transactions", data={"account_number": "BIG", "amount": "0.06",
                                                          "deposit": "Deposit", "form_key": "d" * 32})
     assert response.status_code == 422
     assert "largest balance the ledger holds" in response.get_data(as_text=True)
-    assert run(accounts.get_balance(db, "BIG")) == accounts.BALANCE_MAX_CENTS - 5
+    assert run(accounts.get_balance(db, "BIG")) == rules.BALANCE_MAX_CENTS - 5

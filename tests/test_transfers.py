@@ -1,7 +1,7 @@
 
 import pytest
 
-from atm_web import accounts
+from atm_web import accounts, refusals, verification
 
 
 def journal(raw):
@@ -17,21 +17,21 @@ def test_transfer_writes_two_linked_rows_in_one_transaction(db, raw, run):
     assert credit.related_id == debit.id
     assert journal(raw)[1:] == [(debit.id, "T1", "transfer_out", 2550, 7450, None),
                                     (credit.id, "T2", "transfer_in", 2550, 2550, debit.id)]
-    assert run(accounts.verify(db))[0] == []
+    assert run(verification.verify(db))[0] == []
 
 
 def test_transfer_past_limit_changes_nothing(db, raw, run):
     run(accounts.deposit(db, "T1", 100, "t"))
     before = journal(raw)
-    with pytest.raises(accounts.InsufficientFunds):
+    with pytest.raises(refusals.InsufficientFunds):
         run(accounts.transfer(db, "T1", "T2", 100101, "t"))  # 1.00 + 1,000.00 overdraft, plus 0.01
     assert journal(raw) == before
     assert run(accounts.get_account(db, "T2")).exists is False
 
 
 @pytest.mark.parametrize("source, target, error", [
-    ("T1", "T1", accounts.SameAccount), ("NOPE", "T1", accounts.UnknownAccount),
-    ("T 1", "T2", accounts.InvalidAccountNumber), ("T1", "", accounts.InvalidAccountNumber)])
+    ("T1", "T1", refusals.SameAccount), ("NOPE", "T1", refusals.UnknownAccount),
+    ("T 1", "T2", refusals.InvalidAccountNumber), ("T1", "", refusals.InvalidAccountNumber)])
 def test_transfer_refusals(db, raw, run, source, target, error):
     run(accounts.deposit(db, "T1", 100, "t"))
     with pytest.raises(error):
@@ -79,5 +79,5 @@ def test_teller_transfer_form(client, raw):
     assert "Transfer out" in receipt and "to B1" in receipt and "New balance of B1" in receipt and "60.00" in receipt
     refused = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "2000",
                                                     "form_key": "f" * 32})
-    assert refused.status_code == 400 and "Nothing was moved" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Nothing was recorded" in refused.get_data(as_text=True)
     assert len(journal(raw)) == 3

@@ -21,8 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .common import (Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable,
-                     StaleAuthorisation, authorisation, settle)
+from .common import (
+    Connection,
+    Database,
+    DatabaseUnreachable,
+    IntegrityError,
+    LedgerUnavailable,
+    StaleAuthorisation,
+    authorisation,
+    settle,
+)
 from .migrations import migrations
 
 log = logging.getLogger(__name__)
@@ -260,12 +268,12 @@ class PostgresDatabase(Database):
             return await self._commit_group(postings, others)
         try:
             writer = await self._ready_writer()
-        except _CONNECTION_ERRORS + (asyncpg.exceptions.PostgresError,) as error:  # nothing was sent
+        except (*_CONNECTION_ERRORS, asyncpg.exceptions.PostgresError) as error:  # nothing was sent
             log.error("could not reconnect to write: %s", error)
             return settle([(future, LedgerUnavailable(str(error)), None) for _, future in postings])
         try:
             self._settle(await self._post_entries(writer, postings))
-        except _RETRYABLE + (asyncpg.exceptions.LockNotAvailableError,) + _CONNECTION_ERRORS as error:
+        except (*_RETRYABLE, asyncpg.exceptions.LockNotAvailableError, *_CONNECTION_ERRORS) as error:
             log.error("could not post a group of entries: %s", error)
             if isinstance(error, _CONNECTION_ERRORS):
                 await self._discard_writer()
@@ -286,7 +294,7 @@ class PostgresDatabase(Database):
         _Again for a posting to make in the next group (see _settle)."""
         if not postings:
             return []
-        columns = list(zip(*(op.batch_row() for op, _ in postings)))
+        columns = list(zip(*(op.batch_row() for op, _ in postings), strict=True))
         generations = [int(op.granted.generation) if isinstance(op, _Authorised) else None for op, _ in postings]
         rows = await conn.raw.fetch(
             "SELECT entry, outcome, tx_id, balance, constraint_name FROM post_authorised_entries($1::bigint[], $2, "
@@ -294,7 +302,7 @@ class PostgresDatabase(Database):
             "$11::text[], $12::text[], $13::float8[], $14::float8[])",
             generations, WRITE_LOCK, *[list(column) for column in columns])
         outcomes = []
-        for (op, future), row in zip(postings, sorted(rows, key=lambda r: r[0])):
+        for (op, future), row in zip(postings, sorted(rows, key=lambda r: r[0]), strict=True):
             if row[1] == "stale":
                 outcomes.append((future, StaleAuthorisation(), None))
                 continue
@@ -330,7 +338,7 @@ class PostgresDatabase(Database):
                     try:
                         outcomes.append((future, None, await op(conn)))
                     except Exception as error:
-                        if isinstance(error, _RETRYABLE) or isinstance(error, _CONNECTION_ERRORS):
+                        if isinstance(error, (*_RETRYABLE, *_CONNECTION_ERRORS)):
                             raise
                         if conn.broken:  # the op spoiled the transaction: it runs alone, the others again
                             await conn.raw.execute("ROLLBACK")
@@ -413,7 +421,7 @@ class SharedGeneration:
         try:
             rows = await self.db.read(lambda conn: conn.fetchall("SELECT generation FROM token_revocations"))
             future.set_result(str(rows[0][0]))
-        except Exception as error:  # noqa: BLE001 (every waiting caller gets it)
+        except Exception as error:
             future.set_exception(error)
         finally:
             self._reading = False

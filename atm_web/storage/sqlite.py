@@ -221,10 +221,8 @@ class SQLiteDatabase(Database):
             await conn.execute("COMMIT")
         except Exception as error:
             log.exception("write transaction failed; rolled back")
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 await conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             failure = LedgerUnavailable(str(error))
             return settle([(future, failure, None) for _, future in batch])
         settle(outcomes)

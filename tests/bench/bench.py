@@ -1,10 +1,10 @@
 """`make bench`: the app under hypercorn as the Procfile runs it, beside the original API's design.
 
-The app's ledger is a SQLite file, or, when DATABASE_URL names a PostgreSQL server, a new database created on
-that server for the run (and dropped after it). Load comes from a second process: wrk when installed, else a bounded asyncio client. Each scenario runs at 16
-and 64 connections, in BENCH_ROUNDS rounds alternating app and reference; medians and the app/reference ratio
-are printed (absolute figures drift on a shared machine, ratios measured in one run do not).
-"""
+The app's ledger is a SQLite file, or, when DATABASE_URL names a PostgreSQL server, a new database created on that
+server for the run (and dropped after it). Load comes from a second process: wrk when installed, else a bounded
+asyncio client. Each scenario runs at 16 and 64 connections, in BENCH_ROUNDS rounds alternating app and reference;
+medians and the app/reference ratio are printed (absolute figures drift on a shared machine, ratios measured in one
+run do not)."""
 import asyncio
 import os
 import re
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.e2e.server import ROOT, Server, free_port  # noqa: E402
+from tests.e2e.server import ROOT, Server, free_port
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -99,7 +99,7 @@ async def _python_load(port, scenario, connections, seconds, token=""):
                         if line.lower().startswith(b"content-length:"):
                             length = int(line.split(b":")[1])
                     await asyncio.wait_for(reader.readexactly(length), TIMEOUT_S)
-                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     errors += 1
                     return
                 latencies.append((time.monotonic() - start) * 1000)
@@ -180,7 +180,7 @@ def main():
             results = {}
             for scenario in SCENARIOS:
                 for connections in CONNECTIONS:
-                    for name, srv in servers.items():  # warm-up
+                    for srv in servers.values():  # warm-up
                         run_load(srv.port, scenario, connections, 1, token)
                     for round_ in range(ROUNDS):
                         order = list(servers.items()) if round_ % 2 == 0 else list(servers.items())[::-1]
@@ -204,8 +204,8 @@ def report_cell(results, scenario, connections, servers):
         print(f"{scenario:26} c={connections:<3} {name:9} {m['rps']:8.0f} req/s  p50 {m['p50']:7.1f} ms  "
               f"p99 {m['p99']:7.1f} ms  errors {m['errors']}", flush=True)
     if "reference" in medians and medians["reference"]["rps"]:
-        print(f"{'':26} c={connections:<3} ratio app/reference: {medians['app']['rps'] / medians['reference']['rps']:.2f}x",
-              flush=True)
+        ratio = medians["app"]["rps"] / medians["reference"]["rps"]
+        print(f"{'':26} c={connections:<3} ratio app/reference: {ratio:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ measured in one run do not).
 
     .venv/bin/python tests/bench/compare.py NAME=CHECKOUT[@postgresql][+VARIABLE=VALUE...] ...
     e.g. git worktree add /tmp/before HEAD~3
-         .venv/bin/python tests/bench/compare.py before=/tmp/before now=. now-pg=.@postgresql pg-1=.@postgresql+WEB_CONCURRENCY=1
+         .venv/bin/python tests/bench/compare.py before=/tmp/before now=. now-pg=.@postgresql \
+             pg-1=.@postgresql+WEB_CONCURRENCY=1
 
 Each app is started with its checkout's own Procfile `web:` command (on a loopback port, 2 workers), on a
 temporary SQLite file, or with @postgresql on a new database of the server DATABASE_URL names (default
@@ -22,9 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.bench.bench import (CONNECTIONS, ROUNDS, SCENARIOS, SECONDS, Reference, postgres_database,  # noqa: E402
-                               run_load)
-from tests.e2e.server import free_port  # noqa: E402
+from tests.bench.bench import CONNECTIONS, ROUNDS, SCENARIOS, SECONDS, Reference, postgres_database, run_load
+from tests.e2e.server import free_port
 
 VENV_BIN = Path(sys.executable).parent
 WANTED = list(SCENARIOS) if os.environ.get("BENCH_SCENARIOS") else ["deposit, 10k accounts", "deposit, one hot account"]

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import asyncpg
 import psycopg
-import psycopg_pool
 import uvloop
 
 URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1/test").replace("postgres://", "postgresql://")
@@ -143,7 +142,7 @@ class GroupCommit:
             await self.driver.execute(self.conn, f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
             results = [await self.driver.deposit(self.conn, number) for number, _ in batch]
             await self.driver.execute(self.conn, "COMMIT")
-            for (_, future), result in zip(batch, results):
+            for (_, future), result in zip(batch, results, strict=True):
                 future.set_result(result)
 
 
@@ -154,7 +153,7 @@ class Batched(GroupCommit):
         while self.pending:
             batch, self.pending = self.pending[:256], self.pending[256:]
             rows = await self.driver.post_entries(self.conn, [number for number, _ in batch])
-            for (_, future), row in zip(batch, rows):
+            for (_, future), row in zip(batch, rows, strict=True):
                 future.set_result(row)
 
 

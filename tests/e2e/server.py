@@ -23,7 +23,7 @@ def burst(count, work, timeout: float = 120):
         start.wait()
         try:
             results[n] = work(n)
-        except Exception as error:  # noqa: BLE001 - reported in the results
+        except Exception as error:
             results[n] = repr(error)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
@@ -83,7 +83,7 @@ class Server:
         return self.token
 
     def start(self, timeout: float = 30):
-        self.log = open(self.log_path, "ab")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 (open while the server runs; stop() closes it)
         self.proc = subprocess.Popen(["bash", "-c", f"exec {procfile_command()}"], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 Where Chromium is missing the tests skip with a line saying how to install it; with ATM_REQUIRE_BROWSER=1 (set
 by .ci/run) a missing browser fails instead. Screenshots land in screenshots/ (git-ignored).
 """
+import contextlib
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 SHOTS = ROOT / "screenshots"
 PASSWORD = "teller password 1"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+pytestmark = pytest.mark.browser
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -170,10 +172,8 @@ def test_double_click_on_deposit_moves_money_once(watched, server, admin):
         page.wait_for_timeout(50)
     assert len(held) == 2, "the double click did not post twice"
     for route, response in held:
-        try:
+        with contextlib.suppress(playwright_api.Error):  # the browser had already dropped the first navigation
             route.fulfill(response=response)
-        except playwright_api.Error:
-            pass  # the browser had already dropped the first navigation
     page.unroute("**/teller/transactions")
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     assert journal_rows(server, "DBL1") == 2
@@ -255,7 +255,7 @@ def test_accessibility_no_serious_or_critical_violations(watched, server, admin)
 
 def test_screens_hold_at_both_widths_and_the_receipt_prints_on_one_page(browser, server, admin):
     SHOTS.mkdir(exist_ok=True)
-    for size_name, (width, height) in SIZES.items():
+    for width, height in SIZES.values():
         context = browser.new_context(viewport={"width": width, "height": height})
         watched = Watched(context.new_page())
         page = watched.page

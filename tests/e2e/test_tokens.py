@@ -5,10 +5,10 @@ import urllib.parse
 
 import pytest
 
-from atm_web import aio, staff
-from conftest import close_app, make_app
+from atm_web import aio, tokens
 
 from .server import Server
+from conftest import close_app, make_app
 
 
 @pytest.mark.sqlite_only
@@ -21,8 +21,8 @@ def test_revocation_holds_at_once_in_every_server_process(database):
         operator = make_app(db_path)  # a third process (this one) revokes it
         try:
             db = operator.extensions["atm_db"]
-            token_id = next(t.id for t in aio.run(staff.list_tokens(db)) if t.name == "e2e")
-            aio.run(staff.revoke_token(db, token_id, "test", 0))
+            token_id = next(t.id for t in aio.run(tokens.list_tokens(db)) if t.name == "e2e")
+            aio.run(tokens.revoke_token(db, token_id, "test", 0))
         finally:
             close_app(operator)
         for server in (first, second):

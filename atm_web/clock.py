@@ -1,0 +1,40 @@
+"""The app's one clock: Unix seconds from app.config["CLOCK"] (time.time unless a test sets its own), and the
+text forms the ledger and the staff records store.
+
+Views read it once per request and pass it down (`now=`), so a test that moves the clock moves journal times,
+session expiry and login locks alike. A caller outside a request (a test, a script) that passes no time gets the
+system's.
+"""
+import time
+from datetime import UTC, datetime
+
+from flask import current_app
+
+
+def now() -> float:
+    """The app's current time (needs an app context: a request or a CLI command)."""
+    return current_app.config["CLOCK"]()
+
+
+def system() -> float:
+    """The system's time: the app's CLOCK unless a test sets its own."""
+    return time.time()
+
+
+def or_system(seconds: float | None) -> float:
+    """The time a caller passed, else the system's (for callers outside a request: tests, scripts)."""
+    return system() if seconds is None else seconds
+
+
+def _iso(seconds: float, timespec: str) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def iso(seconds: float) -> str:
+    """Staff records' time: 2026-12-01T16:31:29Z."""
+    return _iso(seconds, "seconds")
+
+
+def journal_time(seconds: float | None) -> str:
+    """A journal row's time, to the microsecond: the given time, else the system's."""
+    return _iso(or_system(seconds), "microseconds")

@@ -1,0 +1,138 @@
+"""Journal rows: the records the ledger reads, the one statement that appends a row (with its hash), and reads of
+rows by id, by link and by account."""
+import contextlib
+import hashlib
+from dataclasses import dataclass
+
+from .refusals import BalanceTooLarge, InsufficientFunds, InvalidCursor, check_account_number
+from .rules import CREDIT_KINDS, HISTORY_MAX
+from .storage import Database, IntegrityError
+
+ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at"
+TX_COLUMNS = "id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo"
+
+
+@dataclass(frozen=True)
+class Account:
+    number: str
+    balance_cents: int
+    overdraft_limit_cents: int
+    own_overdraft_limit_cents: int | None
+    opened_at: str | None
+
+    @property
+    def available_cents(self) -> int:
+        """What can still be withdrawn before the overdraft limit is reached."""
+        return self.balance_cents + self.overdraft_limit_cents
+
+    @property
+    def exists(self) -> bool:
+        return self.opened_at is not None
+
+
+@dataclass(frozen=True)
+class Transaction:
+    id: int
+    account_number: str
+    kind: str
+    amount_cents: int
+    balance_after_cents: int
+    created_at: str
+    actor: str
+    related_id: int | None = None
+    memo: str = ""
+    replayed: bool = False  # answered from an earlier request with the same idempotency key
+
+    @property
+    def is_credit(self) -> bool:
+        return self.kind in CREDIT_KINDS
+
+    @property
+    def signed_cents(self) -> int:
+        return self.amount_cents if self.is_credit else -self.amount_cents
+
+
+def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_after_cents: int, created_at: str,
+             actor: str, related_id: int | None, memo: str) -> str:
+    """A row's hash: SHA-256 of its fields joined by '|' (integers in decimal, no related row as ''), the first
+    field being the previous row's hash on the same account. _APPEND computes the same in SQL; verify recomputes
+    it here."""
+    text = "|".join(str(v) for v in (previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
+                                      "" if related_id is None else related_id, memo))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# One journal row, written by one statement on either engine: it computes the balance after and the row's hash
+# (row_hash's text, by concatenation; sha256_hex is an SQL function on both engines) from the account's balance and
+# the account's latest row, and the engine's triggers apply the row to the balance in the same statement: a row
+# that cannot be applied (CHECK balance_within_limit) is not written either. Parameters whose type the SQL
+# cannot show are cast, so PostgreSQL knows them too. Correct because writes take turns a group at a time
+# (storage.common): nothing else appends to the account between the read and the insert.
+_APPEND = (
+    "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, "
+    "  memo, hash) "
+    "SELECT :n, :kind, :amount, b.after, :now, :actor, CAST(:related AS BIGINT), :memo, "
+    "  sha256_hex(coalesce(p.hash, '') || '|' || :n || '|' || :kind || '|' || CAST(CAST(:amount AS BIGINT) AS TEXT) "
+    "    || '|' || CAST(b.after AS TEXT) || '|' || :now || '|' || :actor || '|' "
+    "    || coalesce(CAST(CAST(:related AS BIGINT) AS TEXT), '') || '|' || :memo) "
+    "FROM (SELECT coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta AS after) AS b, "
+    "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p "
+    "RETURNING id, balance_after_cents")
+
+
+def delta(kind: str, amount_cents: int) -> int:
+    return amount_cents if kind in CREDIT_KINDS else -amount_cents
+
+
+async def append(conn, number: str, kind: str, amount_cents: int, actor: str, created_at: str,
+                 related_id: int | None = None, memo: str = "") -> Transaction:
+    """Append one journal row (see _APPEND); refusals by the database become the ledger's own."""
+    try:  # a debit may meet the CHECK
+        async with contextlib.nullcontext() if kind in CREDIT_KINDS else conn.refusable():
+            (tx_id, balance), = await conn.fetchall(_APPEND, {
+                "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
+                "now": created_at, "actor": actor, "related": related_id, "memo": memo})
+    except IntegrityError as error:
+        refused = refusal(error.constraint)
+        if refused is None:
+            raise
+        raise refused from None
+    return Transaction(tx_id, number, kind, amount_cents, balance, created_at, actor, related_id, memo)
+
+
+def refusal(constraint: str | None) -> Exception | None:
+    """The ledger's refusal for a CHECK the database refused a row by, or None for any other constraint."""
+    if constraint == "balance_within_limit":
+        return InsufficientFunds()
+    if constraint == "balance_within_maximum":
+        return BalanceTooLarge()
+    return None
+
+
+async def get_transaction(db: Database, tx_id: int) -> Transaction | None:
+    rows = await db.read(lambda conn: conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,)))
+    return Transaction(*rows[0]) if rows else None
+
+
+async def related_transactions(db: Database, tx: Transaction) -> list[Transaction]:
+    """The other rows linked to this one (the other side of a transfer, a reversal)."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT {TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? ORDER BY id",
+        (tx.related_id, tx.id, tx.id)))
+    return [Transaction(*row) for row in rows]
+
+
+async def history(db: Database, number: str, limit: int = 20, cursor: str | None = None):
+    """Journal rows of an account, newest first: (rows, next_cursor or None). The cursor is a row id."""
+    check_account_number(number)
+    limit = max(1, min(int(limit), HISTORY_MAX))
+    before = 2**63 - 1
+    if cursor is not None:
+        if not (isinstance(cursor, str) and cursor.isascii() and cursor.isdigit() and len(cursor) < 19):
+            raise InvalidCursor()
+        before = int(cursor)
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT {TX_COLUMNS} FROM journal WHERE account_number = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (number, before, limit + 1)))
+    page = [Transaction(*row) for row in rows[:limit]]
+    return page, (str(page[-1].id) if len(rows) > limit else None)

@@ -1,0 +1,108 @@
+"""The ledger's refusals: each carries a message fit to show a teller or a script, and the HTTP status it means.
+
+errors.py turns any of them into the answer (JSON for scripts, the form's page or an error page for tellers);
+views do not catch them one by one. Raw database errors never leave the ledger: they become these, or
+storage.LedgerUnavailable.
+"""
+from .money import format_cents
+from .rules import ACCOUNT_NUMBER_RULE, BALANCE_MAX_CENTS, REASON_MAX, is_account_number
+
+
+class LedgerError(Exception):
+    """Base of the ledger's refusals."""
+
+    status = 422  # the request cannot be done as asked
+    replayed = False  # the stored outcome of an earlier request with the same idempotency key
+
+
+class InsufficientFunds(LedgerError):
+    status = 400  # the original ATM API's answer
+
+    def __init__(self, replayed: bool = False):
+        super().__init__("Insufficient funds for withdrawal")
+        self.replayed = replayed
+
+
+class BalanceTooLarge(LedgerError):
+    def __init__(self):
+        super().__init__(f"this would take the account past the largest balance the ledger holds "
+                         f"({format_cents(BALANCE_MAX_CENTS)})")
+
+
+class SameAccount(LedgerError):
+    def __init__(self):
+        super().__init__("a transfer needs two different accounts")
+
+
+class UnknownAccount(LedgerError):
+    """An account named in the body (a transfer's source) that does not exist."""
+
+    def __init__(self, number: str):
+        super().__init__(f"account {number} does not exist")
+
+
+class AccountNotFound(UnknownAccount):
+    """The account a request is about (its path names it) does not exist."""
+
+    status = 404
+
+
+class AccountNotOpen(LedgerError):
+    """A posting asked not to open a new account (a teller who has not confirmed that yet)."""
+
+    status = 409
+
+    def __init__(self, number: str):
+        super().__init__(f"account {number} does not exist yet")
+        self.number = number
+
+
+class CannotReverse(LedgerError):
+    """A reversal itself, already reversed with another reason, or no reason given."""
+
+
+class UnknownEntry(CannotReverse):
+    status = 404
+
+    def __init__(self, tx_id: int):
+        super().__init__(f"there is no journal entry {tx_id}")
+
+
+class LimitBelowDebt(LedgerError):
+    def __init__(self, owed_cents: int):
+        super().__init__(f"the account owes {format_cents(owed_cents)}, more than that limit")
+
+
+class IdempotencyKeyReused(LedgerError):
+    def __init__(self, transaction_id: int | None = None):
+        super().__init__("this idempotency key was already used for a different request")
+        self.transaction_id = transaction_id
+
+
+class InvalidAccountNumber(LedgerError):
+    def __init__(self, field: str = "account number"):
+        super().__init__(f"{field} must be {ACCOUNT_NUMBER_RULE}")
+
+
+class InvalidCursor(LedgerError):
+    def __init__(self):
+        super().__init__("cursor must be a value returned as next_cursor")
+
+
+def check_account_number(number, field: str = "account number") -> str:
+    if not is_account_number(number):
+        raise InvalidAccountNumber(field)
+    return number
+
+
+def check_amount(amount_cents) -> None:
+    """A programming error, not a refusal: amounts are parsed (money.to_cents) before they reach the ledger."""
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise ValueError("amount_cents must be a positive int")
+
+
+def check_reason(reason) -> str:
+    reason = (reason or "").strip() if isinstance(reason, str | None) else ""
+    if not 1 <= len(reason) <= REASON_MAX:
+        raise CannotReverse(f"a reversal needs a reason of 1 to {REASON_MAX} characters")
+    return reason

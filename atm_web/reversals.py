@@ -1,0 +1,80 @@
+"""Reversals: a journal entry (both legs of a transfer) compensated by linked entries, at most once, audited."""
+from dataclasses import dataclass
+
+from . import audit
+from .clock import journal_time, or_system
+from .journal import TX_COLUMNS, Transaction, append
+from .refusals import CannotReverse, UnknownEntry, check_reason
+from .rules import REVERSING_KIND
+from .storage import Database, IntegrityError
+
+_REASON_MARK = ": "  # a reversal's memo: "reverses {id}: {reason}"
+
+
+@dataclass(frozen=True)
+class Reversal:
+    rows: list[Transaction]  # the compensating entries, by id
+    replayed: bool = False  # the entry was already reversed with this very reason: these are that reversal's rows
+
+
+def reversible(tx: Transaction, related: list[Transaction]) -> bool:
+    """Whether tx (with its related rows) may still be reversed."""
+    return tx.kind in REVERSING_KIND and not any(r.kind.startswith("reversal") for r in related)
+
+
+async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: float | None = None) -> Reversal:
+    """Compensate a journal entry with linked entries, in one transaction with its audit row. Asked again with the
+    same reason, the first reversal is the answer (replayed): a retried request does not fail. Refused
+    (InsufficientFunds) if it would break a limit; CannotReverse for a reversal, or one already reversed with
+    another reason."""
+    reason = check_reason(reason)
+    now = or_system(now)
+    created_at = journal_time(now)
+
+    async def op(conn):
+        async with conn.savepoint():
+            rows = await conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
+            if not rows:
+                raise UnknownEntry(tx_id)
+            original = Transaction(*rows[0])
+            if original.kind not in REVERSING_KIND:
+                raise CannotReverse("a reversal cannot itself be reversed")
+            legs = [original]
+            if original.kind.startswith("transfer"):
+                other = await conn.fetchall(
+                    f"SELECT {TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? "
+                    "AND kind IN ('transfer_in', 'transfer_out')",
+                    (original.related_id, original.id, original.id))
+                legs += [Transaction(*row) for row in other]
+            await conn.lock_accounts(leg.account_number for leg in legs)
+            done = []
+            for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
+                try:
+                    done.append(await append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents,
+                                             actor, created_at, related_id=leg.id,
+                                             memo=f"reverses {leg.id}{_REASON_MARK}{reason}"))
+                except IntegrityError as error:
+                    if error.constraint == "journal_one_reversal":
+                        raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
+                    raise
+            await audit.record(conn, now, actor, "entry reversed", str(tx_id), reason)
+            return Reversal(sorted(done, key=lambda t: t.id))
+
+    try:
+        return await db.write(op)
+    except UnknownEntry:
+        raise
+    except CannotReverse:
+        earlier = await reversals_of(db, tx_id)
+        if earlier and all(r.memo.endswith(_REASON_MARK + reason) for r in earlier):
+            return Reversal(earlier, replayed=True)
+        raise
+
+
+async def reversals_of(db: Database, tx_id: int) -> list[Transaction]:
+    """The reversal entries of a journal entry and, for a transfer, of its other leg."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT {TX_COLUMNS} FROM journal WHERE kind IN ('reversal_credit', 'reversal_debit') AND related_id IN "
+        "(SELECT id FROM journal WHERE id = :t OR related_id = :t OR id = (SELECT related_id FROM journal "
+        " WHERE id = :t AND kind LIKE 'transfer%')) ORDER BY id", {"t": tx_id}))
+    return [Transaction(*row) for row in rows]
