@@ -27,9 +27,10 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(PY) -m ruff check atm_web tests wsgi.py
 
-# The fast loop while working: the lint plus every in-process test (no server processes, no browser, no soak).
+# The fast loop while working: the lint, then the in-process tests on SQLite (no server processes, no browser, no
+# slow soak). `make test` runs everything, on both engines.
 check: lint
-	$(PY) -m pytest -q -m "not e2e and not browser and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not e2e and not browser and not slow" -k "not postgresql" $(PYTEST_ARGS)
 
 screenshots: $(VENV)/.test-installed
 	$(PY) -m pytest tests/e2e/test_browser.py -k screens

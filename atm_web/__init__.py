@@ -84,6 +84,7 @@ def create_app(test_config=None):
     app.url_map.converters["id"] = RowIdConverter
     register_extensions(app)
     register_blueprints(app)
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))  # asked for by browsers
     register_template_helpers(app)
     from . import errors
     errors.register(app)

@@ -5,8 +5,9 @@ Each view parses its input, makes one call into the ledger and answers; refusals
 import hashlib
 import json
 import re
+from importlib.resources import files
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
 from . import accounts, journal, reversals
 from .auth import token_required
@@ -22,7 +23,11 @@ from .storage import get_db
 
 bp = Blueprint("api", __name__)
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"}}
-PUBLIC = {"api.is_alive", "api.openapi", "api.docs"}
+PUBLIC = {"api.is_alive", "api.openapi", "api.docs", "api.swagger_ui_file"}
+SWAGGER_UI = files("flask_swagger_ui") / "dist"  # Swagger UI's own files, from its PyPI package (no CDN)
+# Swagger UI's stylesheet draws its icons as data: images; nothing else on /docs loosens the app's CSP.
+DOCS_CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; "
+            "form-action 'self'; object-src 'none'")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 REPLAYED = {"Idempotent-Replayed": "true"}
 BALANCES_MAX = 100
@@ -185,4 +190,10 @@ def openapi():
 
 @bp.get("/docs")
 def docs():
-    return render_template("api/docs.html", spec=document())
+    """Swagger UI over /openapi.json: Authorize takes a Bearer token, Try it out calls this server."""
+    return render_template("api/docs.html", spec=document()), 200, {"Content-Security-Policy": DOCS_CSP}
+
+
+@bp.get("/docs/<any('swagger-ui.css', 'swagger-ui-bundle.js'):name>")
+def swagger_ui_file(name):
+    return send_from_directory(SWAGGER_UI, name, max_age=3600)

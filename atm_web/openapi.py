@@ -1,8 +1,22 @@
-"""The OpenAPI 3.1 document of the JSON API, served at /openapi.json and rendered at /docs."""
+"""The OpenAPI 3.1 document of the JSON API, served at /openapi.json and rendered by Swagger UI at /docs.
+
+Its patterns and bounds come from rules.py, the ones the API enforces."""
 from functools import lru_cache
 
-ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True, "description": "Account number",
-                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}$"}}
+from .money import json_number
+from .rules import (
+    ACCOUNT_NUMBER_PATTERN,
+    ACCOUNT_NUMBER_RULE,
+    HISTORY_MAX,
+    KINDS,
+    LEDGER_BUSY,
+    LIMIT_MAX_CENTS,
+    REASON_MAX,
+)
+
+ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True,
+                  "description": f"Account number: {ACCOUNT_NUMBER_RULE}",
+                  "schema": {"type": "string", "pattern": f"^{ACCOUNT_NUMBER_PATTERN}$"}}
 MONEY = {"type": "number", "description": "Amount in the currency's units, at most 2 decimal places"}
 AMOUNT = {"oneOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1000000},
                     {"type": "string", "pattern": r"^([1-9][0-9]{0,5}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"}],
@@ -26,7 +40,7 @@ WRITE_ERRORS = {
     **ERRORS,
     "403": _error("The token is read-only"),
     "413": _error("Request body larger than 16 KiB"),
-    "503": _error("The ledger is busy; nothing was written, retry"),
+    "503": _error(f"{LEDGER_BUSY} (Retry-After: 1)"),
 }
 
 
@@ -82,7 +96,8 @@ def document() -> dict:
                 "security": SECURITY,
                 "parameters": [{"name": "accounts", "in": "query", "required": True,
                                 "description": "1 to 100 account numbers, comma separated",
-                                "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{1,34}(,[A-Za-z0-9]{1,34})*$"}}],
+                                "schema": {"type": "string",
+                                           "pattern": f"^{ACCOUNT_NUMBER_PATTERN}(,{ACCOUNT_NUMBER_PATTERN})*$"}}],
                 "responses": {"200": _ok("Balances", "The balances"), **ERRORS}}},
             "/transfers": {"post": _money_post(
                 "Transfer between accounts (the source must exist)", "TransferResult",
@@ -94,7 +109,8 @@ def document() -> dict:
                 "parameters": [ACCOUNT_NUMBER],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["overdraft_limit"], "properties": {"overdraft_limit": {
-                        "oneOf": [{"type": "number", "minimum": 0, "maximum": 100000000}, {"type": "null"}]}}}}}},
+                        "oneOf": [{"type": "number", "minimum": 0, "maximum": json_number(LIMIT_MAX_CENTS)},
+                                  {"type": "null"}]}}}}}},
                 "responses": {"200": _ok("OverdraftLimit", "The account with its limit"),
                               **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
                               "403": _error("The token does not have the admin scope"),
@@ -107,7 +123,7 @@ def document() -> dict:
                 "parameters": [{"name": "tx_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["reason"],
-                    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}}}}}},
+                    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": REASON_MAX}}}}}},
                 "responses": {"200": _ok("Reversal", "The compensating entries"),
                               "400": _error("The reversal would break an overdraft limit; nothing was written"),
                               **{k: v for k, v in WRITE_ERRORS.items() if k != "403"},
@@ -120,7 +136,7 @@ def document() -> dict:
                 "parameters": [
                     ACCOUNT_NUMBER,
                     {"name": "limit", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                     "schema": {"type": "integer", "minimum": 1, "maximum": HISTORY_MAX, "default": 20}},
                     {"name": "cursor", "in": "query", "required": False,
                      "description": "next_cursor from the previous page",
                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
@@ -176,9 +192,7 @@ def document() -> dict:
             "Transaction": {"type": "object", "required": ["transaction_id", "kind", "amount", "balance_after",
                                                            "created_at", "actor", "related_transaction_id", "memo"],
                             "properties": {"transaction_id": {"type": "integer"},
-                                           "kind": {"type": "string", "enum": [
-                                               "deposit", "withdrawal", "transfer_in", "transfer_out",
-                                               "reversal_credit", "reversal_debit"]},
+                                           "kind": {"type": "string", "enum": list(KINDS)},
                                            "amount": MONEY, "balance_after": MONEY,
                                            "created_at": {"type": "string", "format": "date-time"},
                                            "actor": {"type": "string"},

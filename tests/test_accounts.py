@@ -243,6 +243,7 @@ def _open_at(path: str, start_at: float) -> str:
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.slow
 def test_workers_opening_a_new_database_at_the_same_moment_all_succeed(tmp_path):
     """hypercorn starts its workers together; on a new file they race to create it and switch it to WAL."""
     context = multiprocessing.get_context("spawn")

@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from conftest import add_token
+
 
 def test_is_alive(client):
     response = client.get("/is_alive")
@@ -212,6 +214,7 @@ def test_row_ids_take_ascii_digits_only(client, digits):
     assert response.status_code == 404 and response.get_json()["detail"]
 
 
+@pytest.mark.slow
 def test_a_ledger_held_by_another_writer_answers_503_and_writes_nothing(client, raw, engine):
     """Another writer holds the ledger past the wait (SQLite: an exclusive transaction on the file; PostgreSQL:
     the write turn's advisory lock): the deposit is refused with 503 and Retry-After, and nothing is written."""
@@ -260,3 +263,20 @@ def test_the_app_reconnects_after_the_database_drops_its_connections(client, raw
     assert raw.journal_count() == 2
     from atm_web import verification
     assert run(verification.verify(db))[0] == []
+
+
+def test_the_apps_clock_stamps_the_journal_and_the_audit_log(app, client, clock, raw):
+    """One clock: the app's (here a test's, set to a known moment) reaches journal, reversal, verification and
+    audit times through every entry point."""
+    clock.now = 1_700_000_000.25  # 2023-11-14T22:13:20.25Z
+    deposit = client.post("/accounts/CLK1/deposit", json={"amount": 5}).get_json()
+    post = client.post("/teller/transactions", data={"account_number": "CLK1", "amount": "1", "deposit": "Deposit",
+                                                    "form_key": "e" * 32})
+    assert post.status_code == 303
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'clock-admin', admin=True)}"
+    assert admin.post(f"/transactions/{deposit['transaction_id']}/reversal", json={"reason": "clock"}
+                      ).status_code == 200
+    times = {row[0] for row in raw.rows("SELECT created_at FROM journal")}
+    assert times == {"2023-11-14T22:13:20.250000Z"}
+    assert ("2023-11-14T22:13:20Z", "entry reversed") in raw.rows("SELECT at, action FROM audit_log")

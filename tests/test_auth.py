@@ -1,5 +1,9 @@
 """Logins, sessions, lockout, first-run setup, the CLI's tellers and tokens, the audit log, who did it."""
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,6 +144,7 @@ def test_lock_does_not_reveal_whether_the_username_exists(app):
     assert response.status_code == 429 and "locked for a while" in response.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_address_with_twenty_failures_is_refused(app, tina, clock):
     client = app.test_client()
     for attempt in range(19):
@@ -340,3 +345,17 @@ def test_revocation_holds_at_once_in_another_process(database, clock):
     finally:
         close_app(first)
         close_app(second)
+
+
+def test_cli_commands_do_not_print_the_first_run_link_the_server_does(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DB_PATH": str(tmp_path / "atm.db"), "SECRET_KEY": "k" * 32}
+    env.pop("DATABASE_URL", None)
+    for args in (["init-db"], ["verify"], ["create-token", "nightly"]):
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "atm_web", *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "/setup?code=" not in done.stdout + done.stderr, args
+    served = subprocess.run([sys.executable, "-c", "from atm_web import create_app; create_app()"], cwd=root,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert "/setup?code=" in served.stderr  # starting the app still says how to create the first admin

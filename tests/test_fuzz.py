@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
@@ -27,6 +28,8 @@ from conftest import (
     postgres_problem,
     require_postgres,
 )
+
+pytestmark = pytest.mark.slow  # generated requests by the hundred: make test, not make check
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 

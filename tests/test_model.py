@@ -150,6 +150,7 @@ class BankOnPostgres(Bank):
     engine = "postgresql"
 
 
+pytestmark = pytest.mark.slow  # hundreds of random runs: make test, not make check
 MODEL_SETTINGS = settings(max_examples=100, stateful_step_count=40, deadline=None)
 Bank.TestCase.settings = MODEL_SETTINGS
 BankOnPostgres.TestCase.settings = MODEL_SETTINGS

@@ -88,3 +88,9 @@ def test_admin_reverses_from_the_receipt_and_it_shows_everywhere(app, admin_api)
     assert "Reversal (debit)" in original and "Reverse this entry" not in original
     page = ada.get("/teller/accounts/R7").get_data(as_text=True)
     assert "Reversal (debit)" in page and f"reverses {tx_id}: test entry" in page
+    again = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "test entry"})  # a second click
+    assert again.status_code == 303 and again.location == response.location  # the same reversal, not a new one
+    assert "already reversed for this reason" in ada.get(again.location).get_data(as_text=True)
+    other = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "another"})
+    assert other.status_code == 303 and other.location == f"/teller/receipts/{tx_id}"
+    assert "Not reversed: Journal entry" in ada.get(other.location).get_data(as_text=True)

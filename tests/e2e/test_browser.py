@@ -207,6 +207,24 @@ def test_opening_a_new_account_asks_for_confirmation(watched, server, admin):
     assert server.request("GET", "/accounts/NEW7/transactions")[1]["transactions"] == []
 
 
+def test_back_from_the_receipt_of_a_new_accounts_deposit_shows_a_page(watched, server, admin):
+    """The confirmation is a page of its own (a GET): Back from the receipt lands on it, not on the browser's
+    'Confirm form resubmission' error; submitting it again records nothing new."""
+    page = watched.page
+    log_in(page, server, admin)
+    look_up(page, "NEW8")
+    page.get_by_label("Amount").fill("10")
+    page.get_by_role("button", name="Deposit").click()
+    page.get_by_role("button", name="Open account and deposit").click()
+    expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("heading", name="Open a new account?")).to_be_visible()
+    page.get_by_role("button", name="Open account and deposit").click()
+    expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
+    expect(page.get_by_text("already submitted")).to_be_visible()
+    assert len(server.request("GET", "/accounts/NEW8/transactions")[1]["transactions"]) == 1
+
+
 def test_keyboard_only_deposit_with_visible_focus(watched, server, admin):
     page = watched.page
     log_in(page, server, admin)
@@ -275,3 +293,29 @@ def test_screens_hold_at_both_widths_and_the_receipt_prints_on_one_page(browser,
             page.screenshot(path=str(SHOTS / f"{name}-{width}x{height}.png"), full_page=True)
         context.close()
         assert watched.problems == [], watched.problems
+
+
+def test_swagger_ui_authorises_with_a_token_and_makes_a_deposit(watched, server):
+    """/docs is Swagger UI, served by the app (no CDN, no console error under its CSP): Authorize with a token,
+    Try it out on the deposit, Execute; the ledger has the deposit."""
+    page = watched.page
+    token = server.create_token("swagger")
+    page.goto(f"{server.base}/docs")
+    page.locator(".auth-wrapper").get_by_role("button", name="Authorize").click()
+    modal = page.locator(".modal-ux")
+    modal.locator(".auth-container input").fill(token)
+    modal.get_by_role("button", name="Apply credentials").click()
+    expect(modal.get_by_role("button", name="Remove authorization")).to_be_visible()
+    modal.get_by_role("button", name="Close").click()
+    operation = page.locator(".opblock-post").filter(has=page.locator('[data-path="/accounts/{number}/deposit"]'))
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.locator('input[placeholder="number"]').fill("DOCS1")
+    operation.locator("textarea.body-param__text").fill('{"amount": 12.5}')
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    expect(operation.locator(".live-responses-table .microlight").first).to_contain_text('"deposited_amount": 12.5')
+    status, body = server.request("GET", "/accounts/DOCS1/balance")
+    assert status == 200 and body["balance"] == 12.5
+    status, body = server.request("GET", "/accounts/DOCS1/transactions")
+    assert [row["actor"] for row in body["transactions"]] == ["token:swagger"]
