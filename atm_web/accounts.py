@@ -64,10 +64,6 @@ async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
     return {number: found.get(number, 0) for number in numbers}
 
 
-async def get_balance(db: Database, number: str) -> int:
-    return (await get_account(db, number)).balance_cents
-
-
 async def account_with_history(db: Database, number: str, limit: int = 20):
     """The account and its latest journal rows, read from one snapshot so they agree."""
     check_account_number(number)

@@ -153,7 +153,7 @@ async def list_tokens(db: Database) -> list[Token]:
 
 async def revoke_matching(conn, where: str, params: tuple, reason: str, actor: str, now: float) -> list[Token]:
     """Revoke the unrevoked tokens matching `where`, each audited with the reason, in the caller's transaction;
-    the caller announces the revocation (_announce_revocation) once that transaction has committed."""
+    the caller announces the revocation (announce_revocation) once that transaction has committed."""
     rows = await conn.fetchall(
         f"UPDATE api_tokens SET revoked_at = ?, revoked_reason = ? WHERE ({where}) AND revoked_at IS NULL "
         f"RETURNING {TOKEN_COLUMNS}", (iso(now), reason, *params))

@@ -1,4 +1,4 @@
-"""The ledger (accounts.py) on both engines: journal per change, immutability, refusals by name, history,
+"""The ledger (accounts.py, journal.py) on both engines: journal per change, immutability, refusals by name, history,
 group commit under concurrency, MAX_DEBT after restart, the hash chain and verify; SQLite's file and start-up."""
 import asyncio
 import multiprocessing
@@ -36,7 +36,7 @@ def test_deposit_opens_account_and_journals(db, raw, run):
     assert tx.created_at.endswith("Z")
     assert run(accounts.get_account(db, "A1")).exists
     run(accounts.deposit(db, "A1", 50, "tester"))
-    assert run(accounts.get_balance(db, "A1")) == 1100
+    assert run(accounts.get_account(db, "A1")).balance_cents == 1100
     assert journal(raw, "A1") == [("A1", "deposit", 1050, 1050, "tester"), ("A1", "deposit", 50, 1100, "tester")]
 
 
@@ -46,7 +46,7 @@ def test_withdraw_within_limit_and_refused_past_it(db, raw, run):
     assert tx.balance_after_cents == -100000
     with pytest.raises(refusals.InsufficientFunds):
         run(accounts.withdraw(db, "A1", 1, "t"))
-    assert run(accounts.get_balance(db, "A1")) == -100000
+    assert run(accounts.get_account(db, "A1")).balance_cents == -100000
     assert len(journal(raw, "A1")) == 2
 
 
@@ -105,8 +105,8 @@ def test_concurrent_writes_share_commits_and_fail_alone(db, raw, run):
     results = run(burst())
     refused = [r for r in results if isinstance(r, refusals.InsufficientFunds)]
     assert len(refused) == 4 and not [r for r in results if isinstance(r, Exception) and r not in refused]
-    assert run(accounts.get_balance(db, "C")) == 1000 - 60000
-    assert [run(accounts.get_balance(db, f"C{i}")) for i in range(4)] == [1000] * 4
+    assert run(accounts.get_account(db, "C")).balance_cents == 1000 - 60000
+    assert [run(accounts.get_account(db, f"C{i}")).balance_cents for i in range(4)] == [1000] * 4
     assert len(journal(raw)) == 1 + 40 + 1
     assert run(verification.verify(db))[0] == []
 

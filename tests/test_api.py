@@ -227,10 +227,15 @@ def test_a_ledger_held_by_another_writer_answers_503_and_writes_nothing(client, 
         else:
             holder.execute("BEGIN EXCLUSIVE")
         response = client.post("/accounts/B1/deposit", json={"amount": 5})
+        page = client.post("/teller/transactions", data={"account_number": "B1", "amount": "5", "deposit": "Deposit",
+                                                         "form_key": "9" * 32})
     finally:
         holder.close()
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     assert response.get_json() == {"detail": "The ledger is busy; nothing was written, try again"}
+    html = page.get_data(as_text=True)  # a teller gets the form again, the message on it (errors.py)
+    assert page.status_code == 503 and "The ledger is busy; nothing was written, try again." in html
+    assert 'name="amount"' in html and 'value="5"' in html
     assert raw.journal_count() == 1
     assert client.post("/accounts/B1/deposit", json={"amount": 5}).status_code == 200  # and then it goes on
 
@@ -242,6 +247,8 @@ def test_a_write_whose_commit_was_not_confirmed_is_never_called_unwritten():
     unknown = unavailable_message(LedgerUnavailable("connection lost while committing", outcome_unknown=True))
     assert "nothing was written" not in unknown and "may have been recorded" in unknown
     assert "same Idempotency-Key" in unknown
+    for_teller = unavailable_message(LedgerUnavailable("lost", outcome_unknown=True), for_teller=True)
+    assert "may have been recorded" in for_teller and "Submit the same form again" in for_teller
 
 
 @pytest.mark.postgresql_only

@@ -1,4 +1,4 @@
-"""Model test: hypothesis drives accounts.py against a plain Python model of the bank, on each engine; after
+"""Model test: hypothesis drives the ledger against a plain Python model of the bank, on each engine; after
 every step the balances, limits and journals must be equal."""
 import tempfile
 from pathlib import Path

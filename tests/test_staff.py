@@ -1,4 +1,5 @@
-"""Leavers keep no keys, and the login lock cannot be raced: staff.py and the admin pages that drive it."""
+"""Leavers keep no keys, and the login lock cannot be raced: tellers.py, tokens.py, login_locks.py and the admin
+pages that drive them."""
 import asyncio
 import re
 

@@ -193,4 +193,4 @@ def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw
                                                          "deposit": "Deposit", "form_key": "d" * 32})
     assert response.status_code == 422
     assert "largest balance the ledger holds" in response.get_data(as_text=True)
-    assert run(accounts.get_balance(db, "BIG")) == rules.BALANCE_MAX_CENTS - 5
+    assert run(accounts.get_account(db, "BIG")).balance_cents == rules.BALANCE_MAX_CENTS - 5

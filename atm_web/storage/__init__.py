@@ -1,8 +1,9 @@
 """The database behind get_db(): SQLite at DB_PATH, or PostgreSQL when DATABASE_URL is set; one interface.
 
-The ledger (accounts.py) and the staff modules write the same SQL for both engines, with `?` or `:name`
-placeholders; what differs between engines (connections, turn-taking, the SQL dialect of triggers, error
-names) lives here and in the engines' migrations (atm_web/migrations/ENGINE/).
+The ledger modules (accounts, journal, idempotency, reversals, verification) and the staff modules write the
+same SQL for both engines, with `?` or `:name` placeholders; what differs between engines (connections,
+turn-taking, the SQL dialect of triggers, error names) lives here and in the engines' migrations
+(atm_web/migrations/ENGINE/).
 """
 from flask import current_app
 

@@ -43,7 +43,7 @@ class Authorisation:
     checked: bool = False
 
 
-# Set for a request whose token is trusted on condition (staff.token_for, on_condition): an engine that
+# Set for a request whose token is trusted on condition (tokens.token_for, on_condition): an engine that
 # `checks_authorisation` makes each of the request's writes only if the generation has not moved, in the write's
 # own transaction, in turn with every revocation; else the write raises StaleAuthorisation.
 authorisation: "contextvars.ContextVar[Authorisation | None]" = contextvars.ContextVar("authorisation",

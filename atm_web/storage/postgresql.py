@@ -391,7 +391,7 @@ class PostgresDatabase(Database):
 
 
 class SharedGeneration:
-    """The token_revocations generation, as a revocation signal (staff.TokenCache) across servers that share only
+    """The token_revocations generation, as a revocation signal (tokens.TokenCache) across servers that share only
     the database. Each caller gets a value read by a query that began after its call did, so a revocation
     committed before then is always seen; callers that arrive while a read is in flight share the next one, so a
     busy process reads it once per group of requests, not once per request."""
