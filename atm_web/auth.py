@@ -56,7 +56,7 @@ def setup():
         try:
             password_hash = tellers.hash_password(form.password.data)
             teller = aio.run(tellers.create_teller(db, form.username.data, password_hash, "admin", "setup", now(),
-                                                 only_if_none=True))
+                                                   only_if_none=True))
         except StaffError as error:
             form.username.errors = [str(error)]
         else:
@@ -133,7 +133,7 @@ def logout():
 def load_teller() -> tellers.Teller | None:
     config = current_app.config
     teller = aio.run(sessions.session_teller(get_db(), session.get("sid"), now(),
-                                          config["SESSION_IDLE_MINUTES"] * 60, config["SESSION_MAX_HOURS"] * 3600))
+                                             config["SESSION_IDLE_MINUTES"] * 60, config["SESSION_MAX_HOURS"] * 3600))
     g.teller = teller
     return teller
 

@@ -119,7 +119,7 @@ async def list_tellers(db: Database) -> list[Teller]:
 
 async def get_teller(db: Database, teller_id: int) -> Teller | None:
     rows = await db.read(lambda conn: conn.fetchall(f"SELECT {TELLER_COLUMNS} FROM tellers WHERE id = ?",
-                                                            (teller_id,)))
+                                                    (teller_id,)))
     return teller_from_row(rows[0]) if rows else None
 
 
@@ -130,7 +130,7 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_a
     async def op(conn):
         async with conn.savepoint():
             rows = await conn.fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {TELLER_COLUMNS}",
-                                               (*params, teller_id))
+                                       (*params, teller_id))
             if not rows:
                 raise StaffError("No such teller.")
             await conn.execute("UPDATE sessions SET ended_at = ? WHERE teller_id = ? AND ended_at IS NULL",
@@ -140,7 +140,7 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_a
             revoked = []
             if loses_access:
                 revoked = await tokens.revoke_matching(conn, "creator_id = ?", (teller.id,),
-                                               f"its maker {teller.username} {loses_access}", actor, now)
+                                                       f"its maker {teller.username} {loses_access}", actor, now)
             return teller, revoked
 
     teller, revoked = await db.write(op)

@@ -194,3 +194,17 @@ def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw
     assert response.status_code == 422
     assert "largest balance the ledger holds" in response.get_data(as_text=True)
     assert run(accounts.get_account(db, "BIG")).balance_cents == rules.BALANCE_MAX_CENTS - 5
+
+
+def test_a_refusal_on_a_page_that_names_no_form_gets_the_refused_page(app):
+    """errors.py's fallback: a refusal from a view that named no form page is still a page, with the status."""
+    from atm_web.refusals import InsufficientFunds
+
+    @app.get("/refuse-for-the-test")
+    def refuse():
+        raise InsufficientFunds()
+
+    response = app.test_client().get("/refuse-for-the-test", headers={"Accept": "text/html"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "<h1>Not recorded</h1>" in html
+    assert "Insufficient funds: this would go past the overdraft limit. Nothing was recorded." in html
