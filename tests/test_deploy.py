@@ -1,5 +1,6 @@
 """The deploy files agree with each other and with the configuration they feed: Procfile, render.yaml, app.json."""
 import json
+import subprocess
 
 import yaml
 
@@ -39,3 +40,10 @@ def test_the_platform_variables_make_a_valid_configuration(tmp_path):
     loaded = config.load(environ, str(tmp_path))
     assert loaded["DATABASE_URL"].startswith("postgresql://") and loaded["TRUST_PROXY_HEADERS"] == 1
     assert loaded["DB_POOL_SIZE"] * loaded.get("WEB_CONCURRENCY", 2) * 2 + 1 <= 20  # 2 dynos on a 20-connection plan
+
+
+def test_ci_runs_the_lint_then_the_whole_suite_and_its_script_parses():
+    script = ROOT / ".ci" / "run"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    commands = [line.strip() for line in script.read_text().splitlines() if line.strip().startswith("make ")]
+    assert commands == ["make lint", "make test"]
