@@ -7,6 +7,8 @@ system's.
 """
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -33,6 +35,21 @@ def _iso(seconds: float, timespec: str) -> str:
 def iso(seconds: float) -> str:
     """Staff records' time: 2026-12-01T16:31:29Z."""
     return _iso(seconds, "seconds")
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local(moment: str | float, zone: str) -> str:
+    """A stored time (ISO 8601 UTC text, or Unix seconds) as the branch reads it, in its zone (config
+    BRANCH_TIMEZONE) with the zone's abbreviation: '2026-12-01 11:31:29 EST'."""
+    if isinstance(moment, str):
+        at = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    else:
+        at = datetime.fromtimestamp(moment, UTC)
+    return at.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def journal_time(seconds: float | None) -> str:

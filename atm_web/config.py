@@ -3,6 +3,7 @@ import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .money import InvalidAmount, to_cents
 from .rules import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
@@ -21,6 +22,7 @@ DEFAULTS = {
     "DB_PREPARED_STATEMENTS": "1",
     "ALLOW_EPHEMERAL_SQLITE": "0",
     "DYNO": "",
+    "BRANCH_TIMEZONE": "UTC",
 }
 
 
@@ -70,6 +72,16 @@ def database_url(text: str) -> str:
     return "postgresql" + text[len(parts.scheme):]
 
 
+def branch_timezone(text: str) -> str:
+    """An IANA time zone name the system (or the tzdata package) knows: how every page shows times."""
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"BRANCH_TIMEZONE={text!r} is not valid: use an IANA time zone name, e.g. Europe/Paris "
+                          "or America/New_York") from None
+    return text
+
+
 def _flag(name: str, text: str) -> bool:
     if text not in ("0", "1"):
         raise ConfigError(f"{name}={text!r} is not valid: use 1 or 0")
@@ -103,4 +115,5 @@ def load(environ, instance_path: str) -> dict:
         "SESSION_MAX_HOURS": _whole("SESSION_MAX_HOURS", raw["SESSION_MAX_HOURS"], 1, 24 * 7),
         "TRUST_PROXY_HEADERS": _whole("TRUST_PROXY_HEADERS", raw["TRUST_PROXY_HEADERS"], 0, 5),
         "SECRET_KEY": _secret_key(raw["SECRET_KEY"], instance_path),
+        "BRANCH_TIMEZONE": branch_timezone(raw["BRANCH_TIMEZONE"]),
     }

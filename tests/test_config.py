@@ -24,6 +24,8 @@ def test_defaults(tmp_path):
     ("DATABASE_URL", "postgresql://db.example"), ("DATABASE_URL", "postgres://u:p@db.example:port/atm"),
     ("DB_POOL_SIZE", "1"), ("DB_POOL_SIZE", "51"), ("DB_PREPARED_STATEMENTS", "yes"),
     ("ALLOW_EPHEMERAL_SQLITE", "true"),
+    ("BRANCH_TIMEZONE", "Mars/Olympus_Mons"), ("BRANCH_TIMEZONE", ""), ("BRANCH_TIMEZONE", "../../etc/passwd"),
+    ("BRANCH_TIMEZONE", "EST5EDT,M3.2.0,M11.1.0"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(config.ConfigError, match=f"^{name}[= ]"):
@@ -65,7 +67,8 @@ def test_secret_key_generated_once_and_kept(tmp_path):
     assert config.load({"SECRET_KEY": "given"}, str(tmp_path))["SECRET_KEY"] == "given"
 
 
-@pytest.mark.parametrize("name, value", [("MAX_DEBT", "abc"), ("MAX_DEBT", "-1"), ("PORT", "0")])
+@pytest.mark.parametrize("name, value", [("MAX_DEBT", "abc"), ("MAX_DEBT", "-1"), ("PORT", "0"),
+                                         ("BRANCH_TIMEZONE", "Europe/Atlantis")])
 def test_bad_value_stops_server_start_with_one_line(tmp_path, name, value):
     env = {"PATH": str(Path(sys.executable).parent), "DB_PATH": str(tmp_path / "a.db"), "SECRET_KEY": "x",
            name: value, "HOME": str(tmp_path)}
@@ -89,3 +92,9 @@ def test_amounts_whose_sums_could_overflow_are_refused_at_start(tmp_path, name, 
 def test_the_largest_allowed_amounts_load(tmp_path):
     loaded = config.load({"MAX_AMOUNT": "1000000000", "MAX_DEBT": "100000000"}, str(tmp_path))
     assert (loaded["MAX_AMOUNT_CENTS"], loaded["MAX_DEBT_CENTS"]) == (10**11, 10**10)
+
+
+def test_the_branch_time_zone_defaults_to_utc_and_takes_iana_names(tmp_path):
+    assert config.load({}, str(tmp_path))["BRANCH_TIMEZONE"] == "UTC"
+    assert config.load({"BRANCH_TIMEZONE": " America/New_York "}, str(tmp_path))["BRANCH_TIMEZONE"] == \
+        "America/New_York"

@@ -62,7 +62,7 @@ def test_deposit_redirects_to_receipt(client, raw):
     html = receipt.get_data(as_text=True)
     tx_id = re.search(r"/teller/receipts/(\d+)", response.location).group(1)
     assert receipt.status_code == 200
-    for text in (f"<dd>{tx_id}</dd>", "ACC2", "99.99", "New balance", "Time (UTC)", "Deposit"):
+    for text in (f"<dd>{tx_id}</dd>", "ACC2", "99.99", "New balance", "Time", "Deposit"):
         assert text in html
     assert journal(raw) == [("ACC2", "deposit", 9999, 9999)]
 
@@ -208,3 +208,27 @@ def test_a_refusal_on_a_page_that_names_no_form_gets_the_refused_page(app):
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and "<h1>Not recorded</h1>" in html
     assert "Insufficient funds: this would go past the overdraft limit. Nothing was recorded." in html
+
+
+@pytest.mark.parametrize("zone, moment, shown", [
+    ("UTC", 1_700_000_000, "2023-11-14 22:13:20 UTC"),
+    ("America/New_York", 1_700_000_000, "2023-11-14 17:13:20 EST"),
+    ("America/New_York", 1_690_000_000, "2023-07-22 00:26:40 EDT"),
+    ("Europe/Paris", 1_690_000_000, "2023-07-22 06:26:40 CEST"),
+])
+def test_pages_show_times_in_the_branch_time_zone_with_its_abbreviation(database, clock, zone, moment, shown):
+    """BRANCH_TIMEZONE is how every page shows times; the journal and the JSON keep UTC."""
+    app = make_app(database, CLOCK=clock, BRANCH_TIMEZONE=zone)
+    try:
+        client = log_in(app, app.test_client(), add_teller(app, "tina"))
+        clock.now = moment
+        posted = post(client, "TZ1", "5", confirm_open="yes")
+        receipt = client.get(posted.location).get_data(as_text=True)
+        assert f"<dd>{shown}</dd>" in receipt
+        assert f'data-label="Time">{shown}</td>' in client.get("/teller/accounts/TZ1").get_data(as_text=True)
+        api = app.test_client()
+        api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app)}"
+        (row,) = api.get("/accounts/TZ1/transactions").get_json()["transactions"]
+        assert row["created_at"].endswith("Z")
+    finally:
+        close_app(app)
