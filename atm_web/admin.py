@@ -191,7 +191,7 @@ async def verification_page():
 @bp.post("/verification")
 async def verify_now():
     if ButtonForm().validate_on_submit():
-        problems = await verification.verify_and_record(get_db(), g.teller.actor, now=now())
+        problems, _ = await verification.verify_and_record(get_db(), g.teller.actor, now=now())
         flash("The ledger verifies." if not problems else "The ledger does NOT verify: see below.")
     return redirect(url_for("admin.verification"), 303)
 

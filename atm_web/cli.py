@@ -26,8 +26,7 @@ def register(app):
     @app.cli.command("verify")
     def verify():
         """Exit 0 when the journal, balances and limits reconcile; else name each problem and exit 1."""
-        problems, rows_checked = aio.run(verification.verify(get_db()))
-        aio.run(verification.record_verification(get_db(), problems, rows_checked, "cli", now=now()))
+        problems, rows_checked = aio.run(verification.verify_and_record(get_db(), "cli", now=now()))
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         if problems:
@@ -84,9 +83,8 @@ def register(app):
             raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
         try:
             click.echo(f"Copied to {redacted(url)}: " + ", ".join(f"{n} {t}" for t, n in copied.items()))
-            problems, rows_checked = aio.run(verification.verify(target))
+            problems, rows_checked = aio.run(verification.verify_and_record(target, "cli copy-ledger", now=now()))
             same = aio.run(_balances(source)) == aio.run(_balances(target))
-            aio.run(verification.record_verification(target, problems, rows_checked, "cli copy-ledger", now=now()))
         finally:
             aio.run(target.close())
         for problem in problems + ([] if same else ["the balances differ from the SQLite ledger's"]):

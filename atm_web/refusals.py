@@ -102,7 +102,7 @@ def check_amount(amount_cents) -> None:
 
 
 def check_reason(reason) -> str:
-    reason = (reason or "").strip() if isinstance(reason, str | None) else ""
+    reason = reason.strip() if isinstance(reason, str) else ""
     if not 1 <= len(reason) <= REASON_MAX:
         raise CannotReverse(f"a reversal needs a reason of 1 to {REASON_MAX} characters")
     return reason

@@ -53,11 +53,11 @@ async def record_verification(db: Database, problems: list[str], rows_checked: i
         (journal_time(now), actor, int(not problems), rows_checked, problems[0] if problems else "")))
 
 
-async def verify_and_record(db: Database, actor: str, *, now: float | None = None) -> list[str]:
-    """Verify, keep the outcome, and return the problems (none: the ledger is sound)."""
+async def verify_and_record(db: Database, actor: str, *, now: float | None = None) -> tuple[list[str], int]:
+    """verify(), with its outcome kept for the admin page: (problems, rows checked)."""
     problems, rows_checked = await verify(db)
     await record_verification(db, problems, rows_checked, actor, now=now)
-    return problems
+    return problems, rows_checked
 
 
 async def last_verification(db: Database):
