@@ -7,9 +7,9 @@ import logging
 from dataclasses import dataclass
 
 from . import audit
-from .clock import journal_time, or_system
+from .clock import Stamp, or_system
 from .idempotency import INSUFFICIENT_FUNDS, Once, Replay, at_most_once, batch_key, purge_expired_keys, replayed
-from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Account, Transaction, append, delta, refusal
+from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Account, Transaction, append, delta, refusal, stamp
 from .money import format_cents
 from .refusals import (
     AccountNotFound,
@@ -22,6 +22,7 @@ from .refusals import (
     check_account_number,
     check_amount,
 )
+from .rules import CLEARING
 from .storage import Database, IntegrityError
 
 log = logging.getLogger(__name__)
@@ -82,45 +83,59 @@ async def account_with_history(db: Database, number: str, limit: int = 20):
 
 
 async def deposit(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None, *,
-                  now: float | None = None, open_new: bool = True) -> Transaction:
-    """Deposit, opening the account if new (unless open_new is False: then AccountNotOpen). The answer's
-    `replayed` says it is an earlier request's."""
-    return await _post(db, number, amount_cents, "deposit", actor, once, now, open_new)
+                  now: float | None = None, open_new: bool = True, counter: str = CLEARING) -> Transaction:
+    """Deposit, opening the account if new (unless open_new is False: then AccountNotOpen), against `counter`
+    (clearing, for the API; a drawer, for a teller's cash). The answer's `replayed` says it is an earlier
+    request's."""
+    return await _post(db, number, amount_cents, "deposit", actor, once, now, open_new, counter)
 
 
 async def withdraw(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None, *,
-                   now: float | None = None, open_new: bool = True) -> Transaction:
-    """Withdraw within the overdraft limit; an unknown account opens in debt, as the original API did (unless
-    open_new is False: then AccountNotOpen)."""
-    return await _post(db, number, amount_cents, "withdrawal", actor, once, now, open_new)
+                   now: float | None = None, open_new: bool = True, counter: str = CLEARING) -> Transaction:
+    """Withdraw within the overdraft limit, against `counter` (a drawer: NotEnoughCash if it holds less); an
+    unknown account opens in debt, as the original API did (unless open_new is False: then AccountNotOpen)."""
+    return await _post(db, number, amount_cents, "withdrawal", actor, once, now, open_new, counter)
 
 
 @dataclass(frozen=True)
 class Posting:
-    """A deposit or withdrawal as a write op. `await posting(conn)` posts it on any engine (the generic path:
-    at_most_once around journal.append). An engine that posts many at once in one statement (PostgreSQL's
-    post_entries, migration 0002, the same steps in SQL) takes batch_row() instead and hands back its answer
-    to from_batch(), which reads it exactly as the generic path would have ended."""
+    """A deposit or withdrawal as a write op: a transaction of two rows, the customer's and the bank's side on
+    `counter` (of the opposite sign, its memo naming the customer's row). `await posting(conn)` posts it on any
+    engine (the generic path: at_most_once around journal.append). An engine that posts many at once in one
+    statement (PostgreSQL's post_entries, migration 0005, the same steps in SQL) takes batch_row() instead and
+    hands back its answer to from_batch(), which reads it exactly as the generic path would have ended."""
     number: str
     kind: str
     amount_cents: int
     actor: str
-    created_at: str
+    at: Stamp
     once: Once | None
+    counter: str = CLEARING
+
+    @property
+    def counter_memo(self) -> str:
+        return f"{self.kind} {self.number}"
 
     async def __call__(self, conn):
-        return await at_most_once(conn, self.once, lambda: append(
-            conn, self.number, self.kind, self.amount_cents, self.actor, self.created_at))
+        return await at_most_once(conn, self.once, lambda: self._post(conn))
+
+    async def _post(self, conn) -> Transaction:
+        async with conn.savepoint():  # both rows, or neither
+            tx = await append(conn, self.number, self.kind, self.amount_cents, self.actor, self.at)
+            await append(conn, self.counter, "debit" if self.kind == "deposit" else "credit", self.amount_cents,
+                         self.actor, self.at, memo=self.counter_memo, entry=tx.entry_id)
+        return tx
 
     def batch_row(self) -> tuple:
-        """(number, kind, amount, delta, created_at, actor, memo, key scope, key, fingerprint, key time, oldest
-        key time still valid)."""
-        return (self.number, self.kind, self.amount_cents, delta(self.kind, self.amount_cents), self.created_at,
-                self.actor, "", *batch_key(self.once))
+        """(number, kind, amount, delta, created_at, actor, memo, counter, counter memo, today, key scope, key,
+        fingerprint, key time, oldest key time still valid)."""
+        return (self.number, self.kind, self.amount_cents, delta(self.kind, self.amount_cents), self.at.created_at,
+                self.actor, "", self.counter, self.counter_memo, self.at.today, *batch_key(self.once))
 
     def from_batch(self, outcome: str, tx_id: int | None, balance: int | None, constraint: str | None):
         if outcome == "posted":
-            return Transaction(tx_id, self.number, self.kind, self.amount_cents, balance, self.created_at, self.actor)
+            return Transaction(tx_id, self.number, self.kind, self.amount_cents, balance, self.at.created_at,
+                               self.actor)
         if outcome == "replay":
             return Replay(tx_id, constraint)
         if outcome == "key_reused":
@@ -132,35 +147,35 @@ class Posting:
 
 
 async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: str, once: Once | None,
-                now: float | None, open_new: bool):
+                now: float | None, open_new: bool, counter: str):
     check_account_number(number)
     check_amount(amount_cents)
     if not open_new and not (await get_account(db, number)).exists:  # opened meanwhile by another: no harm
         raise AccountNotOpen(number)
     await purge_expired_keys(db, once)
-    result = await db.write(Posting(number, kind, amount_cents, actor, journal_time(now), once))
+    result = await db.write(Posting(number, kind, amount_cents, actor, stamp(db, now), once, counter))
     return (await replayed(db, result))[0] if isinstance(result, Replay) else result
 
 
 async def transfer(db: Database, from_number: str, to_number: str, amount_cents: int, actor: str,
                    once: Once | None = None, *, now: float | None = None) -> tuple[Transaction, Transaction]:
-    """Move money from an existing account to another (opened if new): two linked journal rows, one transaction."""
+    """Move money from an existing account to another (opened if new): two linked journal rows, one transaction
+    (no cash, no bank account: the two rows sum to zero by themselves)."""
     check_account_number(from_number, "from_account")
     check_account_number(to_number, "to_account")
     check_amount(amount_cents)
     if from_number == to_number:
         raise SameAccount()
-    created_at = journal_time(now)
+    at = stamp(db, now)
 
     async def apply(conn):
         async with conn.savepoint():
             if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ?", (from_number,)):
                 raise UnknownAccount(from_number)
             await conn.lock_accounts((from_number, to_number))
-            debit = await append(conn, from_number, "transfer_out", amount_cents, actor, created_at,
-                                 memo=f"to {to_number}")
-            credit = await append(conn, to_number, "transfer_in", amount_cents, actor, created_at,
-                                  related_id=debit.id, memo=f"from {from_number}")
+            debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")
+            credit = await append(conn, to_number, "transfer_in", amount_cents, actor, at, related_id=debit.id,
+                                  memo=f"from {from_number}", entry=debit.entry_id)
             return debit, credit
 
     await purge_expired_keys(db, once)

@@ -25,14 +25,15 @@ def register(app):
 
     @app.cli.command("verify")
     def verify():
-        """Exit 0 when the journal, balances and limits reconcile; else name each problem and exit 1."""
+        """Exit 0 when the journal, balances and limits reconcile and every transaction balances; else name each
+        problem and exit 1."""
         problems, rows_checked = aio.run(verification.verify_and_record(get_db(), "cli", now=now()))
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         if problems:
             raise SystemExit(1)
         click.echo(f"OK: {rows_checked} journal rows; every hash chain holds, every balance equals its journal "
-                   "and respects its limit")
+                   "and respects its limit, every transaction and all balances sum to zero")
 
     @app.cli.command("create-teller")
     @click.argument("name")

@@ -6,6 +6,7 @@ session expiry and login locks alike. A caller outside a request (a test, a scri
 system's.
 """
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -50,6 +51,19 @@ def local(moment: str | float, zone: str) -> str:
     else:
         at = datetime.fromtimestamp(moment, UTC)
     return at.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """When a journal row is written: its time (journal_time) and the branch's local date then (a posting's
+    business date, unless that day is closed already)."""
+    created_at: str
+    today: str
+
+
+def stamp(seconds: float | None, zone: str) -> Stamp:
+    seconds = or_system(seconds)
+    return Stamp(journal_time(seconds), datetime.fromtimestamp(seconds, _zone(zone)).date().isoformat())
 
 
 def journal_time(seconds: float | None) -> str:

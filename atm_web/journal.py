@@ -1,15 +1,17 @@
 """Journal rows: the records the ledger reads, the one statement that appends a row (with its hash), and reads of
 rows by id, by link and by account."""
-import contextlib
 import hashlib
 from dataclasses import dataclass
 
-from .refusals import BalanceTooLarge, InsufficientFunds, InvalidCursor, check_account_number
+from . import clock
+from .clock import Stamp
+from .refusals import BalanceTooLarge, InsufficientFunds, InvalidCursor, NotEnoughCash, check_account_number
 from .rules import CREDIT_KINDS, HISTORY_MAX
 from .storage import Database, IntegrityError
 
-ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at"
-TX_COLUMNS = "id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo"
+ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at, kind"
+TX_COLUMNS = ("id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo, "
+              "entry_id, business_date")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Account:
     overdraft_limit_cents: int
     own_overdraft_limit_cents: int | None
     opened_at: str | None
+    kind: str = "customer"  # or one of the bank's own: vault, drawer, cash_over, cash_short, clearing
 
     @property
     def available_cents(self) -> int:
@@ -41,6 +44,8 @@ class Transaction:
     actor: str
     related_id: int | None = None
     memo: str = ""
+    entry_id: int | None = None  # the transaction the row belongs to (None: written before double entry)
+    business_date: str | None = None
     replayed: bool = False  # answered from an earlier request with the same idempotency key
 
     @property
@@ -53,51 +58,69 @@ class Transaction:
 
 
 def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_after_cents: int, created_at: str,
-             actor: str, related_id: int | None, memo: str) -> str:
+             actor: str, related_id: int | None, memo: str, entry_id: int | None = None,
+             business_date: str | None = None) -> str:
     """A row's hash: SHA-256 of its fields joined by '|' (integers in decimal, no related row as ''), the first
-    field being the previous row's hash on the same account. _APPEND computes the same in SQL; verify recomputes
-    it here."""
-    text = "|".join(str(v) for v in (previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
-                                      "" if related_id is None else related_id, memo))
-    return hashlib.sha256(text.encode()).hexdigest()
+    field being the previous row's hash on the same account, and, for a row of double entry, its entry and
+    business date last (a row written before double entry has neither and is hashed as it was). _APPEND computes
+    the same in SQL; verify recomputes it here."""
+    fields = [previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
+              "" if related_id is None else related_id, memo]
+    if entry_id is not None:
+        fields += [entry_id, business_date]
+    return hashlib.sha256("|".join(str(v) for v in fields).encode()).hexdigest()
+
+
+def stamp(db: Database, seconds: float | None) -> Stamp:
+    """The stamp for rows written at this time (the app's clock), in the branch's time zone."""
+    return clock.stamp(seconds, db.branch_timezone)
 
 
 # One journal row, written by one statement on either engine: it computes the balance after and the row's hash
 # (row_hash's text, by concatenation; sha256_hex is an SQL function on both engines) from the account's balance and
 # the account's latest row, and the engine's triggers apply the row to the balance in the same statement: a row
-# that cannot be applied (CHECK balance_within_limit) is not written either. Parameters whose type the SQL
-# cannot show are cast, so PostgreSQL knows them too. Correct because writes take turns a group at a time
-# (storage.common): nothing else appends to the account between the read and the insert.
+# that cannot be applied (CHECK balance_within_limit, cash_not_negative) is not written either. A transaction's
+# first row takes the next entry number (:entry NULL), its others pass that number; the business date is the
+# branch's date, or the day after the last day closed if later. Parameters whose type the SQL cannot show are
+# cast, so PostgreSQL knows them too. Correct because writes take turns a group at a time (storage.common):
+# nothing else appends to the account, or takes an entry number, between the read and the insert.
 _APPEND = (
     "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, "
-    "  memo, hash) "
-    "SELECT :n, :kind, :amount, b.after, :now, :actor, CAST(:related AS BIGINT), :memo, "
+    "  memo, entry_id, business_date, hash) "
+    "SELECT :n, :kind, :amount, b.after, :now, :actor, CAST(:related AS BIGINT), :memo, e.id, d.day, "
     "  sha256_hex(coalesce(p.hash, '') || '|' || :n || '|' || :kind || '|' || CAST(CAST(:amount AS BIGINT) AS TEXT) "
     "    || '|' || CAST(b.after AS TEXT) || '|' || :now || '|' || :actor || '|' "
-    "    || coalesce(CAST(CAST(:related AS BIGINT) AS TEXT), '') || '|' || :memo) "
+    "    || coalesce(CAST(CAST(:related AS BIGINT) AS TEXT), '') || '|' || :memo || '|' || CAST(e.id AS TEXT) "
+    "    || '|' || d.day) "
     "FROM (SELECT coalesce((SELECT balance_cents FROM accounts WHERE account_number = :n), 0) + :delta AS after) AS b, "
-    "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p "
-    "RETURNING id, balance_after_cents")
+    "     (SELECT (SELECT hash FROM journal WHERE account_number = :n ORDER BY id DESC LIMIT 1) AS hash) AS p, "
+    "     (SELECT coalesce(CAST(:entry AS BIGINT), (SELECT coalesce(max(entry_id), 0) + 1 FROM journal)) AS id) AS e, "
+    "     (SELECT CASE WHEN :today >= earliest_business_date THEN :today ELSE earliest_business_date END AS day "
+    "      FROM settings) AS d "
+    "RETURNING id, balance_after_cents, entry_id, business_date")
 
 
 def delta(kind: str, amount_cents: int) -> int:
     return amount_cents if kind in CREDIT_KINDS else -amount_cents
 
 
-async def append(conn, number: str, kind: str, amount_cents: int, actor: str, created_at: str,
-                 related_id: int | None = None, memo: str = "") -> Transaction:
-    """Append one journal row (see _APPEND); refusals by the database become the ledger's own."""
-    try:  # a debit may meet the CHECK
-        async with contextlib.nullcontext() if kind in CREDIT_KINDS else conn.refusable():
-            (tx_id, balance), = await conn.fetchall(_APPEND, {
+async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at: Stamp,
+                 related_id: int | None = None, memo: str = "", entry: int | None = None) -> Transaction:
+    """Append one journal row (see _APPEND) to a transaction (entry; None: a new one); refusals by the database
+    become the ledger's own. A transaction's rows must sum to zero: its caller appends them all, in a savepoint."""
+    try:
+        async with conn.refusable():
+            (tx_id, balance, entry_id, business_date), = await conn.fetchall(_APPEND, {
                 "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
-                "now": created_at, "actor": actor, "related": related_id, "memo": memo})
+                "now": at.created_at, "actor": actor, "related": related_id, "memo": memo, "entry": entry,
+                "today": at.today})
     except IntegrityError as error:
         refused = refusal(error.constraint)
         if refused is None:
             raise
         raise refused from None
-    return Transaction(tx_id, number, kind, amount_cents, balance, created_at, actor, related_id, memo)
+    return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, related_id, memo, entry_id,
+                       business_date)
 
 
 def refusal(constraint: str | None) -> Exception | None:
@@ -106,6 +129,8 @@ def refusal(constraint: str | None) -> Exception | None:
         return InsufficientFunds()
     if constraint == "balance_within_maximum":
         return BalanceTooLarge()
+    if constraint == "cash_not_negative":
+        return NotEnoughCash()
     return None
 
 

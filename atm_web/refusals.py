@@ -23,6 +23,15 @@ class InsufficientFunds(LedgerError):
         self.replayed = replayed
 
 
+class NotEnoughCash(LedgerError):
+    """A drawer (or the vault) would hold less than no notes: the database's CHECK cash_not_negative."""
+
+    status = 409
+
+    def __init__(self, where: str = "your drawer"):
+        super().__init__(f"Not enough cash in {where}")
+
+
 class BalanceTooLarge(LedgerError):
     def __init__(self):
         super().__init__(f"this would take the account past the largest balance the ledger holds "

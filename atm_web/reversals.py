@@ -1,11 +1,12 @@
-"""Reversals: a journal entry (both legs of a transfer) compensated by linked entries, at most once, audited."""
+"""Reversals: a transaction (every row of it: both legs of a transfer, the bank's side of a deposit) compensated
+by linked rows in a transaction of their own, at most once, audited."""
 from dataclasses import dataclass
 
 from . import audit
-from .clock import journal_time, or_system
-from .journal import TX_COLUMNS, Transaction, append
+from .clock import or_system
+from .journal import TX_COLUMNS, Transaction, append, stamp
 from .refusals import CannotReverse, UnknownEntry, check_reason
-from .rules import REVERSING_KIND
+from .rules import BANK_KINDS, CLEARING, REVERSING_KIND
 from .storage import Database, IntegrityError
 
 _REASON_MARK = ": "  # a reversal's memo: "reverses {id}: {reason}"
@@ -19,7 +20,28 @@ class Reversal:
 
 def reversible(tx: Transaction, related: list[Transaction]) -> bool:
     """Whether tx (with its related rows) may still be reversed."""
-    return tx.kind in REVERSING_KIND and not any(r.kind.startswith("reversal") for r in related)
+    return (tx.kind in REVERSING_KIND and tx.kind not in BANK_KINDS
+            and not any(r.kind.startswith("reversal") for r in related))
+
+
+async def _rows_of(conn, original: Transaction) -> list[Transaction]:
+    """Every row of the original's transaction. One written before double entry is alone, or a transfer's two
+    legs; the opening entry gave clearing the other side of all of those, so clearing takes it again here."""
+    if original.entry_id is not None:
+        rows = await conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE entry_id = ? ORDER BY id",
+                                   (original.entry_id,))
+        return [Transaction(*row) for row in rows]
+    legs = [original]
+    if original.kind.startswith("transfer"):
+        other = await conn.fetchall(
+            f"SELECT {TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? "
+            "AND kind IN ('transfer_in', 'transfer_out')", (original.related_id, original.id, original.id))
+        legs += [Transaction(*row) for row in other]
+    net = sum(leg.signed_cents for leg in legs)
+    if net:
+        legs.append(Transaction(0, CLEARING, "debit" if net > 0 else "credit", abs(net), 0, original.created_at,
+                                original.actor))
+    return legs
 
 
 async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: float | None = None) -> Reversal:
@@ -29,7 +51,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: flo
     another reason."""
     reason = check_reason(reason)
     now = or_system(now)
-    created_at = journal_time(now)
+    at = stamp(db, now)
 
     async def op(conn):
         async with conn.savepoint():
@@ -37,26 +59,26 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: flo
             if not rows:
                 raise UnknownEntry(tx_id)
             original = Transaction(*rows[0])
+            if original.kind in BANK_KINDS:
+                raise CannotReverse(f"journal entry {tx_id} is the bank's side of a transaction: reverse the "
+                                    "customer's entry")
             if original.kind not in REVERSING_KIND:
                 raise CannotReverse("a reversal cannot itself be reversed")
-            legs = [original]
-            if original.kind.startswith("transfer"):
-                other = await conn.fetchall(
-                    f"SELECT {TX_COLUMNS} FROM journal WHERE (id = ? OR related_id = ?) AND id != ? "
-                    "AND kind IN ('transfer_in', 'transfer_out')",
-                    (original.related_id, original.id, original.id))
-                legs += [Transaction(*row) for row in other]
+            legs = await _rows_of(conn, original)
             await conn.lock_accounts(leg.account_number for leg in legs)
-            done = []
+            done, entry = [], None
             for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
                 try:
-                    done.append(await append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents,
-                                             actor, created_at, related_id=leg.id,
-                                             memo=f"reverses {leg.id}{_REASON_MARK}{reason}"))
+                    row = await append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents, actor,
+                                       at, related_id=leg.id or None, memo=f"reverses {leg.id or 'entry 0'}"
+                                       f"{_REASON_MARK}{reason}", entry=entry)
                 except IntegrityError as error:
                     if error.constraint == "journal_one_reversal":
                         raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
                     raise
+                entry = row.entry_id
+                if leg.kind not in BANK_KINDS:
+                    done.append(row)
             await audit.record(conn, now, actor, "entry reversed", str(tx_id), reason)
             return Reversal(sorted(done, key=lambda t: t.id))
 

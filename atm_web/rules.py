@@ -26,10 +26,19 @@ HISTORY_MAX = 100  # journal rows in one page
 KIND_LABELS = {"deposit": "Deposit", "withdrawal": "Withdrawal", "transfer_out": "Transfer out",
                "transfer_in": "Transfer in", "reversal_credit": "Reversal (credit)",
                "reversal_debit": "Reversal (debit)"}
-KINDS = tuple(KIND_LABELS)
-CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit"})
+KINDS = tuple(KIND_LABELS)  # a customer's rows
+BANK_KINDS = ("debit", "credit")  # the bank's side of a transaction, on its own accounts
+CREDIT_KINDS = frozenset({"deposit", "transfer_in", "reversal_credit", "credit"})
 REVERSING_KIND = {"deposit": "reversal_debit", "transfer_in": "reversal_debit",
-                  "withdrawal": "reversal_credit", "transfer_out": "reversal_credit"}
+                  "withdrawal": "reversal_credit", "transfer_out": "reversal_credit", "debit": "credit",
+                  "credit": "debit"}
+
+# The bank's own accounts: numbered outside ACCOUNT_NUMBER, so no customer's number can be one, and every
+# customer endpoint refuses them as it refuses any malformed number. One sign convention for every account,
+# credit positive: cash (the vault, each drawer) stands at minus the notes it holds.
+VAULT, CLEARING, CASH_OVER, CASH_SHORT = "@vault", "@clearing", "@cash-over", "@cash-short"
+CASH_KINDS = ("vault", "drawer")
+BANK_LIMIT_CENTS = 10**18  # the bank's accounts' overdraft limit: none to speak of, inside 64 bits
 
 LEDGER_BUSY = "The ledger is busy; nothing was written, try again"
 LEDGER_UNCONFIRMED = "The ledger did not confirm the write: it may have been recorded"

@@ -2,13 +2,22 @@
 kept for the admin page."""
 from .clock import journal_time
 from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Transaction, row_hash
+from .rules import CASH_KINDS, CREDIT_KINDS
 from .storage import Database
+
+_SIGNED = "CASE WHEN kind IN ({}) THEN amount_cents ELSE -amount_cents END".format(
+    ", ".join(f"'{kind}'" for kind in sorted(CREDIT_KINDS)))
+# Transactions whose rows do not sum to zero, or that have one row only. Rows written before double entry belong
+# to entry 0 with the opening entry, which gave clearing their other side.
+_UNBALANCED = (f"SELECT coalesce(entry_id, 0), sum({_SIGNED}), count(*) FROM journal GROUP BY coalesce(entry_id, 0) "
+               f"HAVING sum({_SIGNED}) != 0 OR (count(*) < 2 AND coalesce(entry_id, 0) != 0) ORDER BY 1")
 
 
 async def verify(db: Database) -> tuple[list[str], int]:
     """(problems, rows checked): recomputes every account's hash chain and journal sums, checks every balance
-    equals its journal and respects its limit. No problems: the ledger is sound. The first problem named is
-    the first bad journal row."""
+    equals its journal and respects its limit, every transaction's rows and all balances sum to zero, and no
+    cash account holds less than nothing. No problems: the ledger is sound. The first problem named is the
+    first bad journal row."""
 
     async def op(conn):
         problems, rows_checked = [], 0
@@ -28,16 +37,25 @@ async def verify(db: Database) -> tuple[list[str], int]:
                     problems.append(f"journal row {tx.id}: no hash after hashed rows (removed?)")
                 continue
             expected = row_hash(previous or "", tx.account_number, tx.kind, tx.amount_cents,
-                                tx.balance_after_cents, tx.created_at, tx.actor, tx.related_id, tx.memo)
+                                tx.balance_after_cents, tx.created_at, tx.actor, tx.related_id, tx.memo,
+                                tx.entry_id, tx.business_date)
             if stored != expected:
                 problems.append(f"journal row {tx.id}: hash does not match its fields or its chain (edited?)")
             last_hash[tx.account_number] = stored
-        for number, balance, limit, _, _ in await conn.fetchall(
+        for entry, total, count in await conn.fetchall(_UNBALANCED):
+            problems.append(f"transaction {entry}: its {count} rows sum to {total}, not to zero")
+        total = 0
+        for number, balance, limit, _, _, kind in await conn.fetchall(
                 f"SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY account_number"):
+            total += balance
             if balance != running.pop(number, 0):
                 problems.append(f"account {number}: balance {balance} differs from its journal sum")
             if balance < -limit:
                 problems.append(f"account {number}: balance {balance} is below its limit -{limit}")
+            if kind in CASH_KINDS and balance > 0:
+                problems.append(f"account {number}: cash account holds less than nothing ({balance})")
+        if total:
+            problems.append(f"all balances sum to {total}, not to zero")
         for number in running:
             problems.append(f"account {number}: journal rows for an account that does not exist")
         return problems, rows_checked

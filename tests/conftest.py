@@ -213,6 +213,11 @@ class Raw:
             conn.close()
 
     def journal_count(self) -> int:
+        """The customers' journal rows (each posting's other side, on the bank's own accounts, is not counted:
+        test_double_entry checks it, refusals included)."""
+        return self.scalar("SELECT COUNT(*) FROM journal WHERE account_number NOT LIKE '@%'")
+
+    def all_rows_count(self) -> int:
         return self.scalar("SELECT COUNT(*) FROM journal")
 
     def without_immutability(self, sql: str) -> None:

@@ -19,10 +19,11 @@ SQLITE_VERSION = len(migrations("sqlite"))
 
 
 def journal(raw, number=None):
+    """The customers' rows, or one account's (the bank's side of each is checked in test_double_entry)."""
     query = "SELECT account_number, kind, amount_cents, balance_after_cents, actor FROM journal"
     if number:
         return raw.rows(query + " WHERE account_number = ? ORDER BY id", (number,))
-    return raw.rows(query + " ORDER BY id")
+    return raw.rows(query + " WHERE account_number NOT LIKE '@%' ORDER BY id")
 
 
 def test_unknown_account_has_zero_balance_and_default_limit(db, run):
@@ -187,17 +188,21 @@ def test_hash_chain_links_each_row_to_the_previous_of_its_account(db, raw, run):
     run(accounts.deposit(db, "H2", 100, "t"))
     run(accounts.withdraw(db, "H1", 30, "t"))
     rows = raw.rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, "
-                    "related_id, memo, hash FROM journal ORDER BY id")
-    first, _, third = rows
+                    "related_id, memo, entry_id, business_date, hash FROM journal ORDER BY id")
+    first, first_bank, _, second_bank, third, third_bank = rows
     assert first[-1] == row_hash("", *first[1:-1])
     assert third[-1] == row_hash(first[-1], *third[1:-1])  # chained to H1's row, not H2's
-    assert run(verification.verify(db)) == ([], 3)
+    assert second_bank[-1] == row_hash(first_bank[-1], *second_bank[1:-1])  # clearing's own chain
+    assert third_bank[-1] == row_hash(second_bank[-1], *third_bank[1:-1])
+    assert [row[9] for row in rows] == [1, 1, 2, 2, 3, 3]  # each posting one transaction of two rows
+    assert run(verification.verify(db)) == ([], 6)
 
 
 @pytest.mark.parametrize("edit", [
-    "UPDATE journal SET actor = 'someone else' WHERE id = 2",         # a field no sum would notice
-    "UPDATE journal SET hash = NULL WHERE id = 2",
-    "UPDATE journal SET memo = 'x' WHERE id = 2",
+    "UPDATE journal SET actor = 'someone else' WHERE id = 3",         # a field no sum would notice
+    "UPDATE journal SET hash = NULL WHERE id = 3",
+    "UPDATE journal SET memo = 'x' WHERE id = 3",
+    "UPDATE journal SET business_date = '2000-01-01' WHERE id = 3",  # the day a row counts in is hashed too
 ])
 def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, raw, run, edit):
     for cents in (100, 200, 300):
@@ -207,7 +212,7 @@ def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, raw
     raw.without_immutability(edit)
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1
-    assert result.output.splitlines()[0].startswith("FAIL journal row 2")
+    assert result.output.splitlines()[0].startswith("FAIL journal row 3")
 
 
 def test_verification_is_recorded_and_shown_to_admins(app, db, run):

@@ -24,7 +24,7 @@ def test_deposit_withdraw_and_refusal_exact_bodies(client, raw):
     withdraw = client.post("/accounts/1234/withdraw", json={"amount": 200})
     assert withdraw.status_code == 200
     assert withdraw.get_json() == {"account_number": "1234", "withdrawn_amount": 200, "balance": -49.5,
-                                   "status": "success", "transaction_id": 2}
+                                   "status": "success", "transaction_id": 3}  # 2: the bank's side of 1
     assert '"balance":-49.5' in withdraw.get_data(as_text=True)
     refused = client.post("/accounts/1234/withdraw", json={"amount": 1000})
     assert refused.status_code == 400

@@ -54,20 +54,42 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
     app = make_app(path, CLOCK=clock, MAX_DEBT="500")
     try:
         db = app.extensions["atm_db"]
-        assert aio.run(verification.verify(db)) == ([], 12)
-        for table, old_rows in before.items():
-            assert rows(path, table) == old_rows, table
+        assert aio.run(verification.verify(db)) == ([], 13)  # the 12 rows as they were, and the opening entry
+        for table, old_rows in before.items():  # every row kept; the bank's accounts and rows are new
+            width = len(old_rows[0]) if old_rows else 0
+            kept = [row for row in rows(path, table)
+                    if not ((table == "accounts" and row[0].startswith("@")) or (table == "journal" and row[0] > 12))]
+            assert [row[:width] for row in kept] == old_rows, table
+        # the columns double entry added are empty on rows written before it (accounts: all customers')
+        assert {row[-2:] for row in rows(path, "journal")[:12]} == {(None, None)}
+        assert {row[-1] for row in rows(path, "accounts") if not row[0].startswith("@")} == {"customer"}
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations("sqlite"))
             tokens = conn.execute("SELECT name, creator_id, revoked_at IS NOT NULL, revoked_reason FROM api_tokens "
                                   "ORDER BY id").fetchall()
             failures = conn.execute("SELECT username, pending FROM login_attempts").fetchall()
+            opening = conn.execute("SELECT id, account_number, kind, amount_cents, balance_after_cents, actor, "
+                                   "entry_id FROM journal WHERE id > 12").fetchall()
+            total = conn.execute("SELECT sum(balance_cents) FROM accounts").fetchone()[0]
+            bank = conn.execute("SELECT account_number, kind, balance_cents FROM accounts WHERE kind != 'customer' "
+                                "ORDER BY 1").fetchall()
         assert tokens == [("nightly", 1, 0, ""), ("ops", None, 1, "revoked")]  # the maker found from created_by
         assert failures == [("tina", 0)]                                         # earlier failures carried over
+        # clearing takes the other side of all earlier history: minus the sum of the balances (1500.65 + 0.10
+        # - 300.00), in one entry; all balances then sum to zero
+        assert opening == [(13, "@clearing", "debit", 120075, -120075, "migration", 0)]
+        assert total == 0
+        assert bank == [("@cash-over", "cash_over", 0), ("@cash-short", "cash_short", 0),
+                        ("@clearing", "clearing", -120075), ("@vault", "vault", 0)]
         tina = aio.run(tellers.find_teller(db, "tina"))
         assert tina and tina[0].role == "teller"
         tx = aio.run(accounts.deposit(db, "ACC1", 100, "test"))  # the chain goes on from the old rows
-        assert tx.id == 13 and aio.run(verification.verify(db)) == ([], 13)
+        assert tx.id == 14 and aio.run(verification.verify(db)) == ([], 15)
+        # a row from before double entry is reversed against clearing, which holds its other side
+        done = aio.run(reversals.reverse(db, 2, "keyed on the wrong day", "test"))
+        assert [(r.account_number, r.kind, r.amount_cents) for r in done.rows] == [("ACC2", "reversal_debit", 10)]
+        assert aio.run(verification.verify(db)) == ([], 17)
+        assert aio.run(accounts.get_balances(db, ["ACC2"])) == {"ACC2": 0}
     finally:
         close_app(app)
 
@@ -101,20 +123,20 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
     try:
         result = app.test_cli_runner().invoke(args=["copy-ledger", "--to", postgres_target])
         assert result.exit_code == 0, result.output
-        assert "OK: the copy verifies: 35 journal rows" in result.output
+        assert "OK: the copy verifies: 66 journal rows" in result.output
         raw = Raw(postgres_target)
         for table in TABLES:
             order = "1" if table != "login_locks" else "1, 2"
             assert raw.rows(f"SELECT * FROM {table} ORDER BY {order}") == [
                 tuple(row) for row in rows(path, table)], table
-        assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 35)]
+        assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 66)]
     finally:
         close_app(app)
     on_postgres = make_app(postgres_target, CLOCK=clock)  # the branch, moved: it goes on where it stopped
     try:
         db = on_postgres.extensions["atm_db"]
         tx = aio.run(accounts.deposit(db, "C1", 100, "teller:ada"))
-        assert tx.id == 36 and aio.run(verification.verify(db)) == ([], 36)
+        assert tx.id == 67 and aio.run(verification.verify(db)) == ([], 68)
         assert aio.run(tellers.find_teller(db, "ada"))[0].is_admin
     finally:
         close_app(on_postgres)
@@ -127,7 +149,7 @@ def test_copy_ledger_refuses_a_target_that_holds_data(tmp_path, clock, postgres_
         assert runner.invoke(args=["copy-ledger", "--to", postgres_target]).exit_code == 0
         before = Raw(postgres_target).journal_count()
         again = runner.invoke(args=["copy-ledger", "--to", postgres_target])
-        assert again.exit_code != 0 and "8 in accounts, 35 in journal" in again.output
+        assert again.exit_code != 0 and "12 in accounts, 66 in journal" in again.output
         assert Raw(postgres_target).journal_count() == before
         bad = runner.invoke(args=["copy-ledger", "--to", "mysql://h/d"])
         assert bad.exit_code != 0 and "--to='mysql://h/d' is not valid" in bad.output

@@ -17,9 +17,9 @@ def open_database(config) -> Database:
     if config.get("DATABASE_URL"):
         from .postgresql import PostgresDatabase
         return PostgresDatabase(config["DATABASE_URL"], config["MAX_DEBT_CENTS"], config["DB_POOL_SIZE"],
-                                config["DB_PREPARED_STATEMENTS"])
+                                config["DB_PREPARED_STATEMENTS"], config.get("BRANCH_TIMEZONE", "UTC"))
     from .sqlite import SQLiteDatabase
-    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"])
+    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"], config.get("BRANCH_TIMEZONE", "UTC"))
 
 
 def get_db() -> Database:

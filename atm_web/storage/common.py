@@ -116,8 +116,9 @@ class Database:
     engine = ""
     checks_authorisation = False  # whether writes honour `authorisation` (else every token check reads the signal)
 
-    def __init__(self, max_debt_cents: int):
+    def __init__(self, max_debt_cents: int, branch_timezone: str = "UTC"):
         self.max_debt_cents = max_debt_cents
+        self.branch_timezone = branch_timezone  # an IANA name: the zone of a posting's business date
         self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
         self._pending: list = []
         self._drain_task: asyncio.Task | None = None

@@ -30,6 +30,9 @@ async def copy_ledger(source: SQLiteDatabase, target: PostgresDatabase) -> dict[
         copied = {}
         async with conn.raw.transaction():
             await conn.raw.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")  # no app writes meanwhile
+            # the bank's own accounts, as the migration opened them (no rows yet), are the source's to copy
+            await conn.raw.execute("DELETE FROM accounts WHERE kind != 'customer' AND balance_cents = 0 "
+                                   "AND NOT EXISTS (SELECT 1 FROM journal)")
             held = {table: await conn.raw.fetchval(f"SELECT COUNT(*) FROM {table}") for table in TABLES}
             if any(held.values()):
                 rows = ", ".join(f"{count} in {table}" for table, count in held.items() if count)

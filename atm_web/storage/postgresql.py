@@ -149,8 +149,9 @@ class PostgresDatabase(Database):
     engine = "postgresql"
     checks_authorisation = True
 
-    def __init__(self, url: str, max_debt_cents: int, pool_size: int = 3, prepared_statements: bool = True):
-        super().__init__(max_debt_cents)
+    def __init__(self, url: str, max_debt_cents: int, pool_size: int = 3, prepared_statements: bool = True,
+                 branch_timezone: str = "UTC"):
+        super().__init__(max_debt_cents, branch_timezone)
         self.url, self.pool_size, self.prepared_statements = url, pool_size, prepared_statements
         self._writer: PostgresConnection | None = None
         self._readers: asyncio.Queue | None = None
@@ -225,7 +226,7 @@ class PostgresDatabase(Database):
 
     def _reset(self) -> None:
         """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
-        self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements)
+        self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements, self.branch_timezone)
 
     async def read(self, op, snapshot: bool = False):
         await self.open()
@@ -299,7 +300,7 @@ class PostgresDatabase(Database):
         rows = await conn.raw.fetch(
             "SELECT entry, outcome, tx_id, balance, constraint_name FROM post_authorised_entries($1::bigint[], $2, "
             "$3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
-            "$11::text[], $12::text[], $13::float8[], $14::float8[])",
+            "$11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::float8[], $17::float8[])",
             generations, WRITE_LOCK, *[list(column) for column in columns])
         outcomes = []
         for (op, future), row in zip(postings, sorted(rows, key=lambda r: r[0]), strict=True):

@@ -93,8 +93,8 @@ class SQLiteDatabase(Database):
 
     engine = "sqlite"
 
-    def __init__(self, path: str, max_debt_cents: int):
-        super().__init__(max_debt_cents)
+    def __init__(self, path: str, max_debt_cents: int, branch_timezone: str = "UTC"):
+        super().__init__(max_debt_cents, branch_timezone)
         self.path = path
         self._writer: SQLiteConnection | None = None
         self._reader: SQLiteConnection | None = None
@@ -159,6 +159,9 @@ class SQLiteDatabase(Database):
     async def _migrate(self, writer: SQLiteConnection) -> None:
         """Apply the migrations not applied yet (PRAGMA user_version counts them) and MAX_DEBT, in one transaction
         (a failure closes the connection, which rolls it back)."""
+        # Foreign keys are off while migrating (SQLite's way to rebuild a table others refer to: a PRAGMA that
+        # only takes effect outside a transaction) and checked before the commit instead.
+        await writer.execute("PRAGMA foreign_keys = OFF")
         await writer.execute("BEGIN IMMEDIATE")
         (version,), = await writer.fetchall("PRAGMA user_version")
         for migration in migrations("sqlite")[version:]:
@@ -168,7 +171,10 @@ class SQLiteDatabase(Database):
             log.info("schema migrated to version %d (%s)", migration.version, migration.name)
         from ..accounts import apply_max_debt
         await apply_max_debt(writer, self.max_debt_cents)
+        if await writer.fetchall("PRAGMA foreign_key_check"):
+            raise DatabaseUnreachable(f"DB_PATH={self.path!r}: the migration left a broken reference; rolled back")
         await writer.execute("COMMIT")
+        await writer.execute("PRAGMA foreign_keys = ON")
 
     async def close(self) -> None:
         await self._wait_for_drain()
@@ -181,7 +187,7 @@ class SQLiteDatabase(Database):
 
     def _reset(self) -> None:
         """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
-        self.__init__(self.path, self.max_debt_cents)
+        self.__init__(self.path, self.max_debt_cents, self.branch_timezone)
 
     async def read(self, op, snapshot: bool = False):
         await self.open()
