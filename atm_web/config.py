@@ -23,7 +23,10 @@ DEFAULTS = {
     "ALLOW_EPHEMERAL_SQLITE": "0",
     "DYNO": "",
     "BRANCH_TIMEZONE": "UTC",
+    "DENOMINATIONS": "100,50,20,10,5,2,1,0.25,0.10,0.05,0.01",
+    "VARIANCE_TOLERANCE": "5.00",
 }
+DENOMINATIONS_MAX = 30
 
 
 class ConfigError(Exception):
@@ -82,6 +85,20 @@ def branch_timezone(text: str) -> str:
     return text
 
 
+def denominations(text: str) -> tuple[int, ...]:
+    """The notes and coins a drawer is counted in, largest first, in cents: '100,50,20,...,0.01'."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(to_cents(part.strip(), maximum_cents=AMOUNT_MAX_CENTS))
+        except InvalidAmount as error:
+            raise ConfigError(f"DENOMINATIONS={text!r} is not valid: {part.strip()!r}: {error}") from None
+    if len(set(values)) != len(values) or not 1 <= len(values) <= DENOMINATIONS_MAX:
+        raise ConfigError(f"DENOMINATIONS={text!r} is not valid: list 1 to {DENOMINATIONS_MAX} different amounts, "
+                          "comma separated, e.g. 100,50,20,10,5,1,0.25,0.10,0.05,0.01")
+    return tuple(sorted(values, reverse=True))
+
+
 def _flag(name: str, text: str) -> bool:
     if text not in ("0", "1"):
         raise ConfigError(f"{name}={text!r} is not valid: use 1 or 0")
@@ -116,4 +133,7 @@ def load(environ, instance_path: str) -> dict:
         "TRUST_PROXY_HEADERS": _whole("TRUST_PROXY_HEADERS", raw["TRUST_PROXY_HEADERS"], 0, 5),
         "SECRET_KEY": _secret_key(raw["SECRET_KEY"], instance_path),
         "BRANCH_TIMEZONE": branch_timezone(raw["BRANCH_TIMEZONE"]),
+        "DENOMINATIONS": denominations(raw["DENOMINATIONS"]),
+        "VARIANCE_TOLERANCE_CENTS": _cents("VARIANCE_TOLERANCE", raw["VARIANCE_TOLERANCE"], allow_zero=True,
+                                           maximum_cents=LIMIT_MAX_CENTS),
     }

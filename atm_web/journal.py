@@ -5,7 +5,14 @@ from dataclasses import dataclass
 
 from . import clock
 from .clock import Stamp
-from .refusals import BalanceTooLarge, InsufficientFunds, InvalidCursor, NotEnoughCash, check_account_number
+from .refusals import (
+    BalanceTooLarge,
+    DrawerNotOpen,
+    InsufficientFunds,
+    InvalidCursor,
+    NotEnoughCash,
+    check_account_number,
+)
 from .rules import CREDIT_KINDS, HISTORY_MAX
 from .storage import Database, IntegrityError
 
@@ -123,6 +130,20 @@ async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at
                        business_date)
 
 
+async def append_entry(conn, rows, actor: str, at: Stamp) -> list[Transaction]:
+    """A transaction of several rows, (number, kind, amount, memo) each, that sum to zero: all or none. Rows of
+    no amount are left out (a close with no variance, say)."""
+    rows = [row for row in rows if row[2]]
+    if sum(delta(kind, amount) for _, kind, amount, _ in rows) != 0:
+        raise ValueError(f"a transaction's rows must sum to zero: {rows}")
+    written, entry = [], None
+    async with conn.savepoint():
+        for number, kind, amount, memo in rows:
+            written.append(await append(conn, number, kind, amount, actor, at, memo=memo, entry=entry))
+            entry = written[-1].entry_id
+    return written
+
+
 def refusal(constraint: str | None) -> Exception | None:
     """The ledger's refusal for a CHECK the database refused a row by, or None for any other constraint."""
     if constraint == "balance_within_limit":
@@ -131,6 +152,8 @@ def refusal(constraint: str | None) -> Exception | None:
         return BalanceTooLarge()
     if constraint == "cash_not_negative":
         return NotEnoughCash()
+    if constraint == "drawer_not_open":
+        return DrawerNotOpen()
     return None
 
 

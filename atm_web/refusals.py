@@ -32,6 +32,21 @@ class NotEnoughCash(LedgerError):
         super().__init__(f"Not enough cash in {where}")
 
 
+class DrawerNotOpen(LedgerError):
+    """Cash at the teller's counter needs their drawer open (and not waiting for a sign-off)."""
+
+    status = 409
+
+    def __init__(self, message: str = "Your drawer is not open: open it before posting cash."):
+        super().__init__(message)
+
+
+class DrawerRefused(LedgerError):
+    """A drawer or vault step that cannot be done as asked (already open, not pending, the same person...)."""
+
+    status = 409
+
+
 class BalanceTooLarge(LedgerError):
     def __init__(self):
         super().__init__(f"this would take the account past the largest balance the ledger holds "

@@ -1,12 +1,12 @@
 """Reversals: a transaction (every row of it: both legs of a transfer, the bank's side of a deposit) compensated
 by linked rows in a transaction of their own, at most once, audited."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import audit
 from .clock import or_system
 from .journal import TX_COLUMNS, Transaction, append, stamp
 from .refusals import CannotReverse, UnknownEntry, check_reason
-from .rules import BANK_KINDS, CLEARING, REVERSING_KIND
+from .rules import BANK_KINDS, CLEARING, DRAWER_PREFIX, REVERSING_KIND, VAULT
 from .storage import Database, IntegrityError
 
 _REASON_MARK = ": "  # a reversal's memo: "reverses {id}: {reason}"
@@ -25,12 +25,18 @@ def reversible(tx: Transaction, related: list[Transaction]) -> bool:
 
 
 async def _rows_of(conn, original: Transaction) -> list[Transaction]:
-    """Every row of the original's transaction. One written before double entry is alone, or a transfer's two
-    legs; the opening entry gave clearing the other side of all of those, so clearing takes it again here."""
+    """Every row of the original's transaction, to reverse on the same accounts; but cash that went through a
+    drawer since closed went back to the vault with it, so the vault takes that row. A row written before double
+    entry is alone, or a transfer's two legs; the opening entry gave clearing the other side of all of those, so
+    clearing takes it again here."""
     if original.entry_id is not None:
-        rows = await conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE entry_id = ? ORDER BY id",
-                                   (original.entry_id,))
-        return [Transaction(*row) for row in rows]
+        rows = [Transaction(*row) for row in await conn.fetchall(
+            f"SELECT {TX_COLUMNS} FROM journal WHERE entry_id = ? ORDER BY id", (original.entry_id,))]
+        open_drawers = {number for number, in await conn.fetchall(
+            "SELECT account_number FROM drawer_sessions WHERE status = 'open' AND account_number IN "
+            "(SELECT account_number FROM journal WHERE entry_id = ?)", (original.entry_id,))}
+        return [replace(row, account_number=VAULT) if row.account_number.startswith(DRAWER_PREFIX)
+                and row.account_number not in open_drawers else row for row in rows]
     legs = [original]
     if original.kind.startswith("transfer"):
         other = await conn.fetchall(

@@ -37,6 +37,7 @@ REVERSING_KIND = {"deposit": "reversal_debit", "transfer_in": "reversal_debit",
 # customer endpoint refuses them as it refuses any malformed number. One sign convention for every account,
 # credit positive: cash (the vault, each drawer) stands at minus the notes it holds.
 VAULT, CLEARING, CASH_OVER, CASH_SHORT = "@vault", "@clearing", "@cash-over", "@cash-short"
+DRAWER_PREFIX = "@drawer-"  # and the drawer session's id: each session has a cash account of its own
 CASH_KINDS = ("vault", "drawer")
 BANK_LIMIT_CENTS = 10**18  # the bank's accounts' overdraft limit: none to speak of, inside 64 bits
 

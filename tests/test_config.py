@@ -26,6 +26,9 @@ def test_defaults(tmp_path):
     ("ALLOW_EPHEMERAL_SQLITE", "true"),
     ("BRANCH_TIMEZONE", "Mars/Olympus_Mons"), ("BRANCH_TIMEZONE", ""), ("BRANCH_TIMEZONE", "../../etc/passwd"),
     ("BRANCH_TIMEZONE", "EST5EDT,M3.2.0,M11.1.0"),
+    ("DENOMINATIONS", ""), ("DENOMINATIONS", "20,10,abc"), ("DENOMINATIONS", "20,20,10"), ("DENOMINATIONS", "0,1"),
+    ("DENOMINATIONS", "0.001"), ("DENOMINATIONS", ",".join(str(n) for n in range(1, 40))),
+    ("VARIANCE_TOLERANCE", "-1"), ("VARIANCE_TOLERANCE", "five"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(config.ConfigError, match=f"^{name}[= ]"):
@@ -92,6 +95,14 @@ def test_amounts_whose_sums_could_overflow_are_refused_at_start(tmp_path, name, 
 def test_the_largest_allowed_amounts_load(tmp_path):
     loaded = config.load({"MAX_AMOUNT": "1000000000", "MAX_DEBT": "100000000"}, str(tmp_path))
     assert (loaded["MAX_AMOUNT_CENTS"], loaded["MAX_DEBT_CENTS"]) == (10**11, 10**10)
+
+
+def test_denominations_and_the_variance_tolerance_have_defaults_and_take_amounts(tmp_path):
+    loaded = config.load({}, str(tmp_path))
+    assert loaded["DENOMINATIONS"] == (10000, 5000, 2000, 1000, 500, 200, 100, 25, 10, 5, 1)
+    assert loaded["VARIANCE_TOLERANCE_CENTS"] == 500
+    loaded = config.load({"DENOMINATIONS": "0.50, 200,5", "VARIANCE_TOLERANCE": "0"}, str(tmp_path))
+    assert loaded["DENOMINATIONS"] == (20000, 500, 50) and loaded["VARIANCE_TOLERANCE_CENTS"] == 0
 
 
 def test_the_branch_time_zone_defaults_to_utc_and_takes_iana_names(tmp_path):

@@ -10,11 +10,13 @@ import asyncpg
 from .postgresql import WRITE_LOCK, PostgresDatabase
 from .sqlite import SQLiteDatabase
 
-# In the order their foreign keys need; settings is the target's own (MAX_DEBT of the configuration).
-TABLES = ["tellers", "accounts", "journal", "idempotency_keys", "verifications", "sessions", "login_attempts",
-          "login_locks", "api_tokens", "audit_log", "setup_code"]
+# In the order their foreign keys need; settings is the target's own (MAX_DEBT of the configuration) but for the
+# business day, copied.
+TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "vault_movements", "closed_days", "idempotency_keys",
+          "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log", "setup_code"]
 WITH_TRIGGERS = ["journal", "audit_log"]
-WITH_IDENTITY = ["tellers", "journal", "verifications", "login_attempts", "api_tokens", "audit_log"]
+WITH_IDENTITY = ["tellers", "journal", "vault_movements", "verifications", "login_attempts", "api_tokens",
+                 "audit_log"]
 
 
 class CopyRefused(Exception):
@@ -44,6 +46,8 @@ async def copy_ledger(source: SQLiteDatabase, target: PostgresDatabase) -> dict[
                 copied[table] = await _copy_table(source, conn.raw, table)
             for table in WITH_TRIGGERS:
                 await conn.raw.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            (earliest,), = await source.read(lambda c: c.fetchall("SELECT earliest_business_date FROM settings"))
+            await conn.raw.execute("UPDATE settings SET earliest_business_date = $1", earliest)
             for table in WITH_IDENTITY:  # new rows continue after the copied ids
                 await conn.raw.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

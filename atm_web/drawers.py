@@ -1,0 +1,305 @@
+"""Cash drawers and the vault: a teller's drawer session (opened with a float counted out of the vault, closed with
+a blind count), vault movements that another person confirms, and the vault's shipments in and out.
+
+Each drawer session has a cash account of its own ('@drawer-<id>', opened with it), so its expected cash is simply
+that account's balance, negated (cash stands at minus the notes held): no movement can be missed by a sum. Every
+step is one double-entry transaction with its audit row; cash can never go below zero (the database's
+cash_not_negative) and moves through a drawer only while its session is open (the trigger drawer_must_be_open).
+"""
+import json
+from dataclasses import dataclass
+
+from . import audit
+from .clock import or_system
+from .journal import append_entry, stamp
+from .refusals import DrawerRefused, NotEnoughCash, check_amount
+from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, CLEARING, DRAWER_PREFIX, REASON_MAX, VAULT
+from .storage import Database
+
+_SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
+                    "s.opening_counts, s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, "
+                    "s.counted_cents, s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note")
+_SESSIONS = f"SELECT {_SESSION_COLUMNS} FROM drawer_sessions s JOIN tellers t ON t.id = s.teller_id"
+_MOVEMENT_COLUMNS = ("m.id, m.session_id, t.username, m.direction, m.amount_cents, m.requested_by, m.requested_at, "
+                     "m.status, m.decided_by, m.decided_at")
+_MOVEMENTS = (f"SELECT {_MOVEMENT_COLUMNS} FROM vault_movements m JOIN drawer_sessions s ON s.id = m.session_id "
+              "JOIN tellers t ON t.id = s.teller_id")
+DIRECTIONS = {"to_vault": "Cash to the vault", "to_drawer": "Cash from the vault"}
+
+
+@dataclass(frozen=True)
+class DrawerSession:
+    id: int
+    teller_id: int
+    username: str
+    account_number: str
+    status: str  # open, pending_signoff, closed
+    business_date: str
+    opened_at: str
+    opening_counts: str
+    opening_cents: int
+    closed_at: str | None = None
+    closing_counts: str | None = None
+    expected_cents: int | None = None
+    counted_cents: int | None = None
+    variance_cents: int | None = None
+    signed_off_by: str | None = None
+    signed_off_at: str | None = None
+    signoff_note: str | None = None
+
+    @property
+    def counts_at_open(self) -> dict[int, int]:
+        return _counts(self.opening_counts)
+
+    @property
+    def counts_at_close(self) -> dict[int, int]:
+        return _counts(self.closing_counts)
+
+
+@dataclass(frozen=True)
+class VaultMovement:
+    id: int
+    session_id: int
+    username: str  # the drawer's teller
+    direction: str  # to_vault, to_drawer
+    amount_cents: int
+    requested_by: str
+    requested_at: str
+    status: str  # pending, confirmed, rejected, cancelled (the drawer closed first)
+    decided_by: str | None
+    decided_at: str | None
+
+    @property
+    def label(self) -> str:
+        return DIRECTIONS[self.direction]
+
+
+def counts_total(counts: dict[int, int]) -> int:
+    """The cash a count per denomination (cents: number of notes or coins) makes, in cents."""
+    return sum(cents * number for cents, number in counts.items())
+
+
+def _counts_text(counts: dict[int, int]) -> str:
+    return json.dumps({str(cents): number for cents, number in sorted(counts.items(), reverse=True) if number})
+
+
+def _counts(text: str | None) -> dict[int, int]:
+    return {int(cents): number for cents, number in json.loads(text or "{}").items()}
+
+
+async def _business_date(conn, today: str) -> str:
+    (day,), = await conn.fetchall("SELECT CASE WHEN ? >= earliest_business_date THEN ? ELSE earliest_business_date "
+                                  "END FROM settings", (today, today))
+    return day
+
+
+async def _session(conn, where: str, params) -> DrawerSession | None:
+    rows = await conn.fetchall(f"{_SESSIONS} WHERE {where}", params)
+    return DrawerSession(*rows[0]) if rows else None
+
+
+async def current_session(db: Database, teller_id: int) -> DrawerSession | None:
+    """The teller's session that is not closed yet (open, or waiting for a sign-off), if any."""
+    return await db.read(lambda conn: _session(conn, "s.teller_id = ? AND s.status != 'closed'", (teller_id,)))
+
+
+async def get_session(db: Database, session_id: int) -> DrawerSession | None:
+    return await db.read(lambda conn: _session(conn, "s.id = ?", (session_id,)))
+
+
+async def sessions(db: Database, where: str = "s.status != 'closed'", params=()) -> list[DrawerSession]:
+    rows = await db.read(lambda conn: conn.fetchall(f"{_SESSIONS} WHERE {where} ORDER BY s.id", params))
+    return [DrawerSession(*row) for row in rows]
+
+
+async def movements(db: Database, where: str = "m.status = 'pending'", params=()) -> list[VaultMovement]:
+    rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE {where} ORDER BY m.id", params))
+    return [VaultMovement(*row) for row in rows]
+
+
+async def cash_held(db: Database, number: str = VAULT) -> int:
+    """The notes and coins a cash account holds, in cents."""
+    rows = await db.read(lambda conn: conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
+                                                    (number,)))
+    return -rows[0][0] if rows else 0
+
+
+async def _entry(conn, rows, actor: str, at, short_of: str):
+    """append_entry, a cash account's refusal naming where the cash was short."""
+    try:
+        return await append_entry(conn, rows, actor, at)
+    except NotEnoughCash:
+        raise NotEnoughCash(short_of) from None
+
+
+async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: float | None = None) -> DrawerSession:
+    """Open the teller's drawer with the float counted out of the vault (refused if the vault holds less); one
+    session per teller that is not closed."""
+    now = or_system(now)
+    at = stamp(db, now)
+    float_cents = counts_total(counts)
+
+    async def op(conn):
+        async with conn.savepoint():
+            if await _session(conn, "s.teller_id = ? AND s.status != 'closed'", (teller.id,)):
+                raise DrawerRefused("You already have a drawer that is not closed.")
+            (session_id,), = await conn.fetchall("SELECT coalesce(max(id), 0) + 1 FROM drawer_sessions")
+            number = f"{DRAWER_PREFIX}{session_id}"
+            await conn.execute(
+                "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, "
+                "own_overdraft_limit_cents, opened_at, kind) VALUES (?, 0, ?, ?, ?, 'drawer')",
+                (number, BANK_LIMIT_CENTS, BANK_LIMIT_CENTS, at.created_at))
+            await conn.execute(
+                "INSERT INTO drawer_sessions (id, teller_id, account_number, status, business_date, opened_at, "
+                "opening_counts, opening_cents) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+                (session_id, teller.id, number, await _business_date(conn, at.today), at.created_at,
+                 _counts_text(counts), float_cents))
+            await _entry(conn, [(VAULT, "credit", float_cents, f"float to drawer {session_id} ({teller.username})"),
+                                (number, "debit", float_cents, "opening float")], teller.actor, at, "the vault")
+            await audit.record(conn, now, teller.actor, "drawer opened", f"drawer {session_id}",
+                               f"float {float_cents} cents")
+            return await _session(conn, "s.id = ?", (session_id,))
+
+    return await db.write(op)
+
+
+async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_cents: int, *,
+                       now: float | None = None) -> DrawerSession:
+    """The blind close: the teller's count is compared with the drawer's balance; the variance goes to cash over
+    or cash short, the counted cash back to the vault, and the drawer account ends at zero, in one transaction.
+    A variance beyond the tolerance leaves the session pending an administrator's sign-off."""
+    now = or_system(now)
+    at = stamp(db, now)
+    counted = counts_total(counts)
+
+    async def op(conn):
+        async with conn.savepoint():
+            session = await _session(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
+            if session is None:
+                raise DrawerRefused("You have no open drawer to close.")
+            (balance,), = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
+                                              (session.account_number,))
+            expected, name = -balance, f"drawer {session.id}"
+            variance = counted - expected
+            await _entry(conn, [
+                (session.account_number, "credit", expected, "closing count"),
+                (VAULT, "debit", counted, f"closing count of {name} ({teller.username})"),
+                (CASH_SHORT, "debit", max(0, -variance), f"short at the close of {name}"),
+                (CASH_OVER, "credit", max(0, variance), f"over at the close of {name}")], teller.actor, at, "the vault")
+            status = "pending_signoff" if abs(variance) > tolerance_cents else "closed"
+            await conn.execute(
+                "UPDATE drawer_sessions SET status = ?, closed_at = ?, closing_counts = ?, expected_cents = ?, "
+                "counted_cents = ?, variance_cents = ? WHERE id = ?",
+                (status, at.created_at, _counts_text(counts), expected, counted, variance, session.id))
+            await conn.execute("UPDATE vault_movements SET status = 'cancelled', decided_at = ? "
+                               "WHERE session_id = ? AND status = 'pending'", (at.created_at, session.id))
+            await audit.record(conn, now, teller.actor, "drawer closed", name,
+                               f"expected {expected}, counted {counted}, variance {variance} cents"
+                               + ("; pending sign-off" if status != "closed" else ""))
+            return await _session(conn, "s.id = ?", (session.id,))
+
+    return await db.write(op)
+
+
+async def sign_off(db: Database, session_id: int, admin, note: str, *, now: float | None = None) -> DrawerSession:
+    """An administrator other than the drawer's teller signs off a close whose variance was beyond tolerance."""
+    note = (note or "").strip() if isinstance(note, str) else ""
+    if not 1 <= len(note) <= REASON_MAX:
+        raise DrawerRefused(f"A sign-off needs a note of 1 to {REASON_MAX} characters.")
+    now = or_system(now)
+    at = stamp(db, now)
+
+    async def op(conn):
+        async with conn.savepoint():
+            session = await _session(conn, "s.id = ?", (session_id,))
+            if session is None or session.status != "pending_signoff":
+                raise DrawerRefused("That drawer is not waiting for a sign-off.")
+            if session.teller_id == admin.id:
+                raise DrawerRefused("Another administrator must sign off your own drawer.")
+            await conn.execute("UPDATE drawer_sessions SET status = 'closed', signed_off_by = ?, signed_off_at = ?, "
+                               "signoff_note = ? WHERE id = ?", (admin.username, at.created_at, note, session_id))
+            await audit.record(conn, now, admin.actor, "drawer signed off", f"drawer {session_id}", note)
+            return await _session(conn, "s.id = ?", (session_id,))
+
+    return await db.write(op)
+
+
+async def request_movement(db: Database, teller, direction: str, amount_cents: int, *,
+                           now: float | None = None) -> VaultMovement:
+    """A teller asks to send cash to the vault or for more from it: pending until an administrator confirms."""
+    check_amount(amount_cents)
+    if direction not in DIRECTIONS:
+        raise ValueError(direction)
+    at = stamp(db, now)
+
+    async def op(conn):
+        session = await _session(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
+        if session is None:
+            raise DrawerRefused("Your drawer is not open.")
+        (movement_id,), = await conn.fetchall(
+            "INSERT INTO vault_movements (session_id, direction, amount_cents, requested_by, requested_at, status) "
+            "VALUES (?, ?, ?, ?, ?, 'pending') RETURNING id",
+            (session.id, direction, amount_cents, teller.username, at.created_at))
+        return movement_id
+
+    movement_id = await db.write(op)
+    return (await movements(db, "m.id = ?", (movement_id,)))[0]
+
+
+async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, *,
+                          now: float | None = None) -> VaultMovement:
+    """Confirm (the cash moves, one transaction) or reject a pending vault movement; never one's own drawer's."""
+    now = or_system(now)
+    at = stamp(db, now)
+
+    async def op(conn):
+        async with conn.savepoint():
+            rows = await conn.fetchall(f"{_MOVEMENTS} WHERE m.id = ?", (movement_id,))
+            movement = VaultMovement(*rows[0]) if rows else None
+            if movement is None or movement.status != "pending":
+                raise DrawerRefused("That vault movement is not pending.")
+            session = await _session(conn, "s.id = ?", (movement.session_id,))
+            if session.teller_id == admin.id:
+                raise DrawerRefused("Another administrator must confirm a movement of your own drawer.")
+            entry_id = None
+            if confirm:
+                name, amount = f"drawer {session.id} ({session.username})", movement.amount_cents
+                if movement.direction == "to_drawer":
+                    rows = [(VAULT, "credit", amount, f"cash to {name}"),
+                            (session.account_number, "debit", amount, "cash from the vault")]
+                else:
+                    rows = [(session.account_number, "credit", amount, "cash to the vault"),
+                            (VAULT, "debit", amount, f"cash from {name}")]
+                written = await _entry(conn, rows, admin.actor, at,
+                                       "the vault" if movement.direction == "to_drawer" else "the drawer")
+                entry_id = written[0].entry_id
+            await conn.execute("UPDATE vault_movements SET status = ?, decided_by = ?, decided_at = ?, entry_id = ? "
+                               "WHERE id = ?", ("confirmed" if confirm else "rejected", admin.username,
+                                                at.created_at, entry_id, movement_id))
+            await audit.record(conn, now, admin.actor, "vault movement " + ("confirmed" if confirm else "rejected"),
+                               f"drawer {session.id}", f"{movement.direction} {movement.amount_cents} cents")
+
+    await db.write(op)
+    return (await movements(db, "m.id = ?", (movement_id,)))[0]
+
+
+async def ship_cash(db: Database, direction: str, amount_cents: int, reference: str, admin, *,
+                    now: float | None = None) -> None:
+    """The vault receives a shipment ('in', from clearing) or sends cash out of the branch ('out', to clearing),
+    with the shipment's reference."""
+    check_amount(amount_cents)
+    reference = (reference or "").strip() if isinstance(reference, str) else ""
+    if not 1 <= len(reference) <= REASON_MAX:
+        raise DrawerRefused(f"A shipment needs a reference of 1 to {REASON_MAX} characters.")
+    now = or_system(now)
+    at = stamp(db, now)
+    memo = f"shipment {'in' if direction == 'in' else 'out'}: {reference}"
+    rows = ([(CLEARING, "credit", amount_cents, memo), (VAULT, "debit", amount_cents, memo)] if direction == "in"
+            else [(VAULT, "credit", amount_cents, memo), (CLEARING, "debit", amount_cents, memo)])
+
+    async def op(conn):
+        await _entry(conn, rows, admin.actor, at, "the vault")
+        await audit.record(conn, now, admin.actor, "cash received" if direction == "in" else "cash sent", "vault",
+                           f"{amount_cents} cents: {reference}")
+
+    await db.write(op)
