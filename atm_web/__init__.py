@@ -123,10 +123,12 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import admin, api, auth, cli, teller
+    from . import admin, api, auth, cli, drawer_pages, teller, vault_pages
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
     app.register_blueprint(auth.bp)
     app.register_blueprint(teller.bp)
+    app.register_blueprint(drawer_pages.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(vault_pages.bp)
     cli.register(app)

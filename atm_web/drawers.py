@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import audit
 from .clock import or_system
+from .idempotency import Once, Replay, at_most_once
 from .journal import append_entry, stamp
 from .refusals import DrawerRefused, NotEnoughCash, check_amount
 from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, CLEARING, DRAWER_PREFIX, REASON_MAX, VAULT
@@ -283,10 +284,10 @@ async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, 
     return (await movements(db, "m.id = ?", (movement_id,)))[0]
 
 
-async def ship_cash(db: Database, direction: str, amount_cents: int, reference: str, admin, *,
-                    now: float | None = None) -> None:
+async def ship_cash(db: Database, direction: str, amount_cents: int, reference: str, admin, once: Once | None = None,
+                    *, now: float | None = None) -> bool:
     """The vault receives a shipment ('in', from clearing) or sends cash out of the branch ('out', to clearing),
-    with the shipment's reference."""
+    with the shipment's reference, at most once per `once`: False if that request was made already."""
     check_amount(amount_cents)
     reference = (reference or "").strip() if isinstance(reference, str) else ""
     if not 1 <= len(reference) <= REASON_MAX:
@@ -297,9 +298,11 @@ async def ship_cash(db: Database, direction: str, amount_cents: int, reference: 
     rows = ([(CLEARING, "credit", amount_cents, memo), (VAULT, "debit", amount_cents, memo)] if direction == "in"
             else [(VAULT, "credit", amount_cents, memo), (CLEARING, "debit", amount_cents, memo)])
 
-    async def op(conn):
-        await _entry(conn, rows, admin.actor, at, "the vault")
-        await audit.record(conn, now, admin.actor, "cash received" if direction == "in" else "cash sent", "vault",
-                           f"{amount_cents} cents: {reference}")
+    async def apply(conn):
+        async with conn.savepoint():
+            written = await _entry(conn, rows, admin.actor, at, "the vault")
+            await audit.record(conn, now, admin.actor, "cash received" if direction == "in" else "cash sent",
+                               "vault", f"{amount_cents} cents: {reference}")
+        return written[0]
 
-    await db.write(op)
+    return not isinstance(await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn))), Replay)

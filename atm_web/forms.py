@@ -1,4 +1,5 @@
 """FlaskForm classes for the teller pages."""
+import functools
 import re
 
 from flask import current_app
@@ -6,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import AnyOf, EqualTo, InputRequired, Length, Regexp, ValidationError
 
-from .money import InvalidAmount, to_cents
+from .money import InvalidAmount, format_cents, to_cents
 from .rules import (
     ACCOUNT_NUMBER_RULE,
     LIMIT_MAX_CENTS,
@@ -36,11 +37,9 @@ class LookupForm(FlaskForm):
     submit = SubmitField("Look up")
 
 
-class MoneyForm(FlaskForm):
-    """A form that moves money: an amount, and a one-time key so that it moves money at most once."""
+class AmountForm(FlaskForm):
     amount = StringField("Amount", validators=[InputRequired()],
                          render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"})
-    form_key = HiddenField(validators=[InputRequired(EXPIRED), Regexp(FORM_KEY, message=EXPIRED)])
     amount_cents: int | None = None
 
     def validate_amount(self, field):
@@ -48,6 +47,11 @@ class MoneyForm(FlaskForm):
             self.amount_cents = to_cents(field.data, maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
         except InvalidAmount as error:
             raise ValidationError(str(error).capitalize() + ".") from None
+
+
+class MoneyForm(AmountForm):
+    """A form that moves money: an amount, and a one-time key so that it moves money at most once."""
+    form_key = HiddenField(validators=[InputRequired(EXPIRED), Regexp(FORM_KEY, message=EXPIRED)])
 
 
 class TransactionForm(MoneyForm):
@@ -148,3 +152,67 @@ class UnlockForm(FlaskForm):
 class ButtonForm(FlaskForm):
     """A form that is only a button: its CSRF token is what it carries."""
     submit = SubmitField()
+
+
+COUNT_MAX = 1_000_000  # notes or coins of one denomination in one count
+
+
+def _whole_count(form, field):
+    text = (field.data or "").strip()
+    if text == "":
+        field.data = "0"  # left blank: none of that denomination
+    elif not (text.isascii() and text.isdigit()) or int(text) > COUNT_MAX:
+        raise ValidationError(f"Enter a whole number from 0 to {COUNT_MAX:,}.")
+    else:
+        field.data = str(int(text))
+
+
+class _CountForm(FlaskForm):
+    """A count of cash, one field per denomination (count_<cents>, labelled 'Count of 20.00')."""
+    denominations: tuple[int, ...] = ()
+
+    @property
+    def count_fields(self):
+        return [self[f"count_{cents}"] for cents in self.denominations]
+
+    @property
+    def counts(self) -> dict[int, int]:
+        return {cents: int(self[f"count_{cents}"].data or 0) for cents in self.denominations}
+
+
+@functools.lru_cache(maxsize=4)
+def count_form(denominations: tuple[int, ...], button: str):
+    """The count form class for these denominations (config DENOMINATIONS), its button named `button`."""
+    fields = {f"count_{cents}": StringField(f"Count of {format_cents(cents)}", validators=[_whole_count],
+                                            render_kw={"inputmode": "numeric", "autocomplete": "off",
+                                                       "placeholder": "0"})
+              for cents in denominations}
+    return type("CountForm", (_CountForm,), {**fields, "denominations": denominations,
+                                             "submit": SubmitField(button)})
+
+
+class MovementForm(AmountForm):
+    """A teller's request to the vault: send cash to it, or ask for more (a request: it moves nothing yet)."""
+    to_vault = SubmitField("Send to the vault")
+    to_drawer = SubmitField("Ask for cash")
+
+    @property
+    def direction(self) -> str | None:
+        return "to_vault" if self.to_vault.data else "to_drawer" if self.to_drawer.data else None
+
+
+class SignOffForm(FlaskForm):
+    note = StringField("Sign-off note", validators=[InputRequired(), Length(max=REASON_MAX)],
+                       render_kw={"autocomplete": "off"})
+    submit = SubmitField("Sign off")
+
+
+class ShipmentForm(MoneyForm):
+    reference = StringField("Shipment reference", validators=[InputRequired(), Length(max=REASON_MAX)],
+                            render_kw={"autocomplete": "off"})
+    receive = SubmitField("Receive cash")
+    send = SubmitField("Send cash")
+
+    @property
+    def direction(self) -> str | None:
+        return "in" if self.receive.data else "out" if self.send.data else None

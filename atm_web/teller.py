@@ -9,15 +9,15 @@ from functools import partial
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import accounts, journal, reversals
+from . import accounts, drawers, journal, reversals
 from .auth import require_teller
 from .clock import now
 from .errors import show_refusals_on
 from .forms import FORM_KEY, LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
 from .idempotency import Once
 from .money import InvalidAmount, to_cents
-from .refusals import AccountNotOpen, InvalidAccountNumber, UnknownAccount
-from .rules import is_account_number
+from .refusals import AccountNotOpen, DrawerNotOpen, InvalidAccountNumber, UnknownAccount
+from .rules import BANK_KINDS, is_account_number
 from .storage import get_db
 
 bp = Blueprint("teller", __name__)
@@ -49,8 +49,21 @@ async def _account_page(number: str, form: TransactionForm, status: int = 200):
     except InvalidAccountNumber:
         abort(404)
     limit_form = OverdraftLimitForm(formdata=None) if g.teller.is_admin else None
-    return render_template("teller/account.html", account=account, journal=rows, form=form,
+    drawer = await drawers.current_session(get_db(), g.teller.id)
+    return render_template("teller/account.html", account=account, journal=rows, form=form, drawer=drawer,
                            limit_form=limit_form), status
+
+
+async def _cash_drawer() -> str:
+    """The account of the teller's open drawer, which their cash goes through; DrawerNotOpen without one."""
+    drawer = await drawers.current_session(get_db(), g.teller.id)
+    if drawer is None:
+        raise DrawerNotOpen("You have no open drawer: open it (My drawer) before a cash deposit or withdrawal. "
+                            "Nothing was recorded.")
+    if drawer.status != "open":
+        raise DrawerNotOpen("Your drawer waits for an administrator's sign-off: no cash can be posted until then. "
+                            "Nothing was recorded.")
+    return drawer.account_number
 
 
 async def _refused_on_account_page(number: str, form: TransactionForm, error, message: str, status: int):
@@ -82,7 +95,7 @@ async def transaction():
     post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
     tx = await post(get_db(), number, form.amount_cents, g.teller.actor,
                     _once(form, at, form.kind, number, form.amount_cents), now=at,
-                    open_new=form.confirm_open.data == "yes")
+                    open_new=form.confirm_open.data == "yes", counter=await _cash_drawer())
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
 
@@ -128,7 +141,7 @@ async def transfer():
 @bp.get("/teller/receipts/<id:tx_id>")
 async def receipt(tx_id):
     tx = await journal.get_transaction(get_db(), tx_id)
-    if tx is None:
+    if tx is None or tx.kind in BANK_KINDS:  # the bank's side of a transaction has no receipt of its own
         abort(404)
     related = await journal.related_transactions(get_db(), tx)
     reversible = g.teller.is_admin and reversals.reversible(tx, related)

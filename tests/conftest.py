@@ -260,6 +260,17 @@ def add_teller(app, username, role="teller"):
                                        app.config["CLOCK"]()))
 
 
+def open_drawer(app, teller, float_cents=10_000_000):
+    """Cash for a teller's counter: the vault receives float_cents (one shipment) and the teller's drawer opens
+    with all of it (in 100.00 notes and cents), so their cash deposits and withdrawals can be posted."""
+    from atm_web import drawers
+    db = app.extensions["atm_db"]
+    admin = tellers.Teller(0, "vault-keeper", "admin", True, "")
+    if float_cents:
+        aio.run(drawers.ship_cash(db, "in", float_cents, "test float", admin))
+    return aio.run(drawers.open_drawer(db, teller, {10000: float_cents // 10000, 1: float_cents % 10000}))
+
+
 def log_in(app, client, teller):
     session_id = aio.run(sessions.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
     with client.session_transaction() as session:
@@ -290,7 +301,10 @@ def app(database, clock):
 
 @pytest.fixture
 def client(app):
-    client = log_in(app, app.test_client(), add_teller(app, "tina"))
+    """Tina, a teller logged in with her drawer open (empty: no journal row yet), and an API token."""
+    tina = add_teller(app, "tina")
+    open_drawer(app, tina, 0)
+    client = log_in(app, app.test_client(), tina)
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app)}"
     return client
 

@@ -40,7 +40,7 @@ def test_a_drawer_opens_with_a_float_from_the_vault_and_never_holds_less_than_no
     run(accounts.deposit(db, "C1", 5000, tina.actor, counter=session.account_number))
     assert run(drawers.cash_held(db, session.account_number)) == 25500
     rows = raw.all_rows_count()
-    with pytest.raises(refusals.NotEnoughCash, match="^Not enough cash in your drawer$"):
+    with pytest.raises(refusals.NotEnoughCash, match=r"^Not enough cash in your drawer$"):
         run(accounts.withdraw(db, "C1", 25600, tina.actor, counter=session.account_number))
     assert raw.all_rows_count() == rows
     assert run(accounts.withdraw(db, "C1", 25500, tina.actor, counter=session.account_number)).balance_after_cents \

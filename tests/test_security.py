@@ -5,7 +5,7 @@ import pytest
 
 from atm_web import aio, tellers, tokens
 
-from conftest import add_teller, add_token, close_app, log_in, make_app
+from conftest import add_teller, add_token, close_app, log_in, make_app, open_drawer
 
 IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
               "wrong_token", "deactivated_admins_token"]
@@ -53,6 +53,17 @@ ROUTES = [
     ("GET", "/teller/transfer", None, html(200, 200)),
     ("POST", "/teller/transfer", {"from_account": "A1", "to_account": "B2", "amount": "2", "form_key": "c" * 32},
      html(303, 303)),
+    ("GET", "/teller/drawer/", None, html(200, 200)),
+    ("POST", "/teller/drawer/open", {"count_10000": "1"}, html(409, 409)),  # their drawers are open already
+    ("POST", "/teller/drawer/movements", {"amount": "5", "to_drawer": "Ask for cash"}, html(303, 303)),
+    ("GET", "/teller/drawer/close", None, html(200, 200)),
+    ("POST", "/teller/drawer/close", {"count_100": ""}, html(303, 303)),
+    ("GET", "/teller/drawer/sessions/999", None, html(404, 404)),
+    ("GET", "/admin/vault/", None, html(200)),
+    ("POST", "/admin/vault/movements/999", {"decision": "confirm"}, html(303)),
+    ("POST", "/admin/vault/sessions/999/sign-off", {"note": "checked"}, html(303)),
+    ("POST", "/admin/vault/shipments", {"amount": "5", "reference": "CIT 1", "receive": "Receive cash",
+                                        "form_key": "e" * 32}, html(303)),
     ("GET", "/admin/tellers", None, html(200)),
     ("POST", "/admin/tellers", {"username": "newbie", "password": "p" * 12, "confirm": "p" * 12}, html(303)),
     ("GET", "/admin/tellers/{tina}/deactivate", None, html(200)),
@@ -102,6 +113,7 @@ def world(database, clock):
     clients = {"anonymous": app.test_client()}
     for identity, name in (("teller", "tina"), ("admin", "ada"), ("deactivated", "dave")):
         clients[identity] = log_in(app, app.test_client(), people[name])
+        open_drawer(app, people[name], 0)
     aio.run(tellers.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
     secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
                 "admin_token": add_token(app, "adm", admin=True),

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from conftest import add_teller, add_token, close_app, log_in, make_app
+from conftest import add_teller, add_token, close_app, log_in, make_app, open_drawer
 
 
 def journal(raw):
@@ -158,7 +158,9 @@ def test_security_headers_on_html(client):
 @pytest.fixture
 def csrf_client(database):
     app = make_app(database, WTF_CSRF_ENABLED=True)
-    client = log_in(app, app.test_client(), add_teller(app, "casey"))
+    casey = add_teller(app, "casey")
+    open_drawer(app, casey, 0)
+    client = log_in(app, app.test_client(), casey)
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app)}"
     yield client
     close_app(app)
@@ -222,7 +224,9 @@ def test_pages_show_times_in_the_branch_time_zone_with_its_abbreviation(database
     """BRANCH_TIMEZONE is how every page shows times; the journal and the JSON keep UTC."""
     app = make_app(database, CLOCK=clock, BRANCH_TIMEZONE=zone)
     try:
-        client = log_in(app, app.test_client(), add_teller(app, "tina"))
+        tina = add_teller(app, "tina")
+        open_drawer(app, tina, 0)
+        client = log_in(app, app.test_client(), tina)
         clock.now = moment
         posted = post(client, "TZ1", "5", confirm_open="yes")
         receipt = client.get(posted.location).get_data(as_text=True)

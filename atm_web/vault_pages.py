@@ -1,0 +1,79 @@
+"""Blueprint: the vault, for administrators: the cash it holds, the drawers open, the tellers' requests to confirm or
+reject, closes waiting for a sign-off, and shipments received or sent.
+
+Each view validates its form and makes one call into drawers.py; a refusal is flashed on the vault page.
+"""
+import asyncio
+import hashlib
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from . import drawers
+from .auth import require_admin
+from .clock import now
+from .errors import show_refusals_on
+from .forms import ButtonForm, ShipmentForm, SignOffForm
+from .idempotency import Once
+from .money import format_cents
+from .storage import get_db
+from .teller import new_form_key
+
+bp = Blueprint("vault", __name__, url_prefix="/admin/vault")
+bp.before_request(require_admin)
+
+
+def _back(error, message, status):
+    flash(f"Refused: {message}")
+    return redirect(url_for("vault.index"), 303)
+
+
+@bp.get("/")
+async def index(shipment_form=None, status=200):
+    db = get_db()
+    held, open_sessions, pending, waiting = await asyncio.gather(
+        drawers.cash_held(db), drawers.sessions(db, "s.status = 'open'"), drawers.movements(db),
+        drawers.sessions(db, "s.status = 'pending_signoff'"))
+    return render_template(
+        "admin/vault.html", held=held, open_sessions=open_sessions, pending=pending, waiting=waiting,
+        button=ButtonForm(formdata=None), signoff_form=SignOffForm(formdata=None),
+        shipment_form=shipment_form or ShipmentForm(form_key=new_form_key(), formdata=None)), status
+
+
+@bp.post("/movements/<int:movement_id>")
+async def decide(movement_id):
+    form = ButtonForm()
+    if form.validate():
+        show_refusals_on(_back)
+        confirm = request.form.get("decision") == "confirm"
+        done = await drawers.decide_movement(get_db(), movement_id, g.teller, confirm, now=now())
+        flash(f"{done.label} of {format_cents(done.amount_cents)} for {done.username}: {done.status}.")
+    return redirect(url_for("vault.index"), 303)
+
+
+@bp.post("/sessions/<int:session_id>/sign-off")
+async def sign_off(session_id):
+    form = SignOffForm()
+    if not form.validate():
+        flash("Sign-off: " + " ".join(m for messages in form.errors.values() for m in messages))
+        return redirect(url_for("vault.index"), 303)
+    show_refusals_on(_back)
+    done = await drawers.sign_off(get_db(), session_id, g.teller, form.note.data, now=now())
+    flash(f"Drawer {done.id} of {done.username} signed off.")
+    return redirect(url_for("vault.index"), 303)
+
+
+@bp.post("/shipments")
+async def shipment():
+    form = ShipmentForm()
+    if not form.validate() or form.direction is None:
+        if form.direction is None and not form.errors:
+            form.amount.errors = ["Choose Receive cash or Send cash."]
+        return await index(form, 422)
+    show_refusals_on(_back)
+    at = now()
+    fingerprint = hashlib.sha256(repr((form.direction, form.amount_cents, form.reference.data)).encode()).hexdigest()
+    made = await drawers.ship_cash(get_db(), form.direction, form.amount_cents, form.reference.data, g.teller,
+                                   Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, at), now=at)
+    flash(("Cash received: " if form.direction == "in" else "Cash sent: ") + format_cents(form.amount_cents)
+          if made else "This form was already submitted. Nothing new was recorded.")
+    return redirect(url_for("vault.index"), 303)
