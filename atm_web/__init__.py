@@ -123,7 +123,7 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import admin, api, auth, cli, drawer_pages, teller, vault_pages
+    from . import admin, api, auth, cli, drawer_pages, report_pages, teller, vault_pages
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
     app.register_blueprint(auth.bp)
@@ -131,4 +131,5 @@ def register_blueprints(app):
     app.register_blueprint(drawer_pages.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(vault_pages.bp)
+    app.register_blueprint(report_pages.bp)
     cli.register(app)

@@ -9,7 +9,7 @@ from importlib.resources import files
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
-from . import accounts, journal, reversals
+from . import accounts, end_of_day, journal, reversals
 from .auth import token_required
 from .clock import now
 from .errors import ApiError
@@ -22,7 +22,8 @@ from .rules import HISTORY_MAX, LIMIT_MAX_CENTS
 from .storage import get_db
 
 bp = Blueprint("api", __name__)
-QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"}}
+QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"},
+                    "api.end_of_day_report": {"date"}}
 PUBLIC = {"api.is_alive", "api.openapi", "api.docs", "api.swagger_ui_file"}
 SWAGGER_UI = files("flask_swagger_ui") / "dist"  # Swagger UI's own files, from its PyPI package (no CDN)
 # Swagger UI's stylesheet draws its icons as data: images; nothing else on /docs loosens the app's CSP.
@@ -178,6 +179,16 @@ async def transactions(number):
     rows, next_cursor = await journal.history(get_db(), number, int(limit), request.args.get("cursor"))
     return {"account_number": number, "transactions": [_transaction(tx) for tx in rows],
             "next_cursor": next_cursor}
+
+
+@bp.get("/reports/end-of-day")
+@token_required()
+async def end_of_day_report():
+    """The day's report (any valid token): its sessions, the vault, totals, the proof."""
+    if "date" not in request.args:
+        raise ApiError(422, "date is required: ?date=YYYY-MM-DD (a business date)")
+    day = await end_of_day.report(get_db(), end_of_day.check_date(request.args["date"]))
+    return end_of_day.to_json(day)
 
 
 @bp.get("/openapi.json")

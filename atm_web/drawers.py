@@ -26,6 +26,7 @@ _MOVEMENT_COLUMNS = ("m.id, m.session_id, t.username, m.direction, m.amount_cent
 _MOVEMENTS = (f"SELECT {_MOVEMENT_COLUMNS} FROM vault_movements m JOIN drawer_sessions s ON s.id = m.session_id "
               "JOIN tellers t ON t.id = s.teller_id")
 DIRECTIONS = {"to_vault": "Cash to the vault", "to_drawer": "Cash from the vault"}
+OPENING_MEMO, CLOSING_MEMO = "opening float", "closing count"  # a drawer's first and last rows (the report's key)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
                 (session_id, teller.id, number, await _business_date(conn, at.today), at.created_at,
                  _counts_text(counts), float_cents))
             await _entry(conn, [(VAULT, "credit", float_cents, f"float to drawer {session_id} ({teller.username})"),
-                                (number, "debit", float_cents, "opening float")], teller.actor, at, "the vault")
+                                (number, "debit", float_cents, OPENING_MEMO)], teller.actor, at, "the vault")
             await audit.record(conn, now, teller.actor, "drawer opened", f"drawer {session_id}",
                                f"float {float_cents} cents")
             return await _session(conn, "s.id = ?", (session_id,))
@@ -183,7 +184,7 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
             expected, name = -balance, f"drawer {session.id}"
             variance = counted - expected
             await _entry(conn, [
-                (session.account_number, "credit", expected, "closing count"),
+                (session.account_number, "credit", expected, CLOSING_MEMO),
                 (VAULT, "debit", counted, f"closing count of {name} ({teller.username})"),
                 (CASH_SHORT, "debit", max(0, -variance), f"short at the close of {name}"),
                 (CASH_OVER, "credit", max(0, variance), f"over at the close of {name}")], teller.actor, at, "the vault")

@@ -14,7 +14,7 @@ from .refusals import IdempotencyKeyReused, InsufficientFunds, LedgerError
 from .rules import LEDGER_BUSY, LEDGER_UNCONFIRMED
 from .storage import LedgerUnavailable
 
-API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/transactions/", "/is_alive", "/openapi.json")
+API_PREFIXES = ("/accounts/", "/transfers", "/balances", "/transactions/", "/is_alive", "/openapi.json", "/reports/")
 
 
 class ApiError(Exception):

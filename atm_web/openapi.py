@@ -99,6 +99,13 @@ def document() -> dict:
                                 "schema": {"type": "string",
                                            "pattern": f"^{ACCOUNT_NUMBER_PATTERN}(,{ACCOUNT_NUMBER_PATTERN})*$"}}],
                 "responses": {"200": _ok("Balances", "The balances"), **ERRORS}}},
+            "/reports/end-of-day": {"get": {
+                "summary": "The end-of-day report of a business date: drawer sessions, the vault, totals, the proof",
+                "security": SECURITY,
+                "parameters": [{"name": "date", "in": "query", "required": True,
+                                "description": "The business date, YYYY-MM-DD",
+                                "schema": {"type": "string", "format": "date"}}],
+                "responses": {"200": _ok("EndOfDay", "The report; status is open or closed"), **ERRORS}}},
             "/transfers": {"post": _money_post(
                 "Transfer between accounts (the source must exist)", "TransferResult",
                 {"400": _error("Insufficient funds for withdrawal; nothing was written")},
@@ -175,6 +182,23 @@ def document() -> dict:
                                             "account_number": {"type": "string"}, "kind": {"type": "string"},
                                             "amount": MONEY, "balance_after": MONEY,
                                             "reverses": {"type": "integer"}}}}}},
+            "EndOfDay": {"type": "object", "required": ["business_date", "status", "sessions", "vault", "proof"],
+                         "properties": {
+                "business_date": {"type": "string", "format": "date"},
+                "status": {"type": "string", "enum": ["open", "closed"]},
+                "closed_at": {"type": ["string", "null"]}, "closed_by": {"type": ["string", "null"]},
+                "sessions": {"type": "array", "items": {"type": "object", "properties": {
+                    "drawer": {"type": "integer"}, "teller": {"type": "string"},
+                    "status": {"type": "string", "enum": ["open", "pending_signoff", "closed"]},
+                    "opened_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]},
+                    **{name: MONEY for name in ("opening_float", "cash_in", "cash_out", "from_vault", "to_vault")},
+                    **{name: {**MONEY, "type": ["number", "null"]} for name in ("expected", "counted", "variance")},
+                    "signed_off_by": {"type": ["string", "null"]}}}},
+                "vault": {"type": "object", "properties": {"open": MONEY, "close": MONEY}},
+                "by_kind": {"type": "object"}, "by_teller": {"type": "object"},
+                "proof": {"type": "object", "properties": {
+                    "balanced": {"type": "boolean"}, "cash_agrees": {"type": "boolean"},
+                    "cash_held": MONEY, "cash_accounts": MONEY, "verify": {"type": "object"}}}}},
             "Balances": {"type": "object", "required": ["balances"], "properties": {
                 "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],

@@ -9,7 +9,8 @@ _SIGNED = "CASE WHEN kind IN ({}) THEN amount_cents ELSE -amount_cents END".form
     ", ".join(f"'{kind}'" for kind in sorted(CREDIT_KINDS)))
 # Transactions whose rows do not sum to zero, or that have one row only. Rows written before double entry belong
 # to entry 0 with the opening entry, which gave clearing their other side.
-_UNBALANCED = (f"SELECT coalesce(entry_id, 0), sum({_SIGNED}), count(*) FROM journal GROUP BY coalesce(entry_id, 0) "
+_UNBALANCED = (f"SELECT coalesce(entry_id, 0), CAST(sum({_SIGNED}) AS BIGINT), count(*) FROM journal "
+               f"GROUP BY coalesce(entry_id, 0) "
                f"HAVING sum({_SIGNED}) != 0 OR (count(*) < 2 AND coalesce(entry_id, 0) != 0) ORDER BY 1")
 
 

@@ -35,6 +35,7 @@ ROUTES = [
     ("PUT", "/accounts/A1/overdraft-limit", {"overdraft_limit": 50}, {"admin_token": 200, "read_write": 403,
                                                                       "read_only": 403}),
     ("GET", "/balances?accounts=A1,B1", None, api(200)),
+    ("GET", "/reports/end-of-day?date=2026-12-01", None, api(200)),
     ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
     ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
     ("POST", "/transfers", {"from_account": "A1", "to_account": "B1", "amount": 1}, api(200, 403)),
@@ -64,6 +65,9 @@ ROUTES = [
     ("POST", "/admin/vault/sessions/999/sign-off", {"note": "checked"}, html(303)),
     ("POST", "/admin/vault/shipments", {"amount": "5", "reference": "CIT 1", "receive": "Receive cash",
                                         "form_key": "e" * 32}, html(303)),
+    ("GET", "/admin/end-of-day/", None, html(200)),
+    ("GET", "/admin/end-of-day/report.csv", None, html(200)),
+    ("POST", "/admin/end-of-day/close", {}, html(303)),
     ("GET", "/admin/tellers", None, html(200)),
     ("POST", "/admin/tellers", {"username": "newbie", "password": "p" * 12, "confirm": "p" * 12}, html(303)),
     ("GET", "/admin/tellers/{tina}/deactivate", None, html(200)),
@@ -88,7 +92,7 @@ def expected(route, identity):
     _method, path, _, table = route
     if identity in table:
         return table[identity]
-    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")):
+    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/", "/reports/")):
         return 401
     return LOGIN
 
@@ -152,7 +156,8 @@ def test_access_matrix(world, raw, route, identity):
         assert response.status_code == 303 and "/login" in response.location, response.status_code
     else:
         assert response.status_code == want
-    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")):
+    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/",
+                                                        "/reports/")):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.get_json()["detail"]
     refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")

@@ -1,0 +1,128 @@
+"""The end of the day: the report (sessions, vault, totals, proof), the CSV (same bytes for a closed day, its
+SHA-256 audited), the JSON, Close the day (refused while drawers are not closed), the next business date."""
+import csv
+import hashlib
+import io
+
+import pytest
+
+from atm_web import accounts, aio, drawers, end_of_day, refusals
+
+from conftest import add_teller, add_token, close_app, log_in, make_app
+
+DAY = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+TOLERANCE = 500
+
+
+@pytest.fixture
+def day(app, clock, db, run):
+    """A day at the branch: a shipment in, Tina's drawer (float 200.00), cash in and out, a transfer, an API
+    deposit, 100.00 more from the vault, and a close 10.00 short that waits for a sign-off."""
+    clock.now = DAY
+    tina, ada, bob = add_teller(app, "tina"), add_teller(app, "ada", "admin"), add_teller(app, "bob", "admin")
+    run(drawers.ship_cash(db, "in", 100000, "CIT 1", ada, now=clock()))
+    session = run(drawers.open_drawer(db, tina, {10000: 2}, now=clock()))
+    clock.advance(3600)
+    run(accounts.deposit(db, "C1", 5000, tina.actor, counter=session.account_number, now=clock()))
+    run(accounts.withdraw(db, "C1", 2000, tina.actor, counter=session.account_number, now=clock()))
+    run(accounts.transfer(db, "C1", "C2", 1000, tina.actor, now=clock()))
+    run(accounts.deposit(db, "C3", 700, "token:nightly", now=clock()))
+    more = run(drawers.request_movement(db, tina, "to_drawer", 10000, now=clock()))
+    run(drawers.decide_movement(db, more.id, ada, True, now=clock()))
+    run(drawers.close_drawer(db, tina, {10000: 3, 1000: 2}, TOLERANCE, now=clock()))  # 320.00 of 330.00
+    return tina, ada, bob, session
+
+
+def test_the_report_shows_each_session_the_vault_totals_and_the_proof(db, run, day):
+    report = run(end_of_day.report(db, "2023-11-14"))
+    (line,) = report.lines
+    assert (line.session.opening_cents, line.cash_in_cents, line.cash_out_cents, line.from_vault_cents,
+            line.to_vault_cents) == (20000, 5000, 2000, 10000, 0)
+    assert (line.session.expected_cents, line.session.counted_cents, line.session.variance_cents) == \
+        (33000, 32000, -1000)
+    assert (report.vault_open_cents, report.vault_close_cents) == (0, 102000)
+    assert report.by_kind == {"deposit": (2, 5700), "transfer_in": (1, 1000), "transfer_out": (1, 1000),
+                              "withdrawal": (1, 2000)}
+    assert report.by_teller["teller:tina"][0] == 5 and report.by_teller["token:nightly"] == (1, 700)
+    assert report.per_hour["teller:tina"][22] == 1 and report.per_hour["teller:tina"][23] == 4
+    assert report.balanced and report.cash_agrees and report.verify_problems == [] and report.sound
+    assert report.status == "open" and report.cash_held_cents == 102000
+
+
+def test_close_the_day_waits_for_every_drawer_then_records_the_csv_digest(app, clock, db, raw, run, day):
+    tina, ada, bob, session = day
+    with pytest.raises(refusals.DrawerRefused, match=r"drawer 1 of tina \(waiting for sign-off\)"):
+        run(end_of_day.close_day(db, ada, now=clock()))
+    run(drawers.sign_off(db, session.id, ada, "recounted", now=clock()))
+    second = run(drawers.open_drawer(db, bob, {}, now=clock()))
+    with pytest.raises(refusals.DrawerRefused, match=r"drawer 2 of bob \(open\)"):
+        run(end_of_day.close_day(db, ada, now=clock()))
+    run(drawers.close_drawer(db, bob, {}, TOLERANCE, now=clock()))
+    closed, digest = run(end_of_day.close_day(db, ada, now=clock()))
+    assert closed == "2023-11-14" and second.business_date == closed
+    report = run(end_of_day.report(db, closed))
+    first = end_of_day.to_csv(report, "UTC")
+    assert hashlib.sha256(first).hexdigest() == digest and report.status == "closed"
+    assert raw.rows("SELECT action, target, detail FROM audit_log WHERE action = 'day closed'") == [
+        ("day closed", closed, f"CSV SHA-256 {digest}")]
+    after = run(accounts.deposit(db, "C1", 100, "token:nightly", now=clock()))  # still the 14th, local time
+    assert raw.scalar("SELECT business_date FROM journal WHERE id = ?", (after.id,)) == "2023-11-15"
+    assert end_of_day.to_csv(run(end_of_day.report(db, closed)), "UTC") == first  # the same bytes, after more
+    rows = list(csv.reader(io.StringIO(first.decode())))
+    assert rows[0] == end_of_day.CSV_HEADER and [r[1] for r in rows[1:]] == ["1", "2", "total", "vault"]
+    assert rows[1][2:] == ["tina", "2023-11-14 22:13:20 UTC", "2023-11-14 23:13:20 UTC", "200.00", "50.00",
+                           "20.00", "100.00", "0.00", "330.00", "320.00", "-10.00", "ada"]
+    assert run(end_of_day.current_business_date(db, now=clock())) == "2023-11-15"
+
+
+def test_the_json_report_needs_a_token_and_a_date_and_gives_numbers(app, day):
+    api = app.test_client()
+    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'reader', read_only=True)}"
+    body = api.get("/reports/end-of-day?date=2023-11-14").get_json()
+    assert body["status"] == "open" and body["business_date"] == "2023-11-14"
+    (session,) = body["sessions"]
+    assert {k: session[k] for k in ("teller", "opening_float", "cash_in", "cash_out", "from_vault", "expected",
+                                    "counted", "variance", "status")} == {
+        "teller": "tina", "opening_float": 200, "cash_in": 50, "cash_out": 20, "from_vault": 100,
+        "expected": 330, "counted": 320, "variance": -10, "status": "pending_signoff"}
+    assert body["vault"] == {"open": 0, "close": 1020} and body["proof"]["balanced"] is True
+    assert body["proof"]["verify"]["ok"] is True and body["proof"]["cash_agrees"] is True
+    for query, status in (("", 422), ("?date=2023-02-30", 422), ("?date=14/11/2023", 422),
+                          ("?date=2023-11-14&x=1", 422)):
+        answer = api.get("/reports/end-of-day" + query)
+        assert answer.status_code == status and answer.get_json()["detail"]
+    assert app.test_client().get("/reports/end-of-day?date=2023-11-14").status_code == 401
+    assert api.get("/reports/end-of-day?date=2030-01-01").get_json()["sessions"] == []
+
+
+def test_the_report_page_prints_draws_its_chart_downloads_and_closes_the_day(app, clock, db, run, day):
+    tina, ada, bob, session = day
+    run(drawers.sign_off(db, session.id, bob, "ok", now=clock()))
+    admin = log_in(app, app.test_client(), ada)
+    page = admin.get("/admin/end-of-day/").get_data(as_text=True)
+    for shown in ("Business day 2023-11-14", "Close the day", '<svg class="chart"', "The day proves.",
+                  "Transactions per hour by teller", "<td data-label=\"Variance\">-10.00</td>".replace(
+                      '<td data-label="Variance">', '<td class="num" data-label="Variance">')):
+        assert shown in page, shown
+    assert "<script" not in page
+    download = admin.get("/admin/end-of-day/report.csv?date=2023-11-14")
+    assert download.headers["Content-Type"].startswith("text/csv")
+    assert 'filename="end-of-day-2023-11-14.csv"' in download.headers["Content-Disposition"]
+    assert download.data == end_of_day.to_csv(run(end_of_day.report(db, "2023-11-14")), "UTC")
+    closed = admin.post("/admin/end-of-day/close", follow_redirects=True).get_data(as_text=True)
+    assert "2023-11-14 closed" in closed and "Closed " in closed
+    assert "Close the day" not in closed
+    teller = log_in(app, app.test_client(), tina)
+    assert teller.get("/admin/end-of-day/").status_code == 403
+    assert admin.get("/admin/end-of-day/?date=nope", follow_redirects=True).status_code == 200
+
+
+def test_postings_carry_the_branch_date_in_its_time_zone(database, clock, raw):
+    clock.now = DAY  # 17:13 in New York, 22:13 UTC on the 14th; 07:13 on the 15th in Tokyo
+    for zone, expected in (("America/New_York", "2023-11-14"), ("UTC", "2023-11-14"), ("Asia/Tokyo", "2023-11-15")):
+        app = make_app(database, CLOCK=clock, BRANCH_TIMEZONE=zone)
+        try:
+            tx = aio.run(accounts.deposit(app.extensions["atm_db"], "Z1", 100, "t", now=clock()))
+        finally:
+            close_app(app)
+        assert raw.scalar("SELECT business_date FROM journal WHERE id = ?", (tx.id,)) == expected
