@@ -191,7 +191,7 @@ def document() -> dict:
                     "drawer": {"type": "integer"}, "teller": {"type": "string"},
                     "status": {"type": "string", "enum": ["open", "pending_signoff", "closed"]},
                     "opened_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]},
-                    **{name: MONEY for name in ("opening_float", "cash_in", "cash_out", "from_vault", "to_vault")},
+                    **dict.fromkeys(("opening_float", "cash_in", "cash_out", "from_vault", "to_vault"), MONEY),
                     **{name: {**MONEY, "type": ["number", "null"]} for name in ("expected", "counted", "variance")},
                     "signed_off_by": {"type": ["string", "null"]}}}},
                 "vault": {"type": "object", "properties": {"open": MONEY, "close": MONEY}},

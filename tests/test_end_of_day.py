@@ -50,7 +50,7 @@ def test_the_report_shows_each_session_the_vault_totals_and_the_proof(db, run, d
 
 
 def test_close_the_day_waits_for_every_drawer_then_records_the_csv_digest(app, clock, db, raw, run, day):
-    tina, ada, bob, session = day
+    _, ada, bob, session = day
     with pytest.raises(refusals.DrawerRefused, match=r"drawer 1 of tina \(waiting for sign-off\)"):
         run(end_of_day.close_day(db, ada, now=clock()))
     run(drawers.sign_off(db, session.id, ada, "recounted", now=clock()))

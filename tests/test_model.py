@@ -140,8 +140,10 @@ class Bank(RuleBasedStateMachine):
 
     @invariant()
     def ledger_equals_model(self):
-        rows = self.raw.rows("SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts")
-        journal = self.raw.rows("SELECT id, account_number, kind, amount_cents, related_id FROM journal ORDER BY id")
+        customers = "WHERE account_number NOT LIKE '@%'"  # the bank's side: tests/test_cash_model.py models it
+        rows = self.raw.rows(f"SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts {customers}")
+        journal = self.raw.rows(f"SELECT id, account_number, kind, amount_cents, related_id FROM journal {customers} "
+                                "ORDER BY id")
         assert {n: (b, lim) for n, b, lim in rows} == {n: (self.balance[n], self.limit[n]) for n in self.balance}
         assert journal == self.journal
 

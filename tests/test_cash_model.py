@@ -1,0 +1,222 @@
+"""Cash model: hypothesis drives drawers, the vault and customers at random against a plain model, on each engine.
+
+Rules: shipments into the vault, drawer opens with random counts, cash deposits and withdrawals at several drawers,
+transfers, API deposits, reversals, vault movements, blind closes with random counts and sign-offs. After every
+step: each open drawer's expected cash (the model's) equals its account's balance, every transaction sums to zero,
+all balances sum to zero, no cash account holds less than nothing, and verify passes.
+"""
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from atm_web import accounts, aio, drawers, refusals, reversals, tellers, verification
+from atm_web.storage.postgresql import PostgresDatabase
+from atm_web.storage.sqlite import SQLiteDatabase
+
+from conftest import Raw, drop_postgres_database, new_postgres_database, password_hash, require_postgres
+
+CUSTOMERS = ["K1", "K2", "K3"]
+DENOMINATIONS = (10000, 2000, 500, 100, 25, 1)
+TOLERANCE = 500
+amounts = st.integers(min_value=1, max_value=40_000)
+counts = st.dictionaries(st.sampled_from(DENOMINATIONS), st.integers(min_value=0, max_value=6), max_size=4)
+SIGNED = ("CASE WHEN kind IN ('deposit', 'transfer_in', 'reversal_credit', 'credit') THEN amount_cents "
+          "ELSE -amount_cents END")
+
+
+class Cash(RuleBasedStateMachine):
+    engine = "sqlite"
+
+    def __init__(self):
+        super().__init__()
+        if self.engine == "sqlite":
+            self.dir = tempfile.TemporaryDirectory()
+            self.location = str(Path(self.dir.name) / "cash.db")
+            self.db = SQLiteDatabase(self.location, 0)  # no overdraft: a customer's funds are plain
+        else:
+            self.location = new_postgres_database()
+            self.db = PostgresDatabase(self.location, 0, pool_size=2)
+        self.raw = Raw(self.location)
+        aio.run(self.db.open())
+        made = [aio.run(tellers.create_teller(self.db, name, password_hash(), role, "test", 0.0))
+                for name, role in (("t1", "teller"), ("t2", "teller"), ("t3", "admin"), ("boss", "admin"))]
+        self.tellers, self.boss = made[:3], made[3]
+        self.vault = 0
+        self.drawer: dict[int, int] = {}  # teller id -> the cash the model expects in their open drawer
+        self.session: dict[int, str] = {}  # teller id -> drawer account
+        self.pending: dict[int, bool] = {}  # teller id -> waiting for a sign-off (session id)
+        self.balance = dict.fromkeys(CUSTOMERS, 0)
+        self.posted = []  # (tx id, [(customer, signed)], drawer teller id or None, cash signed for the drawer)
+
+    def teardown(self):
+        aio.run(self.db.close())
+        if self.engine == "sqlite":
+            self.dir.cleanup()
+        else:
+            drop_postgres_database(self.location)
+
+    def run(self, coroutine):
+        return aio.run(coroutine)
+
+    def open_tellers(self):
+        return [t for t in self.tellers if t.id in self.session and not self.pending.get(t.id)]
+
+    @rule(amount=amounts)
+    def shipment(self, amount):
+        self.run(drawers.ship_cash(self.db, "in", amount, "CIT", self.boss))
+        self.vault += amount
+
+    @rule(who=st.integers(0, 2), count=counts)
+    def open_drawer(self, who, count):
+        teller = self.tellers[who]
+        total = drawers.counts_total(count)
+        if teller.id in self.session:
+            with pytest.raises(refusals.DrawerRefused):
+                self.run(drawers.open_drawer(self.db, teller, count))
+        elif total > self.vault:
+            with pytest.raises(refusals.NotEnoughCash):
+                self.run(drawers.open_drawer(self.db, teller, count))
+        else:
+            session = self.run(drawers.open_drawer(self.db, teller, count))
+            self.session[teller.id], self.drawer[teller.id] = session.account_number, total
+            self.vault -= total
+
+    @precondition(lambda self: self.open_tellers())
+    @rule(data=st.data(), customer=st.sampled_from(CUSTOMERS), amount=amounts, deposit=st.booleans())
+    def cash(self, data, customer, amount, deposit):
+        teller = data.draw(st.sampled_from(self.open_tellers()))
+        counter = self.session[teller.id]
+        if deposit:
+            tx = self.run(accounts.deposit(self.db, customer, amount, teller.actor, counter=counter))
+            self.balance[customer] += amount
+            self.drawer[teller.id] += amount
+            self.posted.append((tx.id, [(customer, amount)], teller.id, amount))
+        elif self.balance[customer] < amount:
+            with pytest.raises(refusals.InsufficientFunds):
+                self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
+        elif self.drawer[teller.id] < amount:
+            with pytest.raises(refusals.NotEnoughCash):
+                self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
+        else:
+            tx = self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
+            self.balance[customer] -= amount
+            self.drawer[teller.id] -= amount
+            self.posted.append((tx.id, [(customer, -amount)], teller.id, -amount))
+
+    @rule(customer=st.sampled_from(CUSTOMERS), amount=amounts)
+    def api_deposit(self, customer, amount):
+        tx = self.run(accounts.deposit(self.db, customer, amount, "token:script"))
+        self.balance[customer] += amount
+        self.posted.append((tx.id, [(customer, amount)], None, 0))
+
+    @rule(source=st.sampled_from(CUSTOMERS), to=st.sampled_from(CUSTOMERS), amount=amounts)
+    def transfer(self, source, to, amount):
+        if source == to or self.balance[source] < amount:
+            return
+        debit, _ = self.run(accounts.transfer(self.db, source, to, amount, "token:script"))
+        self.balance[source] -= amount
+        self.balance[to] += amount
+        self.posted.append((debit.id, [(source, -amount), (to, amount)], None, 0))
+
+    @precondition(lambda self: self.posted)
+    @rule(data=st.data())
+    def reverse(self, data):
+        tx_id, legs, teller_id, cash = self.posted.pop(data.draw(st.integers(0, len(self.posted) - 1)))
+        through_drawer = teller_id in self.session and not self.pending.get(teller_id) and \
+            self.session[teller_id] == self._account_of(tx_id)
+        short_customer = any(self.balance[c] < signed for c, signed in legs if signed > 0)
+        cash_back = cash > 0  # a deposit reversed hands cash back out
+        held = (self.drawer[teller_id] if through_drawer else self.vault) if teller_id is not None else None
+        if short_customer:
+            with pytest.raises(refusals.InsufficientFunds):
+                self.run(reversals.reverse(self.db, tx_id, "model", self.boss.actor))
+            return
+        if teller_id is not None and cash_back and held < cash:
+            with pytest.raises(refusals.NotEnoughCash):
+                self.run(reversals.reverse(self.db, tx_id, "model", self.boss.actor))
+            return
+        self.run(reversals.reverse(self.db, tx_id, "model", self.boss.actor))
+        for customer, signed in legs:
+            self.balance[customer] -= signed
+        if teller_id is not None:
+            if through_drawer:
+                self.drawer[teller_id] -= cash
+            else:
+                self.vault -= cash
+
+    def _account_of(self, tx_id):
+        return self.raw.scalar("SELECT account_number FROM journal WHERE entry_id = (SELECT entry_id FROM journal "
+                               "WHERE id = ?) AND account_number LIKE '@drawer-%'", (tx_id,))
+
+    @precondition(lambda self: self.open_tellers())
+    @rule(data=st.data(), amount=amounts, to_vault=st.booleans(), confirm=st.booleans())
+    def vault_movement(self, data, amount, to_vault, confirm):
+        teller = data.draw(st.sampled_from(self.open_tellers()))
+        moved = self.run(drawers.request_movement(self.db, teller, "to_vault" if to_vault else "to_drawer", amount))
+        source = self.drawer[teller.id] if to_vault else self.vault
+        if confirm and source < amount:
+            with pytest.raises(refusals.NotEnoughCash):
+                self.run(drawers.decide_movement(self.db, moved.id, self.boss, True))
+            return
+        self.run(drawers.decide_movement(self.db, moved.id, self.boss, confirm))
+        if confirm:
+            sign = -1 if to_vault else 1
+            self.drawer[teller.id] += sign * amount
+            self.vault -= sign * amount
+
+    @precondition(lambda self: self.open_tellers())
+    @rule(data=st.data(), count=counts)
+    def close(self, data, count):
+        teller = data.draw(st.sampled_from(self.open_tellers()))
+        counted = drawers.counts_total(count)
+        closed = self.run(drawers.close_drawer(self.db, teller, count, TOLERANCE))
+        assert closed.expected_cents == self.drawer[teller.id]
+        assert closed.variance_cents == counted - self.drawer[teller.id]
+        self.vault += counted
+        del self.drawer[teller.id]
+        if abs(closed.variance_cents) > TOLERANCE:
+            assert closed.status == "pending_signoff"
+            self.pending[teller.id] = closed.id
+        else:
+            assert closed.status == "closed"
+            del self.session[teller.id]
+
+    @precondition(lambda self: any(self.pending.values()))
+    @rule(data=st.data())
+    def sign_off(self, data):
+        teller_id = data.draw(st.sampled_from([t for t, s in self.pending.items() if s]))
+        self.run(drawers.sign_off(self.db, self.pending.pop(teller_id), self.boss, "model"))
+        del self.session[teller_id]
+
+    @invariant()
+    def books_agree_with_the_model(self):
+        cash = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind IN ('vault', "
+                                  "'drawer')"))
+        assert -cash["@vault"] == self.vault
+        for teller_id, expected in self.drawer.items():
+            assert -cash[self.session[teller_id]] == expected  # expected cash is the drawer account's balance
+        assert all(balance <= 0 for balance in cash.values())  # no cash account below zero notes
+        customers = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind = 'customer'"))
+        assert {n: customers.get(n, 0) for n in CUSTOMERS} == self.balance
+        assert self.raw.rows(f"SELECT entry_id FROM journal GROUP BY entry_id HAVING sum({SIGNED}) != 0") == []
+        assert self.raw.scalar("SELECT coalesce(sum(balance_cents), 0) FROM accounts") == 0
+        assert self.run(verification.verify(self.db))[0] == []
+
+
+class CashOnPostgres(Cash):
+    engine = "postgresql"
+
+
+pytestmark = pytest.mark.slow  # random runs: make test, not make check
+Cash.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+CashOnPostgres.TestCase.settings = settings(max_examples=15, stateful_step_count=25, deadline=None)
+TestCashModelSQLite = Cash.TestCase
+
+
+class TestCashModelPostgres(CashOnPostgres.TestCase):
+    def setUp(self):
+        require_postgres()
