@@ -13,9 +13,8 @@ from atm_web import aio, drawers, tellers
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
-from conftest import Raw, password_hash
-
 from .server import Server, burst
+from conftest import Raw, password_hash
 
 PASSWORD = "a long enough password"
 TELLERS = ["t0", "t1", "t2", "t3"]
@@ -77,7 +76,7 @@ def test_cash_at_four_drawers_and_the_api_at_once_creates_or_loses_nothing(datab
     raw = Raw(str(database))
     seed = random.randrange(10**6)
     print(f"cash concurrency seed {seed}")
-    acked = {name: 0 for name in TELLERS}  # net cash in, per drawer
+    acked = dict.fromkeys(TELLERS, 0)  # net cash in, per drawer
     api_net, statuses, lock = [0], [], threading.Lock()
     with Server(database, workers=2, log_path=tmp_path / "server.log") as server:
         for number in CUSTOMERS:  # every customer starts with 500.00, from clearing
