@@ -83,8 +83,18 @@ def admin(browser, server):
     page.get_by_label("Repeat password").fill(PASSWORD)
     page.get_by_role("button", name="Create administrator").click()
     expect(page.get_by_role("heading", name="Find an account")).to_be_visible()
+    open_drawer(page, server)  # her cash goes through it; an empty float needs nothing from the vault
     context.close()
     return "ada", PASSWORD
+
+
+def open_drawer(page, server, counts=None):
+    """My drawer, the opening count by denomination label (counts: {'20.00': 10}), Open drawer."""
+    page.get_by_role("link", name="My drawer").click()
+    for denomination, count in (counts or {}).items():
+        page.get_by_label(f"Count of {denomination}").fill(str(count))
+    page.get_by_role("button", name="Open drawer").click()
+    expect(page.get_by_role("status")).to_contain_text("Drawer open with a float of")
 
 
 def log_in(page, server, credentials):
@@ -246,11 +256,14 @@ def test_keyboard_only_deposit_with_visible_focus(watched, server, admin):
 
 
 def _pages(page, server, admin):
-    """(name, url) of the login, account, receipt and admin pages, after making a receipt."""
+    """(name, url) of the login, account, receipt, drawer, close, vault, report and admin pages, after making a
+    receipt."""
     server.request("POST", "/accounts/SHOT1/deposit", {"amount": 1234.5})
     tx = server.request("POST", "/accounts/SHOT1/withdraw", {"amount": 34.5})[1]["transaction_id"]
     return [("login", f"{server.base}/login"), ("account", f"{server.base}/teller/accounts/SHOT1"),
-            ("receipt", f"{server.base}/teller/receipts/{tx}"), ("admin-tellers", f"{server.base}/admin/tellers"),
+            ("receipt", f"{server.base}/teller/receipts/{tx}"), ("drawer", f"{server.base}/teller/drawer/"),
+            ("drawer-close", f"{server.base}/teller/drawer/close"), ("vault", f"{server.base}/admin/vault/"),
+            ("end-of-day", f"{server.base}/admin/end-of-day/"), ("admin-tellers", f"{server.base}/admin/tellers"),
             ("admin-tokens", f"{server.base}/admin/tokens"), ("admin-audit", f"{server.base}/admin/audit")]
 
 
