@@ -106,6 +106,7 @@ def actor_name(actor: str) -> str:
 def register_template_helpers(app):
     app.add_template_filter(format_cents, "money")
     app.add_template_filter(lambda moment: clock.local(moment, app.config["BRANCH_TIMEZONE"]), "when")
+    app.add_template_filter(lambda moment: clock.local(moment, app.config["BRANCH_TIMEZONE"])[11:], "time_of_day")
     app.add_template_filter(lambda kind: rules.KIND_LABELS.get(kind, kind), "kind_label")
     app.add_template_filter(actor_name, "actor")
     app.add_template_global(rules, "rules")  # the templates state the rules from the one place they live
