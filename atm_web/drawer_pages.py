@@ -1,11 +1,11 @@
 """Blueprint: the teller's drawer: My drawer, Open drawer (the float counted), vault requests, and the blind Close
 drawer (its page never shows the expected cash; the result page after it does).
 
-Each view validates its form and makes one call into drawers.py; refusals are shown on the drawer page.
+Each view validates its form and makes one call into drawers.py or vault.py; refusals are shown on the drawer page.
 """
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import drawers
+from . import drawers, vault
 from .auth import require_teller
 from .clock import now
 from .errors import show_refusals_on
@@ -28,7 +28,7 @@ def close_form(formdata=None):
 async def _drawer_page(form=None, movement_form=None, status=200, error=None):
     db = get_db()
     session = await drawers.current_session(db, g.teller.id)
-    requests = await drawers.movements(db, "m.session_id = ?", (session.id,)) if session else []
+    requests = await vault.movements(db, "m.session_id = ?", (session.id,)) if session else []
     return render_template("drawer/index.html", session=session, requests=requests, error=error,
                            form=form or (open_form() if session is None else None),
                            movement_form=movement_form or MovementForm(formdata=None)), status
@@ -64,7 +64,7 @@ async def movement():
             form.amount.errors = ["Choose Send to the vault or Ask for cash."]
         return await _drawer_page(movement_form=form, status=422)
     show_refusals_on(_refused(movement_form=form))
-    requested = await drawers.request_movement(get_db(), g.teller, form.direction, form.amount_cents, now=now())
+    requested = await vault.request_movement(get_db(), g.teller, form.direction, form.amount_cents, now=now())
     flash(f"{requested.label}: requested; an administrator confirms it.")
     return redirect(url_for("drawer.index"), 303)
 

@@ -1,5 +1,6 @@
-"""Cash drawers and the vault: a teller's drawer session (opened with a float counted out of the vault, closed with
-a blind count), vault movements that another person confirms, and the vault's shipments in and out.
+"""Cash drawers: a teller's drawer session, opened with a float counted out of the vault, closed with a blind count
+whose variance goes to cash over or cash short, signed off by another administrator beyond the tolerance (the
+vault's own movements are vault.py's).
 
 Each drawer session has a cash account of its own ('@drawer-<id>', opened with it), so its expected cash is simply
 that account's balance, negated (cash stands at minus the notes held): no movement can be missed by a sum. Every
@@ -11,21 +12,15 @@ from dataclasses import dataclass
 
 from . import audit
 from .clock import or_system
-from .idempotency import Once, Replay, at_most_once
 from .journal import append_entry, stamp
-from .refusals import DrawerRefused, NotEnoughCash, check_amount
-from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, CLEARING, DRAWER_PREFIX, REASON_MAX, VAULT
+from .refusals import DrawerRefused, NotEnoughCash
+from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, REASON_MAX, VAULT
 from .storage import Database
 
 _SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
                     "s.opening_counts, s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, "
                     "s.counted_cents, s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note")
 _SESSIONS = f"SELECT {_SESSION_COLUMNS} FROM drawer_sessions s JOIN tellers t ON t.id = s.teller_id"
-_MOVEMENT_COLUMNS = ("m.id, m.session_id, t.username, m.direction, m.amount_cents, m.requested_by, m.requested_at, "
-                     "m.status, m.decided_by, m.decided_at")
-_MOVEMENTS = (f"SELECT {_MOVEMENT_COLUMNS} FROM vault_movements m JOIN drawer_sessions s ON s.id = m.session_id "
-              "JOIN tellers t ON t.id = s.teller_id")
-DIRECTIONS = {"to_vault": "Cash to the vault", "to_drawer": "Cash from the vault"}
 OPENING_MEMO, CLOSING_MEMO = "opening float", "closing count"  # a drawer's first and last rows (the report's key)
 
 
@@ -58,24 +53,6 @@ class DrawerSession:
         return _counts(self.closing_counts)
 
 
-@dataclass(frozen=True)
-class VaultMovement:
-    id: int
-    session_id: int
-    username: str  # the drawer's teller
-    direction: str  # to_vault, to_drawer
-    amount_cents: int
-    requested_by: str
-    requested_at: str
-    status: str  # pending, confirmed, rejected, cancelled (the drawer closed first)
-    decided_by: str | None
-    decided_at: str | None
-
-    @property
-    def label(self) -> str:
-        return DIRECTIONS[self.direction]
-
-
 def counts_total(counts: dict[int, int]) -> int:
     """The cash a count per denomination (cents: number of notes or coins) makes, in cents."""
     return sum(cents * number for cents, number in counts.items())
@@ -95,18 +72,18 @@ async def _business_date(conn, today: str) -> str:
     return day
 
 
-async def _session(conn, where: str, params) -> DrawerSession | None:
+async def session_where(conn, where: str, params) -> DrawerSession | None:
     rows = await conn.fetchall(f"{_SESSIONS} WHERE {where}", params)
     return DrawerSession(*rows[0]) if rows else None
 
 
 async def current_session(db: Database, teller_id: int) -> DrawerSession | None:
     """The teller's session that is not closed yet (open, or waiting for a sign-off), if any."""
-    return await db.read(lambda conn: _session(conn, "s.teller_id = ? AND s.status != 'closed'", (teller_id,)))
+    return await db.read(lambda conn: session_where(conn, "s.teller_id = ? AND s.status != 'closed'", (teller_id,)))
 
 
 async def get_session(db: Database, session_id: int) -> DrawerSession | None:
-    return await db.read(lambda conn: _session(conn, "s.id = ?", (session_id,)))
+    return await db.read(lambda conn: session_where(conn, "s.id = ?", (session_id,)))
 
 
 async def sessions(db: Database, where: str = "s.status != 'closed'", params=()) -> list[DrawerSession]:
@@ -114,19 +91,7 @@ async def sessions(db: Database, where: str = "s.status != 'closed'", params=())
     return [DrawerSession(*row) for row in rows]
 
 
-async def movements(db: Database, where: str = "m.status = 'pending'", params=()) -> list[VaultMovement]:
-    rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE {where} ORDER BY m.id", params))
-    return [VaultMovement(*row) for row in rows]
-
-
-async def cash_held(db: Database, number: str = VAULT) -> int:
-    """The notes and coins a cash account holds, in cents."""
-    rows = await db.read(lambda conn: conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
-                                                    (number,)))
-    return -rows[0][0] if rows else 0
-
-
-async def _entry(conn, rows, actor: str, at, short_of: str):
+async def cash_entry(conn, rows, actor: str, at, short_of: str):
     """append_entry, a cash account's refusal naming where the cash was short."""
     try:
         return await append_entry(conn, rows, actor, at)
@@ -143,7 +108,7 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
 
     async def op(conn):
         async with conn.savepoint():
-            if await _session(conn, "s.teller_id = ? AND s.status != 'closed'", (teller.id,)):
+            if await session_where(conn, "s.teller_id = ? AND s.status != 'closed'", (teller.id,)):
                 raise DrawerRefused("You already have a drawer that is not closed.")
             (session_id,), = await conn.fetchall("SELECT coalesce(max(id), 0) + 1 FROM drawer_sessions")
             number = f"{DRAWER_PREFIX}{session_id}"
@@ -156,11 +121,11 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
                 "opening_counts, opening_cents) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
                 (session_id, teller.id, number, await _business_date(conn, at.today), at.created_at,
                  _counts_text(counts), float_cents))
-            await _entry(conn, [(VAULT, "credit", float_cents, f"float to drawer {session_id} ({teller.username})"),
+            await cash_entry(conn, [(VAULT, "credit", float_cents, f"float to drawer {session_id} ({teller.username})"),
                                 (number, "debit", float_cents, OPENING_MEMO)], teller.actor, at, "the vault")
             await audit.record(conn, now, teller.actor, "drawer opened", f"drawer {session_id}",
                                f"float {float_cents} cents")
-            return await _session(conn, "s.id = ?", (session_id,))
+            return await session_where(conn, "s.id = ?", (session_id,))
 
     return await db.write(op)
 
@@ -176,14 +141,14 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
 
     async def op(conn):
         async with conn.savepoint():
-            session = await _session(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
+            session = await session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
             if session is None:
                 raise DrawerRefused("You have no open drawer to close.")
             (balance,), = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
                                               (session.account_number,))
             expected, name = -balance, f"drawer {session.id}"
             variance = counted - expected
-            await _entry(conn, [
+            await cash_entry(conn, [
                 (session.account_number, "credit", expected, CLOSING_MEMO),
                 (VAULT, "debit", counted, f"closing count of {name} ({teller.username})"),
                 (CASH_SHORT, "debit", max(0, -variance), f"short at the close of {name}"),
@@ -198,7 +163,7 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
             await audit.record(conn, now, teller.actor, "drawer closed", name,
                                f"expected {expected}, counted {counted}, variance {variance} cents"
                                + ("; pending sign-off" if status != "closed" else ""))
-            return await _session(conn, "s.id = ?", (session.id,))
+            return await session_where(conn, "s.id = ?", (session.id,))
 
     return await db.write(op)
 
@@ -213,7 +178,7 @@ async def sign_off(db: Database, session_id: int, admin, note: str, *, now: floa
 
     async def op(conn):
         async with conn.savepoint():
-            session = await _session(conn, "s.id = ?", (session_id,))
+            session = await session_where(conn, "s.id = ?", (session_id,))
             if session is None or session.status != "pending_signoff":
                 raise DrawerRefused("That drawer is not waiting for a sign-off.")
             if session.teller_id == admin.id:
@@ -221,89 +186,8 @@ async def sign_off(db: Database, session_id: int, admin, note: str, *, now: floa
             await conn.execute("UPDATE drawer_sessions SET status = 'closed', signed_off_by = ?, signed_off_at = ?, "
                                "signoff_note = ? WHERE id = ?", (admin.username, at.created_at, note, session_id))
             await audit.record(conn, now, admin.actor, "drawer signed off", f"drawer {session_id}", note)
-            return await _session(conn, "s.id = ?", (session_id,))
+            return await session_where(conn, "s.id = ?", (session_id,))
 
     return await db.write(op)
 
 
-async def request_movement(db: Database, teller, direction: str, amount_cents: int, *,
-                           now: float | None = None) -> VaultMovement:
-    """A teller asks to send cash to the vault or for more from it: pending until an administrator confirms."""
-    check_amount(amount_cents)
-    if direction not in DIRECTIONS:
-        raise ValueError(direction)
-    at = stamp(db, now)
-
-    async def op(conn):
-        session = await _session(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
-        if session is None:
-            raise DrawerRefused("Your drawer is not open.")
-        (movement_id,), = await conn.fetchall(
-            "INSERT INTO vault_movements (session_id, direction, amount_cents, requested_by, requested_at, status) "
-            "VALUES (?, ?, ?, ?, ?, 'pending') RETURNING id",
-            (session.id, direction, amount_cents, teller.username, at.created_at))
-        return movement_id
-
-    movement_id = await db.write(op)
-    return (await movements(db, "m.id = ?", (movement_id,)))[0]
-
-
-async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, *,
-                          now: float | None = None) -> VaultMovement:
-    """Confirm (the cash moves, one transaction) or reject a pending vault movement; never one's own drawer's."""
-    now = or_system(now)
-    at = stamp(db, now)
-
-    async def op(conn):
-        async with conn.savepoint():
-            rows = await conn.fetchall(f"{_MOVEMENTS} WHERE m.id = ?", (movement_id,))
-            movement = VaultMovement(*rows[0]) if rows else None
-            if movement is None or movement.status != "pending":
-                raise DrawerRefused("That vault movement is not pending.")
-            session = await _session(conn, "s.id = ?", (movement.session_id,))
-            if session.teller_id == admin.id:
-                raise DrawerRefused("Another administrator must confirm a movement of your own drawer.")
-            entry_id = None
-            if confirm:
-                name, amount = f"drawer {session.id} ({session.username})", movement.amount_cents
-                if movement.direction == "to_drawer":
-                    rows = [(VAULT, "credit", amount, f"cash to {name}"),
-                            (session.account_number, "debit", amount, "cash from the vault")]
-                else:
-                    rows = [(session.account_number, "credit", amount, "cash to the vault"),
-                            (VAULT, "debit", amount, f"cash from {name}")]
-                written = await _entry(conn, rows, admin.actor, at,
-                                       "the vault" if movement.direction == "to_drawer" else "the drawer")
-                entry_id = written[0].entry_id
-            await conn.execute("UPDATE vault_movements SET status = ?, decided_by = ?, decided_at = ?, entry_id = ? "
-                               "WHERE id = ?", ("confirmed" if confirm else "rejected", admin.username,
-                                                at.created_at, entry_id, movement_id))
-            await audit.record(conn, now, admin.actor, "vault movement " + ("confirmed" if confirm else "rejected"),
-                               f"drawer {session.id}", f"{movement.direction} {movement.amount_cents} cents")
-
-    await db.write(op)
-    return (await movements(db, "m.id = ?", (movement_id,)))[0]
-
-
-async def ship_cash(db: Database, direction: str, amount_cents: int, reference: str, admin, once: Once | None = None,
-                    *, now: float | None = None) -> bool:
-    """The vault receives a shipment ('in', from clearing) or sends cash out of the branch ('out', to clearing),
-    with the shipment's reference, at most once per `once`: False if that request was made already."""
-    check_amount(amount_cents)
-    reference = (reference or "").strip() if isinstance(reference, str) else ""
-    if not 1 <= len(reference) <= REASON_MAX:
-        raise DrawerRefused(f"A shipment needs a reference of 1 to {REASON_MAX} characters.")
-    now = or_system(now)
-    at = stamp(db, now)
-    memo = f"shipment {'in' if direction == 'in' else 'out'}: {reference}"
-    rows = ([(CLEARING, "credit", amount_cents, memo), (VAULT, "debit", amount_cents, memo)] if direction == "in"
-            else [(VAULT, "credit", amount_cents, memo), (CLEARING, "debit", amount_cents, memo)])
-
-    async def apply(conn):
-        async with conn.savepoint():
-            written = await _entry(conn, rows, admin.actor, at, "the vault")
-            await audit.record(conn, now, admin.actor, "cash received" if direction == "in" else "cash sent",
-                               "vault", f"{amount_cents} cents: {reference}")
-        return written[0]
-
-    return not isinstance(await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn))), Replay)

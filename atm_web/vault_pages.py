@@ -1,14 +1,14 @@
 """Blueprint: the vault, for administrators: the cash it holds, the drawers open, the tellers' requests to confirm or
 reject, closes waiting for a sign-off, and shipments received or sent.
 
-Each view validates its form and makes one call into drawers.py; a refusal is flashed on the vault page.
+Each view validates its form and makes one call into drawers.py or vault.py; a refusal is flashed on the vault page.
 """
 import asyncio
 import hashlib
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from . import drawers
+from . import drawers, vault
 from .auth import require_admin
 from .clock import now
 from .errors import show_refusals_on
@@ -31,7 +31,7 @@ def _back(error, message, status):
 async def index(shipment_form=None, status=200):
     db = get_db()
     held, open_sessions, pending, waiting = await asyncio.gather(
-        drawers.cash_held(db), drawers.sessions(db, "s.status = 'open'"), drawers.movements(db),
+        vault.cash_held(db), drawers.sessions(db, "s.status = 'open'"), vault.movements(db),
         drawers.sessions(db, "s.status = 'pending_signoff'"))
     return render_template(
         "admin/vault.html", held=held, open_sessions=open_sessions, pending=pending, waiting=waiting,
@@ -45,7 +45,7 @@ async def decide(movement_id):
     if form.validate():
         show_refusals_on(_back)
         confirm = request.form.get("decision") == "confirm"
-        done = await drawers.decide_movement(get_db(), movement_id, g.teller, confirm, now=now())
+        done = await vault.decide_movement(get_db(), movement_id, g.teller, confirm, now=now())
         flash(f"{done.label} of {format_cents(done.amount_cents)} for {done.username}: {done.status}.")
     return redirect(url_for("vault.index"), 303)
 
@@ -72,7 +72,7 @@ async def shipment():
     show_refusals_on(_back)
     at = now()
     fingerprint = hashlib.sha256(repr((form.direction, form.amount_cents, form.reference.data)).encode()).hexdigest()
-    made = await drawers.ship_cash(get_db(), form.direction, form.amount_cents, form.reference.data, g.teller,
+    made = await vault.ship_cash(get_db(), form.direction, form.amount_cents, form.reference.data, g.teller,
                                    Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, at), now=at)
     flash(("Cash received: " if form.direction == "in" else "Cash sent: ") + format_cents(form.amount_cents)
           if made else "This form was already submitted. Nothing new was recorded.")

@@ -263,11 +263,11 @@ def add_teller(app, username, role="teller"):
 def open_drawer(app, teller, float_cents=10_000_000):
     """Cash for a teller's counter: the vault receives float_cents (one shipment) and the teller's drawer opens
     with all of it (in 100.00 notes and cents), so their cash deposits and withdrawals can be posted."""
-    from atm_web import drawers
+    from atm_web import drawers, vault
     db = app.extensions["atm_db"]
     admin = tellers.Teller(0, "vault-keeper", "admin", True, "")
     if float_cents:
-        aio.run(drawers.ship_cash(db, "in", float_cents, "test float", admin))
+        aio.run(vault.ship_cash(db, "in", float_cents, "test float", admin))
     return aio.run(drawers.open_drawer(db, teller, {10000: float_cents // 10000, 1: float_cents % 10000}))
 
 

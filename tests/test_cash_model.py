@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from atm_web import accounts, aio, drawers, refusals, reversals, tellers, verification
+from atm_web import accounts, aio, drawers, refusals, reversals, tellers, vault, verification
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
@@ -67,7 +67,7 @@ class Cash(RuleBasedStateMachine):
 
     @rule(amount=amounts)
     def shipment(self, amount):
-        self.run(drawers.ship_cash(self.db, "in", amount, "CIT", self.boss))
+        self.run(vault.ship_cash(self.db, "in", amount, "CIT", self.boss))
         self.vault += amount
 
     @rule(who=st.integers(0, 2), count=counts)
@@ -156,13 +156,13 @@ class Cash(RuleBasedStateMachine):
     @rule(data=st.data(), amount=amounts, to_vault=st.booleans(), confirm=st.booleans())
     def vault_movement(self, data, amount, to_vault, confirm):
         teller = data.draw(st.sampled_from(self.open_tellers()))
-        moved = self.run(drawers.request_movement(self.db, teller, "to_vault" if to_vault else "to_drawer", amount))
+        moved = self.run(vault.request_movement(self.db, teller, "to_vault" if to_vault else "to_drawer", amount))
         source = self.drawer[teller.id] if to_vault else self.vault
         if confirm and source < amount:
             with pytest.raises(refusals.NotEnoughCash):
-                self.run(drawers.decide_movement(self.db, moved.id, self.boss, True))
+                self.run(vault.decide_movement(self.db, moved.id, self.boss, True))
             return
-        self.run(drawers.decide_movement(self.db, moved.id, self.boss, confirm))
+        self.run(vault.decide_movement(self.db, moved.id, self.boss, confirm))
         if confirm:
             sign = -1 if to_vault else 1
             self.drawer[teller.id] += sign * amount

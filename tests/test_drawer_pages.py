@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from atm_web import aio, drawers, tellers
+from atm_web import aio, tellers, vault
 
 from conftest import add_teller, log_in, open_drawer
 
@@ -68,7 +68,7 @@ def test_open_needs_the_float_in_the_vault(app, people, raw):
     (_, teller), _ = people
     refused = teller.post("/teller/drawer/open", data=counts(n2000=5))
     assert refused.status_code == 409 and "Not enough cash in the vault" in refused.get_data(as_text=True)
-    aio.run(drawers.ship_cash(app.extensions["atm_db"], "in", 50000, "CIT", VAULT_KEEPER))
+    aio.run(vault.ship_cash(app.extensions["atm_db"], "in", 50000, "CIT", VAULT_KEEPER))
     opened = teller.post("/teller/drawer/open", data=counts(n2000=5, n100=3))
     assert opened.status_code == 303
     page = teller.get("/teller/drawer/").get_data(as_text=True)
@@ -90,8 +90,8 @@ def test_the_close_is_blind_then_shows_expected_counted_and_the_variance(app, pe
         assert shown in result
     waiting = post_cash(teller, "B1", "1")
     assert waiting.status_code == 409 and "sign-off" in waiting.get_data(as_text=True)
-    vault = admin.get("/admin/vault/").get_data(as_text=True)
-    assert "Drawer 1 of tina" in vault and "Sign off" in vault
+    page = admin.get("/admin/vault/").get_data(as_text=True)
+    assert "Drawer 1 of tina" in page and "Sign off" in page
     csrf = admin.post("/admin/vault/sessions/1/sign-off", data={"note": ""})
     assert csrf.status_code == 303 and raw.scalar("SELECT status FROM drawer_sessions") == "pending_signoff"
     assert admin.post("/admin/vault/sessions/1/sign-off", data={"note": "recounted"}).status_code == 303
@@ -101,14 +101,14 @@ def test_the_close_is_blind_then_shows_expected_counted_and_the_variance(app, pe
 def test_vault_requests_are_confirmed_by_an_admin_on_the_vault_page(app, people, raw):
     (tina, teller), (_, admin) = people
     open_drawer(app, tina, 5000)
-    aio.run(drawers.ship_cash(app.extensions["atm_db"], "in", 20000, "CIT", VAULT_KEEPER))
+    aio.run(vault.ship_cash(app.extensions["atm_db"], "in", 20000, "CIT", VAULT_KEEPER))
     assert teller.post("/teller/drawer/movements", data={"amount": "40", "to_drawer": "Ask for cash"}
                        ).status_code == 303
     assert "Cash from the vault" in teller.get("/teller/drawer/").get_data(as_text=True)
-    vault = admin.get("/admin/vault/").get_data(as_text=True)
-    assert "Confirm 40.00 for tina" in vault and "200.00" in vault
+    page = admin.get("/admin/vault/").get_data(as_text=True)
+    assert "Confirm 40.00 for tina" in page and "200.00" in page
     assert admin.post("/admin/vault/movements/1", data={"decision": "confirm"}).status_code == 303
-    assert aio.run(drawers.cash_held(app.extensions["atm_db"], "@drawer-1")) == 9000
+    assert aio.run(vault.cash_held(app.extensions["atm_db"], "@drawer-1")) == 9000
     assert raw.scalar("SELECT status FROM vault_movements") == "confirmed"
 
 
@@ -129,6 +129,6 @@ def test_a_shipment_form_submitted_twice_moves_cash_once(app, people, raw):
     again = admin.post("/admin/vault/shipments", data=form, follow_redirects=True)
     assert "Cash received: 500.00" in first.get_data(as_text=True)
     assert "already submitted" in again.get_data(as_text=True)
-    assert aio.run(drawers.cash_held(app.extensions["atm_db"])) == 50000
+    assert aio.run(vault.cash_held(app.extensions["atm_db"])) == 50000
     assert admin.post("/admin/vault/shipments", data={**form, "receive": "", "form_key": uuid.uuid4().hex}
                       ).status_code == 422

@@ -2,7 +2,7 @@
 movements confirmed by another person, a blind close with its variance, sign-off; cash never below zero."""
 import pytest
 
-from atm_web import accounts, drawers, refusals, reversals, verification
+from atm_web import accounts, drawers, refusals, reversals, vault, verification
 from atm_web.rules import CASH_SHORT, CLEARING, VAULT
 
 from conftest import add_teller
@@ -31,35 +31,35 @@ def test_a_drawer_opens_with_a_float_from_the_vault_and_never_holds_less_than_no
     with pytest.raises(refusals.NotEnoughCash, match="Not enough cash in the vault"):
         run(drawers.open_drawer(db, tina, {2000: 1}))
     assert raw.all_rows_count() == rows and raw.scalar("SELECT COUNT(*) FROM drawer_sessions") == 0
-    run(drawers.ship_cash(db, "in", 100000, "CIT 0001", ada))
+    run(vault.ship_cash(db, "in", 100000, "CIT 0001", ada))
     session = run(drawers.open_drawer(db, tina, {2000: 10, 100: 5}))
     assert (session.status, session.opening_cents, session.counts_at_open) == ("open", 20500, {2000: 10, 100: 5})
-    assert run(drawers.cash_held(db)) == 79500 and run(drawers.cash_held(db, session.account_number)) == 20500
+    assert run(vault.cash_held(db)) == 79500 and run(vault.cash_held(db, session.account_number)) == 20500
     with pytest.raises(refusals.DrawerRefused, match="already have a drawer"):
         run(drawers.open_drawer(db, tina, {}))
     run(accounts.deposit(db, "C1", 5000, tina.actor, counter=session.account_number))
-    assert run(drawers.cash_held(db, session.account_number)) == 25500
+    assert run(vault.cash_held(db, session.account_number)) == 25500
     rows = raw.all_rows_count()
     with pytest.raises(refusals.NotEnoughCash, match=r"^Not enough cash in your drawer$"):
         run(accounts.withdraw(db, "C1", 25600, tina.actor, counter=session.account_number))
     assert raw.all_rows_count() == rows
     assert run(accounts.withdraw(db, "C1", 25500, tina.actor, counter=session.account_number)).balance_after_cents \
         == -20500
-    assert run(drawers.cash_held(db, session.account_number)) == 0 and cash(raw) == 79500
+    assert run(vault.cash_held(db, session.account_number)) == 0 and cash(raw) == 79500
     sound(db, raw, run)
 
 
 def test_a_blind_close_posts_the_variance_returns_the_count_and_waits_for_another_admins_sign_off(
         db, raw, run, staff):
     tina, ada, bob = staff
-    run(drawers.ship_cash(db, "in", 100000, "CIT 0001", ada))
+    run(vault.ship_cash(db, "in", 100000, "CIT 0001", ada))
     session = run(drawers.open_drawer(db, tina, {10000: 2}))
     run(accounts.deposit(db, "C1", 3000, tina.actor, counter=session.account_number))
     closed = run(drawers.close_drawer(db, tina, {10000: 2, 2000: 1}, TOLERANCE))  # 220.00 of 230.00: 10.00 short
     assert (closed.status, closed.expected_cents, closed.counted_cents, closed.variance_cents) == \
         ("pending_signoff", 23000, 22000, -1000)
-    assert run(drawers.cash_held(db, session.account_number)) == 0
-    assert run(drawers.cash_held(db)) == 102000
+    assert run(vault.cash_held(db, session.account_number)) == 0
+    assert run(vault.cash_held(db)) == 102000
     assert raw.scalar("SELECT balance_cents FROM accounts WHERE account_number = ?", (CASH_SHORT,)) == -1000
     rows = raw.all_rows_count()
     with pytest.raises(refusals.DrawerNotOpen):  # the database refuses cash through a drawer not open
@@ -83,51 +83,51 @@ def test_a_blind_close_posts_the_variance_returns_the_count_and_waits_for_anothe
 
 def test_a_variance_within_tolerance_closes_at_once(db, raw, run, staff):
     tina, ada, _ = staff
-    run(drawers.ship_cash(db, "in", 10000, "CIT", ada))
+    run(vault.ship_cash(db, "in", 10000, "CIT", ada))
     run(drawers.open_drawer(db, tina, {1000: 5}))
     closed = run(drawers.close_drawer(db, tina, {1000: 5, 500: 1}, TOLERANCE))  # exactly 5.00 over
     assert (closed.status, closed.variance_cents) == ("closed", 500)
-    assert run(drawers.cash_held(db)) == 10500
+    assert run(vault.cash_held(db)) == 10500
     sound(db, raw, run)
 
 
 def test_vault_movements_wait_for_another_person_and_total_cash_never_changes(db, raw, run, staff):
     tina, ada, _ = staff
-    run(drawers.ship_cash(db, "in", 50000, "CIT", ada))
+    run(vault.ship_cash(db, "in", 50000, "CIT", ada))
     session = run(drawers.open_drawer(db, tina, {10000: 1}))
     total = cash(raw)
-    more = run(drawers.request_movement(db, tina, "to_drawer", 20000))
-    back = run(drawers.request_movement(db, tina, "to_vault", 5000))
-    assert (more.status, cash(raw), run(drawers.cash_held(db, session.account_number))) == ("pending", total, 10000)
+    more = run(vault.request_movement(db, tina, "to_drawer", 20000))
+    back = run(vault.request_movement(db, tina, "to_vault", 5000))
+    assert (more.status, cash(raw), run(vault.cash_held(db, session.account_number))) == ("pending", total, 10000)
     with pytest.raises(refusals.DrawerRefused, match="Another administrator"):
-        run(drawers.decide_movement(db, more.id, tina, True))
-    assert run(drawers.decide_movement(db, more.id, ada, True)).status == "confirmed"
-    assert cash(raw) == total and run(drawers.cash_held(db, session.account_number)) == 30000
-    assert run(drawers.decide_movement(db, back.id, ada, False)).status == "rejected"
+        run(vault.decide_movement(db, more.id, tina, True))
+    assert run(vault.decide_movement(db, more.id, ada, True)).status == "confirmed"
+    assert cash(raw) == total and run(vault.cash_held(db, session.account_number)) == 30000
+    assert run(vault.decide_movement(db, back.id, ada, False)).status == "rejected"
     with pytest.raises(refusals.DrawerRefused, match="not pending"):
-        run(drawers.decide_movement(db, back.id, ada, True))
-    too_much = run(drawers.request_movement(db, tina, "to_drawer", 40000))  # the vault holds 200.00
+        run(vault.decide_movement(db, back.id, ada, True))
+    too_much = run(vault.request_movement(db, tina, "to_drawer", 40000))  # the vault holds 200.00
     with pytest.raises(refusals.NotEnoughCash, match="the vault"):
-        run(drawers.decide_movement(db, too_much.id, ada, True))
-    left = run(drawers.request_movement(db, tina, "to_vault", 100))
+        run(vault.decide_movement(db, too_much.id, ada, True))
+    left = run(vault.request_movement(db, tina, "to_vault", 100))
     run(drawers.close_drawer(db, tina, {10000: 3}, TOLERANCE))
-    assert run(drawers.movements(db, "m.id = ?", (left.id,)))[0].status == "cancelled"  # the close came first
+    assert run(vault.movements(db, "m.id = ?", (left.id,)))[0].status == "cancelled"  # the close came first
     assert cash(raw) == total
     with pytest.raises(refusals.DrawerRefused, match="not open"):
-        run(drawers.request_movement(db, tina, "to_vault", 100))
+        run(vault.request_movement(db, tina, "to_vault", 100))
     sound(db, raw, run)
 
 
 def test_shipments_move_cash_between_the_vault_and_clearing(db, raw, run, staff):
     _, ada, _ = staff
-    run(drawers.ship_cash(db, "in", 70000, "CIT 7", ada))
-    run(drawers.ship_cash(db, "out", 20000, "to the central bank", ada))
-    assert run(drawers.cash_held(db)) == 50000
+    run(vault.ship_cash(db, "in", 70000, "CIT 7", ada))
+    run(vault.ship_cash(db, "out", 20000, "to the central bank", ada))
+    assert run(vault.cash_held(db)) == 50000
     assert raw.scalar("SELECT balance_cents FROM accounts WHERE account_number = ?", (CLEARING,)) == 50000
     with pytest.raises(refusals.NotEnoughCash, match="the vault"):
-        run(drawers.ship_cash(db, "out", 50001, "too much", ada))
+        run(vault.ship_cash(db, "out", 50001, "too much", ada))
     with pytest.raises(refusals.DrawerRefused, match="reference"):
-        run(drawers.ship_cash(db, "in", 100, "", ada))
+        run(vault.ship_cash(db, "in", 100, "", ada))
     assert raw.rows("SELECT action, detail FROM audit_log ORDER BY id")[-2:] == [
         ("cash received", "70000 cents: CIT 7"), ("cash sent", "20000 cents: to the central bank")]
     sound(db, raw, run)
@@ -135,12 +135,12 @@ def test_shipments_move_cash_between_the_vault_and_clearing(db, raw, run, staff)
 
 def test_reversing_cash_after_its_drawer_closed_takes_the_vault(db, raw, run, staff):
     tina, ada, _ = staff
-    run(drawers.ship_cash(db, "in", 10000, "CIT", ada))
+    run(vault.ship_cash(db, "in", 10000, "CIT", ada))
     session = run(drawers.open_drawer(db, tina, {}))
     deposit = run(accounts.deposit(db, "C1", 4000, tina.actor, counter=session.account_number))
     run(drawers.close_drawer(db, tina, {1000: 4}, TOLERANCE))
     run(reversals.reverse(db, deposit.id, "wrong account", ada.actor))
-    assert run(drawers.cash_held(db)) == 10000  # the 40.00 handed back out of the vault
+    assert run(vault.cash_held(db)) == 10000  # the 40.00 handed back out of the vault
     assert raw.rows("SELECT account_number, kind FROM journal WHERE memo LIKE 'reverses%' ORDER BY id") == [
         ("C1", "reversal_debit"), (VAULT, "credit")]
     sound(db, raw, run)

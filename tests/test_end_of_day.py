@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from atm_web import accounts, aio, drawers, end_of_day, refusals
+from atm_web import accounts, aio, drawers, end_of_day, refusals, vault
 
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
@@ -20,15 +20,15 @@ def day(app, clock, db, run):
     deposit, 100.00 more from the vault, and a close 10.00 short that waits for a sign-off."""
     clock.now = DAY
     tina, ada, bob = add_teller(app, "tina"), add_teller(app, "ada", "admin"), add_teller(app, "bob", "admin")
-    run(drawers.ship_cash(db, "in", 100000, "CIT 1", ada, now=clock()))
+    run(vault.ship_cash(db, "in", 100000, "CIT 1", ada, now=clock()))
     session = run(drawers.open_drawer(db, tina, {10000: 2}, now=clock()))
     clock.advance(3600)
     run(accounts.deposit(db, "C1", 5000, tina.actor, counter=session.account_number, now=clock()))
     run(accounts.withdraw(db, "C1", 2000, tina.actor, counter=session.account_number, now=clock()))
     run(accounts.transfer(db, "C1", "C2", 1000, tina.actor, now=clock()))
     run(accounts.deposit(db, "C3", 700, "token:nightly", now=clock()))
-    more = run(drawers.request_movement(db, tina, "to_drawer", 10000, now=clock()))
-    run(drawers.decide_movement(db, more.id, ada, True, now=clock()))
+    more = run(vault.request_movement(db, tina, "to_drawer", 10000, now=clock()))
+    run(vault.decide_movement(db, more.id, ada, True, now=clock()))
     run(drawers.close_drawer(db, tina, {10000: 3, 1000: 2}, TOLERANCE, now=clock()))  # 320.00 of 330.00
     return tina, ada, bob, session
 

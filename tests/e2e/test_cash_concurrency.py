@@ -9,7 +9,7 @@ import time
 import urllib.parse
 import uuid
 
-from atm_web import aio, drawers, tellers
+from atm_web import aio, drawers, tellers, vault
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
@@ -31,7 +31,7 @@ def prepare(database) -> dict[str, str]:
 
     async def setup():
         boss = await tellers.create_teller(db, "boss", password_hash(PASSWORD), "admin", "test", time.time())
-        await drawers.ship_cash(db, "in", FLOAT_CENTS * len(TELLERS), "CIT", boss)
+        await vault.ship_cash(db, "in", FLOAT_CENTS * len(TELLERS), "CIT", boss)
         opened = {}
         for name in TELLERS:
             teller = await tellers.create_teller(db, name, password_hash(PASSWORD), "teller", "test", time.time())
