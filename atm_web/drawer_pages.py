@@ -17,12 +17,18 @@ bp = Blueprint("drawer", __name__, url_prefix="/teller/drawer")
 bp.before_request(require_teller)
 
 
-def open_form(formdata=None):
-    return count_form(current_app.config["DENOMINATIONS"], "Open drawer")(**({} if formdata else {"formdata": None}))
+def _count_form(button: str, posted: bool):
+    """The count form (one field per DENOMINATIONS), empty, or with what was posted."""
+    form_class = count_form(current_app.config["DENOMINATIONS"], button)
+    return form_class() if posted else form_class(formdata=None)
 
 
-def close_form(formdata=None):
-    return count_form(current_app.config["DENOMINATIONS"], "Close drawer")(**({} if formdata else {"formdata": None}))
+def open_form(posted: bool = False):
+    return _count_form("Open drawer", posted)
+
+
+def close_form(posted: bool = False):
+    return _count_form("Close drawer", posted)
 
 
 async def _drawer_page(form=None, movement_form=None, status=200, error=None):
@@ -47,7 +53,7 @@ async def index():
 
 @bp.post("/open")
 async def open_drawer():
-    form = open_form(formdata=True)
+    form = open_form(posted=True)
     if not form.validate():
         return await _drawer_page(form, status=422)
     show_refusals_on(_refused(form))
@@ -78,7 +84,7 @@ async def close():
         return redirect(url_for("drawer.index"), 303)
     if request.method == "GET":
         return render_template("drawer/close.html", form=close_form())
-    form = close_form(formdata=True)
+    form = close_form(posted=True)
     if not form.validate():
         return render_template("drawer/close.html", form=form), 422
     closed = await drawers.close_drawer(db, g.teller, form.counts, current_app.config["VARIANCE_TOLERANCE_CENTS"],

@@ -8,7 +8,17 @@ import re
 import pytest
 
 from .server import Server
-from .test_browser import PASSWORD, SHOTS, SIZES, Watched, browser, expect, log_in, open_drawer  # noqa: F401
+from .test_browser import (  # noqa: F401 (browser: the module's fixture)
+    PASSWORD,
+    SHOTS,
+    SIZES,
+    Watched,
+    browser,
+    expect,
+    first_admin,
+    log_in,
+    open_drawer,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -18,14 +28,9 @@ def branch(browser, tmp_path):  # noqa: F811 (the module's browser fixture)
     """A fresh server: its administrator ada (first-run setup) and a teller tina, made on the admin page."""
     with Server(tmp_path / "atm.db") as server:
         server.base = f"http://127.0.0.1:{server.port}"
-        code = re.search(r"/setup\?code=([A-Za-z0-9_-]+)", server.output()).group(1)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
-        page.goto(f"{server.base}/setup?code={code}")
-        page.get_by_label("Username").fill("ada")
-        page.get_by_label("Password", exact=True).fill(PASSWORD)
-        page.get_by_label("Repeat password").fill(PASSWORD)
-        page.get_by_role("button", name="Create administrator").click()
+        first_admin(page, server)
         page.goto(f"{server.base}/admin/tellers")
         page.get_by_label("Username").fill("tina")
         page.get_by_label("Password", exact=True).fill(PASSWORD)
