@@ -200,3 +200,47 @@ def test_post_entries_waits_for_its_turn_as_long_as_every_other_group():
     for name in ("0002_batched_postings.sql", "0004_authorised_postings.sql"):
         batched = next(m for m in migrations("postgresql") if m.name == name)
         assert f"set_config('lock_timeout', '{LOCK_TIMEOUT}', true)" in batched.sql, name
+
+
+def test_a_postgresql_ledger_of_the_schema_before_double_entry_upgrades_in_place(postgres_target, clock):
+    """A database at PostgreSQL migration 0004 (the release before double entry) holding rows and hashes as that
+    release wrote them: migration 0005 keeps every balance and row, clearing takes the other side in one opening
+    entry, and verify passes; the chains go on."""
+    import psycopg
+
+    from atm_web.journal import row_hash
+    with psycopg.connect(postgres_target, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                     "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        for migration in migrations("postgresql")[:4]:
+            conn.execute(migration.sql)
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                         (migration.version, migration.name))
+        conn.execute("UPDATE settings SET max_debt_cents = 50000")
+        last, balances = {}, {}
+        for number, kind, amount in (("P1", "deposit", 100000), ("P2", "withdrawal", 30000), ("P1", "deposit", 5)):
+            balances[number] = balances.get(number, 0) + (amount if kind == "deposit" else -amount)
+            at = "2026-11-30T10:00:00.000000Z"
+            digest = row_hash(last.get(number, ""), number, kind, amount, balances[number], at, "teller:old", None, "")
+            conn.execute("INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, "
+                         "actor, related_id, memo, hash) VALUES (%s, %s, %s, %s, %s, 'teller:old', NULL, '', %s)",
+                         (number, kind, amount, balances[number], at, digest))
+            last[number] = digest
+    before = Raw(postgres_target).rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, hash "
+                                       "FROM journal ORDER BY id")
+    app = make_app(postgres_target, CLOCK=clock, MAX_DEBT="500")
+    try:
+        db = app.extensions["atm_db"]
+        raw = Raw(postgres_target)
+        assert aio.run(verification.verify(db)) == ([], 4)
+        assert raw.rows("SELECT id, account_number, kind, amount_cents, balance_after_cents, hash FROM journal "
+                        "WHERE id <= 3 ORDER BY id") == before
+        assert raw.rows("SELECT account_number, kind, amount_cents, balance_after_cents, actor, entry_id FROM journal "
+                        "WHERE id > 3") == [("@clearing", "debit", 70005, -70005, "migration", 0)]
+        assert dict(raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind = 'customer'")) == \
+            {"P1": 100005, "P2": -30000}
+        assert raw.scalar("SELECT sum(balance_cents) FROM accounts") == 0
+        tx = aio.run(accounts.deposit(db, "P1", 100, "test"))
+        assert tx.balance_after_cents == 100105 and aio.run(verification.verify(db)) == ([], 6)
+    finally:
+        close_app(app)
