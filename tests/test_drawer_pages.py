@@ -47,7 +47,7 @@ def test_cash_without_an_open_drawer_is_refused_with_a_link_and_writes_nothing(p
 def test_the_top_bar_links_my_drawer_and_count_fields_are_labelled_by_denomination(people):
     (_, teller), _ = people
     page = teller.get("/teller/drawer/").get_data(as_text=True)
-    assert '<a href="/teller/drawer/">My drawer</a>' in page
+    assert '<a href="/teller/drawer/" aria-current="page">My drawer</a>' in page
     labels = re.findall(r'<label for="count_(\d+)">(Count of [0-9.,]+)</label>', page)
     assert labels[:3] == [("10000", "Count of 100.00"), ("5000", "Count of 50.00"), ("2000", "Count of 20.00")]
     assert labels[-1] == ("1", "Count of 0.01") and len(labels) == 11
