@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from . import audit
 from .clock import Stamp, or_system
 from .idempotency import INSUFFICIENT_FUNDS, Once, Replay, at_most_once, batch_key, purge_expired_keys, replayed
-from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Account, Transaction, append, append_entry, delta, refusal, stamp
+from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Account, Transaction, append, append_pair, delta, refusal, stamp
 from .money import format_cents
 from .refusals import (
     AccountNotFound,
@@ -120,11 +120,8 @@ class Posting:
         return await at_most_once(conn, self.once, lambda: self._post(conn))
 
     async def _post(self, conn) -> Transaction:
-        customer, _ = await append_entry(conn, [
-            (self.number, self.kind, self.amount_cents, ""),
-            (self.counter, "debit" if self.kind == "deposit" else "credit", self.amount_cents, self.counter_memo)],
-            self.actor, self.at)
-        return customer
+        return await append_pair(conn, self.number, self.kind, self.amount_cents, self.counter, self.counter_memo,
+                                 self.actor, self.at)
 
     def batch_row(self) -> tuple:
         """(number, kind, amount, delta, created_at, actor, memo, counter, counter memo, today, key scope, key,

@@ -111,6 +111,49 @@ def delta(kind: str, amount_cents: int) -> int:
     return amount_cents if kind in CREDIT_KINDS else -amount_cents
 
 
+# A posting and the bank's side of it (of the opposite sign, on `:c`), written by ONE statement: each row as _APPEND
+# writes it, both in the next entry. One statement is all or nothing by itself (a refusal of either row undoes
+# both), so a posting needs no savepoint: a quarter of the statements two appends would take. The rows are on
+# different accounts, and the entry number and the date are read once (MATERIALIZED) before either is written.
+_ROW = ("CAST(sha256_hex(coalesce(x.prev, '') || '|' || x.n || '|' || x.kind || '|' "
+        "|| CAST(CAST(:amount AS BIGINT) AS TEXT) || '|' || CAST(x.after AS TEXT) || '|' || :now || '|' || :actor "
+        "|| '||' || x.memo || '|' || CAST(e.id AS TEXT) || '|' || d.day) AS TEXT)")
+_APPEND_PAIR = (
+    "WITH e AS MATERIALIZED (SELECT coalesce(max(entry_id), 0) + 1 AS id FROM journal), "
+    "     d AS MATERIALIZED (SELECT CASE WHEN :today >= earliest_business_date THEN :today "
+    "                        ELSE earliest_business_date END AS day FROM settings), "
+    "     r (n, kind, delta, memo) AS (VALUES (CAST(:n AS TEXT), CAST(:kind AS TEXT), CAST(:delta AS BIGINT), ''), "
+    "                                        (CAST(:c AS TEXT), CAST(:ckind AS TEXT), -CAST(:delta AS BIGINT), "
+    "                                         CAST(:cmemo AS TEXT))), "
+    "     x AS MATERIALIZED (SELECT r.n, r.kind, r.memo, "
+    "          coalesce((SELECT balance_cents FROM accounts WHERE account_number = r.n), 0) + r.delta AS after, "
+    "          (SELECT hash FROM journal WHERE account_number = r.n ORDER BY id DESC LIMIT 1) AS prev FROM r) "
+    "INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, "
+    "  memo, entry_id, business_date, hash) "
+    f"SELECT x.n, x.kind, :amount, x.after, :now, :actor, NULL, x.memo, e.id, d.day, {_ROW} FROM x, e, d "
+    "RETURNING id, account_number, balance_after_cents, entry_id, business_date")
+
+
+async def append_pair(conn, number: str, kind: str, amount_cents: int, counter: str, counter_memo: str, actor: str,
+                      at: Stamp) -> Transaction:
+    """A deposit or withdrawal and its other side on `counter`, in one statement (see _APPEND_PAIR): the
+    customer's row, or the ledger's refusal with nothing written."""
+    try:
+        async with conn.refusable():
+            rows = await conn.fetchall(_APPEND_PAIR, {
+                "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
+                "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
+                "now": at.created_at, "actor": actor, "today": at.today})
+    except IntegrityError as error:
+        refused = refusal(error.constraint)
+        if refused is None:
+            raise
+        raise refused from None
+    (tx_id, _, balance, entry_id, business_date), = [row for row in rows if row[1] == number]
+    return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, None, "", entry_id,
+                       business_date)
+
+
 async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at: Stamp,
                  related_id: int | None = None, memo: str = "", entry: int | None = None) -> Transaction:
     """Append one journal row (see _APPEND) to a transaction (entry; None: a new one); refusals by the database
