@@ -19,7 +19,7 @@ from .storage import Database
 
 _SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
                     "s.opening_counts, s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, "
-                    "s.counted_cents, s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note")
+                    "s.counted_cents, s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note, s.closed_by")
 _SESSIONS = f"SELECT {_SESSION_COLUMNS} FROM drawer_sessions s JOIN tellers t ON t.id = s.teller_id"
 OPENING_MEMO, CLOSING_MEMO = "opening float", "closing count"  # a drawer's first and last rows (the report's key)
 
@@ -43,6 +43,7 @@ class DrawerSession:
     signed_off_by: str | None = None
     signed_off_at: str | None = None
     signoff_note: str | None = None
+    closed_by: str | None = None  # who counted at the close: the teller, or an administrator on their behalf
 
     @property
     def counts_at_open(self) -> dict[int, int]:
@@ -131,36 +132,49 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
 
 
 async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_cents: int, *,
-                       now: float | None = None) -> DrawerSession:
-    """The blind close: the teller's count is compared with the drawer's balance; the variance goes to cash over
-    or cash short, the counted cash back to the vault, and the drawer account ends at zero, in one transaction.
-    A variance beyond the tolerance leaves the session pending an administrator's sign-off."""
+                       now: float | None = None, session_id: int | None = None) -> DrawerSession:
+    """The blind close: the count is compared with the drawer's balance; the variance goes to cash over or cash
+    short, the counted cash back to the vault, and the drawer account ends at zero, in one transaction. A
+    variance beyond the tolerance leaves the session pending an administrator's sign-off.
+
+    `teller` closes their own drawer; with session_id, an administrator (`teller`) closes another teller's
+    drawer on their behalf (a teller who left with it open would keep the day from closing)."""
     now = or_system(now)
     at = stamp(db, now)
     counted = counts_total(counts)
 
     async def op(conn):
         async with conn.savepoint():
-            session = await session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
-            if session is None:
-                raise DrawerRefused("You have no open drawer to close.")
+            if session_id is None:
+                session = await session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
+                if session is None:
+                    raise DrawerRefused("You have no open drawer to close.")
+            else:
+                session = await session_where(conn, "s.id = ? AND s.status = 'open'", (session_id,))
+                if session is None:
+                    raise DrawerRefused("That drawer is not open.")
+                if not teller.is_admin or session.teller_id == teller.id:
+                    raise DrawerRefused("Close your own drawer on My drawer; only an administrator closes "
+                                        "another teller's.")
             (balance,), = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
                                               (session.account_number,))
             expected, name = -balance, f"drawer {session.id}"
             variance = counted - expected
             await cash_entry(conn, [
                 (session.account_number, "credit", expected, CLOSING_MEMO),
-                (VAULT, "debit", counted, f"closing count of {name} ({teller.username})"),
+                (VAULT, "debit", counted, f"closing count of {name} ({session.username})"),
                 (CASH_SHORT, "debit", max(0, -variance), f"short at the close of {name}"),
                 (CASH_OVER, "credit", max(0, variance), f"over at the close of {name}")], teller.actor, at, "the vault")
             status = "pending_signoff" if abs(variance) > tolerance_cents else "closed"
             await conn.execute(
-                "UPDATE drawer_sessions SET status = ?, closed_at = ?, closing_counts = ?, expected_cents = ?, "
-                "counted_cents = ?, variance_cents = ? WHERE id = ?",
-                (status, at.created_at, _counts_text(counts), expected, counted, variance, session.id))
+                "UPDATE drawer_sessions SET status = ?, closed_at = ?, closed_by = ?, closing_counts = ?, "
+                "expected_cents = ?, counted_cents = ?, variance_cents = ? WHERE id = ?",
+                (status, at.created_at, teller.username, _counts_text(counts), expected, counted, variance,
+                 session.id))
             await conn.execute("UPDATE vault_movements SET status = 'cancelled', decided_at = ? "
                                "WHERE session_id = ? AND status = 'pending'", (at.created_at, session.id))
-            await audit.record(conn, now, teller.actor, "drawer closed", name,
+            await audit.record(conn, now, teller.actor, "drawer closed" if session.teller_id == teller.id
+                               else f"drawer closed for {session.username}", name,
                                f"expected {expected}, counted {counted}, variance {variance} cents"
                                + ("; pending sign-off" if status != "closed" else ""))
             return await session_where(conn, "s.id = ?", (session.id,))
@@ -181,8 +195,8 @@ async def sign_off(db: Database, session_id: int, admin, note: str, *, now: floa
             session = await session_where(conn, "s.id = ?", (session_id,))
             if session is None or session.status != "pending_signoff":
                 raise DrawerRefused("That drawer is not waiting for a sign-off.")
-            if session.teller_id == admin.id:
-                raise DrawerRefused("Another administrator must sign off your own drawer.")
+            if session.teller_id == admin.id or session.closed_by == admin.username:
+                raise DrawerRefused("Another administrator must sign off a drawer you kept or counted.")
             await conn.execute("UPDATE drawer_sessions SET status = 'closed', signed_off_by = ?, signed_off_at = ?, "
                                "signoff_note = ? WHERE id = ?", (admin.username, at.created_at, note, session_id))
             await audit.record(conn, now, admin.actor, "drawer signed off", f"drawer {session_id}", note)

@@ -6,11 +6,12 @@ Each view validates its form and makes one call into drawers.py or vault.py; a r
 import asyncio
 import hashlib
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from . import drawers, vault
 from .auth import require_admin
 from .clock import now
+from .drawer_pages import close_form
 from .errors import show_refusals_on
 from .forms import ButtonForm, ShipmentForm, SignOffForm
 from .idempotency import Once
@@ -60,6 +61,25 @@ async def sign_off(session_id):
     done = await drawers.sign_off(get_db(), session_id, g.teller, form.note.data, now=now())
     flash(f"Drawer {done.id} of {done.username} signed off.")
     return redirect(url_for("vault.index"), 303)
+
+
+@bp.route("/sessions/<int:session_id>/close", methods=["GET", "POST"])
+async def close_for(session_id):
+    """Close another teller's open drawer on their behalf: the same blind count (a teller who left with it open
+    would keep the day from closing)."""
+    session = await drawers.get_session(get_db(), session_id)
+    if session is None or session.status != "open" or session.teller_id == g.teller.id:
+        return redirect(url_for("vault.index"), 303)
+    if request.method == "GET":
+        return render_template("drawer/close.html", form=close_form(), session_for=session)
+    form = close_form(posted=True)
+    if not form.validate():
+        return render_template("drawer/close.html", form=form, session_for=session), 422
+    show_refusals_on(_back)
+    closed = await drawers.close_drawer(get_db(), g.teller, form.counts,
+                                        current_app.config["VARIANCE_TOLERANCE_CENTS"], now=now(),
+                                        session_id=session_id)
+    return redirect(url_for("drawer.result", session_id=closed.id), 303)
 
 
 @bp.post("/shipments")

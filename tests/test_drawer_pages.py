@@ -132,3 +132,18 @@ def test_a_shipment_form_submitted_twice_moves_cash_once(app, people, raw):
     assert aio.run(vault.cash_held(app.extensions["atm_db"])) == 50000
     assert admin.post("/admin/vault/shipments", data={**form, "receive": "", "form_key": uuid.uuid4().hex}
                       ).status_code == 422
+
+
+def test_an_admin_closes_a_drawer_left_open_from_the_vault_page(app, people, raw):
+    (tina, teller), (_, admin) = people
+    open_drawer(app, tina, 5000)
+    assert post_cash(teller, "L1", "12.34").status_code == 303  # expected now 62.34
+    assert "close it for tina" in admin.get("/admin/vault/").get_data(as_text=True)
+    page = admin.get("/admin/vault/sessions/1/close").get_data(as_text=True)
+    assert "Close drawer 1 of tina" in page and "62.34" not in page
+    closed = admin.post("/admin/vault/sessions/1/close", data=counts(n1000=6, n100=2, n25=1, n5=1, n1=4))
+    assert closed.status_code == 303
+    result = admin.get(closed.location).get_data(as_text=True)
+    assert "counted by ada" in result and "<dt>Variance</dt><dd>0.00</dd>" in result
+    assert raw.rows("SELECT status, closed_by FROM drawer_sessions") == [("closed", "ada")]
+    assert teller.get("/admin/vault/sessions/1/close").status_code == 403

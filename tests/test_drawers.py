@@ -144,3 +144,22 @@ def test_reversing_cash_after_its_drawer_closed_takes_the_vault(db, raw, run, st
     assert raw.rows("SELECT account_number, kind FROM journal WHERE memo LIKE 'reverses%' ORDER BY id") == [
         ("C1", "reversal_debit"), (VAULT, "credit")]
     sound(db, raw, run)
+
+
+def test_an_admin_closes_a_drawer_left_open_for_its_teller_and_another_signs_it_off(db, raw, run, staff):
+    """A teller who left with the drawer open would keep the day from closing: an administrator counts and closes
+    it for them, blind as ever; a sign-off then needs a third person."""
+    tina, ada, bob = staff
+    run(vault.ship_cash(db, "in", 10000, "CIT", ada))
+    session = run(drawers.open_drawer(db, tina, {1000: 5}))
+    with pytest.raises(refusals.DrawerRefused, match="only an administrator"):
+        run(drawers.close_drawer(db, tina, {}, TOLERANCE, session_id=session.id))
+    with pytest.raises(refusals.DrawerRefused, match="only an administrator"):  # nor one's own, this way
+        run(drawers.close_drawer(db, ada, {}, TOLERANCE, session_id=run(drawers.open_drawer(db, ada, {})).id))
+    closed = run(drawers.close_drawer(db, ada, {1000: 4}, TOLERANCE, session_id=session.id))  # 10.00 short
+    assert (closed.status, closed.closed_by, closed.variance_cents) == ("pending_signoff", "ada", -1000)
+    with pytest.raises(refusals.DrawerRefused, match="Another administrator"):
+        run(drawers.sign_off(db, session.id, ada, "I counted it"))
+    assert run(drawers.sign_off(db, session.id, bob, "checked")).status == "closed"
+    assert ("drawer closed for tina", "drawer 1") in raw.rows("SELECT action, target FROM audit_log")
+    sound(db, raw, run)

@@ -63,6 +63,8 @@ ROUTES = [
     ("GET", "/admin/vault/", None, html(200)),
     ("POST", "/admin/vault/movements/999", {"decision": "confirm"}, html(303)),
     ("POST", "/admin/vault/sessions/999/sign-off", {"note": "checked"}, html(303)),
+    ("GET", "/admin/vault/sessions/1/close", None, html(200)),  # tina's drawer, for ada
+    ("POST", "/admin/vault/sessions/1/close", {"count_100": ""}, html(303)),
     ("POST", "/admin/vault/shipments", {"amount": "5", "reference": "CIT 1", "receive": "Receive cash",
                                         "form_key": "e" * 32}, html(303)),
     ("GET", "/admin/end-of-day/", None, html(200)),

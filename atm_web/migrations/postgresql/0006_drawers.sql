@@ -9,6 +9,7 @@ CREATE TABLE drawer_sessions (
     opening_counts TEXT NOT NULL,
     opening_cents BIGINT NOT NULL CHECK (opening_cents >= 0),
     closed_at TEXT,
+    closed_by TEXT,
     closing_counts TEXT,
     expected_cents BIGINT,
     counted_cents BIGINT,
