@@ -101,7 +101,7 @@ async def withdraw(db: Database, number: str, amount_cents: int, actor: str, onc
 class Posting:
     """A deposit or withdrawal as a write op: a transaction of two rows, the customer's and the bank's side on
     `counter` (of the opposite sign, its memo naming the customer's row). `await posting(conn)` posts it on any
-    engine (the generic path: at_most_once around journal.append). An engine that posts many at once in one
+    engine (the generic path: at_most_once around journal.append_pair). An engine that posts many at once in one
     statement (PostgreSQL's post_entries, migration 0005, the same steps in SQL) takes batch_row() instead and
     hands back its answer to from_batch(), which reads it exactly as the generic path would have ended."""
     number: str
@@ -117,11 +117,8 @@ class Posting:
         return f"{self.kind} {self.number}"
 
     async def __call__(self, conn):
-        return await at_most_once(conn, self.once, lambda: self._post(conn))
-
-    async def _post(self, conn) -> Transaction:
-        return await append_pair(conn, self.number, self.kind, self.amount_cents, self.counter, self.counter_memo,
-                                 self.actor, self.at)
+        return await at_most_once(conn, self.once, lambda: append_pair(
+            conn, self.number, self.kind, self.amount_cents, self.counter, self.counter_memo, self.actor, self.at))
 
     def batch_row(self) -> tuple:
         """(number, kind, amount, delta, created_at, actor, memo, counter, counter memo, today, key scope, key,

@@ -34,7 +34,7 @@ def close_form(posted: bool = False):
 async def _drawer_page(form=None, movement_form=None, status=200, error=None):
     db = get_db()
     session = await drawers.current_session(db, g.teller.id)
-    requests = await vault.movements(db, "m.session_id = ?", (session.id,)) if session else []
+    requests = await vault.movements(db, session_id=session.id) if session else []
     return render_template("drawer/index.html", session=session, requests=requests, error=error,
                            form=form or (open_form() if session is None else None),
                            movement_form=movement_form or MovementForm(formdata=None)), status

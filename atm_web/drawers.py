@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import audit
 from .clock import or_system
-from .journal import append_entry, stamp
+from .journal import append_entry, business_date, stamp
 from .refusals import DrawerRefused, NotEnoughCash
 from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, REASON_MAX, VAULT
 from .storage import Database
@@ -67,12 +67,6 @@ def _counts(text: str | None) -> dict[int, int]:
     return {int(cents): number for cents, number in json.loads(text or "{}").items()}
 
 
-async def _business_date(conn, today: str) -> str:
-    (day,), = await conn.fetchall("SELECT CASE WHEN ? >= earliest_business_date THEN ? ELSE earliest_business_date "
-                                  "END FROM settings", (today, today))
-    return day
-
-
 async def session_where(conn, where: str, params) -> DrawerSession | None:
     rows = await conn.fetchall(f"{_SESSIONS} WHERE {where}", params)
     return DrawerSession(*rows[0]) if rows else None
@@ -87,7 +81,15 @@ async def get_session(db: Database, session_id: int) -> DrawerSession | None:
     return await db.read(lambda conn: session_where(conn, "s.id = ?", (session_id,)))
 
 
-async def sessions(db: Database, where: str = "s.status != 'closed'", params=()) -> list[DrawerSession]:
+async def sessions(db: Database, *, status: str | None = None, business_date: str | None = None
+                   ) -> list[DrawerSession]:
+    """Sessions of one status, or of one business date; with neither, those not closed yet."""
+    if business_date is not None:
+        where, params = "s.business_date = ?", (business_date,)
+    elif status is not None:
+        where, params = "s.status = ?", (status,)
+    else:
+        where, params = "s.status != 'closed'", ()
     rows = await db.read(lambda conn: conn.fetchall(f"{_SESSIONS} WHERE {where} ORDER BY s.id", params))
     return [DrawerSession(*row) for row in rows]
 
@@ -120,7 +122,7 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
             await conn.execute(
                 "INSERT INTO drawer_sessions (id, teller_id, account_number, status, business_date, opened_at, "
                 "opening_counts, opening_cents) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
-                (session_id, teller.id, number, await _business_date(conn, at.today), at.created_at,
+                (session_id, teller.id, number, await business_date(conn, at.today), at.created_at,
                  _counts_text(counts), float_cents))
             await cash_entry(conn, [(VAULT, "credit", float_cents, f"float to drawer {session_id} ({teller.username})"),
                                 (number, "debit", float_cents, OPENING_MEMO)], teller.actor, at, "the vault")

@@ -11,12 +11,13 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from . import audit, verification
+from . import audit, journal, verification
 from .clock import local, or_system, stamp
 from .drawers import CLOSING_MEMO, OPENING_MEMO, DrawerSession, sessions
+from .journal import SIGNED_SQL, delta
 from .money import format_cents, json_number
-from .refusals import DrawerRefused
-from .rules import BANK_KINDS, CREDIT_KINDS, VAULT
+from .refusals import DrawerRefused, InvalidDate
+from .rules import BANK_KINDS, VAULT
 from .storage import Database
 
 
@@ -63,33 +64,19 @@ class Report:
 
 
 def check_date(text) -> str:
-    """An ISO date (YYYY-MM-DD), else DrawerRefused (a 409 is wrong for it: callers answer 422)."""
+    """An ISO calendar date, YYYY-MM-DD, else InvalidDate."""
     try:
-        return date.fromisoformat(text).isoformat() if isinstance(text, str) and len(text) == 10 else _bad(text)
+        if isinstance(text, str) and len(text) == 10:
+            return date.fromisoformat(text).isoformat()
     except ValueError:
-        return _bad(text)
-
-
-def _bad(text):
-    raise InvalidDate(text)
-
-
-class InvalidDate(DrawerRefused):
-    status = 422
-
-    def __init__(self, text):
-        super().__init__("date must be a calendar date written YYYY-MM-DD")
+        pass
+    raise InvalidDate()
 
 
 async def current_business_date(db: Database, *, now: float | None = None) -> str:
     """The business date postings get now."""
     today = stamp(or_system(now), db.branch_timezone).today
-    (earliest,), = await db.read(lambda conn: conn.fetchall("SELECT earliest_business_date FROM settings"))
-    return max(today, earliest)
-
-
-def _signed(kind: str, amount: int) -> int:
-    return amount if kind in CREDIT_KINDS else -amount
+    return await db.read(lambda conn: journal.business_date(conn, today))
 
 
 async def report(db: Database, business_date: str) -> Report:
@@ -106,21 +93,17 @@ async def report(db: Database, business_date: str) -> Report:
             "SELECT balance_after_cents FROM journal WHERE account_number = ? AND (business_date < ? OR "
             "business_date IS NULL) ORDER BY id DESC LIMIT 1", (VAULT, business_date))
         unbalanced = await conn.fetchall(
-            "SELECT entry_id, CAST(sum(CASE WHEN kind IN ('deposit', 'transfer_in', 'reversal_credit', 'credit') "
-            "THEN amount_cents ELSE -amount_cents END) AS BIGINT) FROM journal WHERE business_date = ? "
-            "GROUP BY entry_id "
-            "HAVING sum(CASE WHEN kind IN ('deposit', 'transfer_in', 'reversal_credit', 'credit') "
-            "THEN amount_cents ELSE -amount_cents END) != 0 ORDER BY 1", (business_date,))
+            f"SELECT entry_id, CAST(sum({SIGNED_SQL}) AS BIGINT) FROM journal WHERE business_date = ? "
+            f"GROUP BY entry_id HAVING sum({SIGNED_SQL}) != 0 ORDER BY 1", (business_date,))
         (journal_cash,), = await conn.fetchall(
-            "SELECT CAST(coalesce(sum(CASE WHEN j.kind IN ('deposit', 'transfer_in', 'reversal_credit', 'credit') "
-            "THEN j.amount_cents ELSE -j.amount_cents END), 0) AS BIGINT) FROM journal j JOIN accounts a "
-            "ON a.account_number = j.account_number WHERE a.kind IN ('vault', 'drawer')")
+            f"SELECT CAST(coalesce(sum({SIGNED_SQL}), 0) AS BIGINT) FROM journal WHERE account_number IN "
+            "(SELECT account_number FROM accounts WHERE kind IN ('vault', 'drawer'))")
         (held,), = await conn.fetchall(
             "SELECT CAST(coalesce(-sum(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ('vault', 'drawer')")
         return closed, rows, vault_before, unbalanced, journal_cash, held
 
     closed, rows, vault_before, unbalanced, journal_cash, held = await db.read(op, snapshot=True)
-    day_sessions = await sessions(db, "s.business_date = ?", (business_date,))
+    day_sessions = await sessions(db, business_date=business_date)
     lines = {s.account_number: SessionLine(s) for s in day_sessions}
     entries: dict[int, list[tuple]] = {}
     for row in rows:
@@ -144,7 +127,7 @@ async def report(db: Database, business_date: str) -> Report:
         teller[1] += sum(r[3] for r in customer if r[2] not in ("transfer_in",))
         for _, number, kind, amount, *_rest, memo in entry_rows:
             if number == VAULT:
-                vault_cents -= _signed(kind, amount)
+                vault_cents -= delta(kind, amount)
             line = lines.get(number)
             if line is None or kind not in BANK_KINDS or memo in (OPENING_MEMO, CLOSING_MEMO):
                 continue
@@ -231,37 +214,36 @@ async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[s
     """Close the current business day: (its date, its CSV's SHA-256). Refused while a drawer is open or waits for
     a sign-off (naming them)."""
     now = or_system(now)
-    business_date = await current_business_date(db, now=now)
+    closing = await current_business_date(db, now=now)
     not_closed = await sessions(db)
     if not_closed:
         names = ", ".join(f"drawer {s.id} of {s.username} ({'open' if s.status == 'open' else 'waiting for sign-off'})"
                           for s in not_closed)
         raise DrawerRefused(f"The day cannot be closed while drawers are not closed: {names}.")
-    day = await report(db, business_date)
-    digest = hashlib.sha256(to_csv(day, db.branch_timezone)).hexdigest()
-    seen = (day.day_rows, len(day.lines))
-    next_date = (date.fromisoformat(business_date) + timedelta(days=1)).isoformat()
+    day_report = await report(db, closing)
+    digest = hashlib.sha256(to_csv(day_report, db.branch_timezone)).hexdigest()
+    seen = (day_report.day_rows, len(day_report.lines))
+    next_date = (date.fromisoformat(closing) + timedelta(days=1)).isoformat()
     at = stamp(now, db.branch_timezone)
 
     async def op(conn):
         async with conn.savepoint():
             if await conn.fetchall("SELECT 1 FROM drawer_sessions WHERE status != 'closed'"):
                 raise DrawerRefused("A drawer was opened meanwhile: close it first.")
-            if await conn.fetchall("SELECT 1 FROM closed_days WHERE business_date = ?", (business_date,)):
-                raise DrawerRefused(f"{business_date} is closed already.")
-            (rows,), = await conn.fetchall("SELECT COUNT(*) FROM journal WHERE business_date = ?", (business_date,))
+            if await conn.fetchall("SELECT 1 FROM closed_days WHERE business_date = ?", (closing,)):
+                raise DrawerRefused(f"{closing} is closed already.")
+            (rows,), = await conn.fetchall("SELECT COUNT(*) FROM journal WHERE business_date = ?", (closing,))
             (opened,), = await conn.fetchall("SELECT COUNT(*) FROM drawer_sessions WHERE business_date = ?",
-                                             (business_date,))
+                                             (closing,))
             if (rows, opened) != seen:  # the CSV whose digest is recorded must be the day's
                 raise DrawerRefused("The day changed while it was being closed: try again.")
-            (earliest,), = await conn.fetchall("SELECT earliest_business_date FROM settings")
-            if max(earliest, at.today) != business_date or await conn.fetchall(
-                    "SELECT 1 FROM journal WHERE business_date > ? LIMIT 1", (business_date,)):
+            if await journal.business_date(conn, at.today) != closing or await conn.fetchall(
+                    "SELECT 1 FROM journal WHERE business_date > ? LIMIT 1", (closing,)):
                 raise DrawerRefused("The business day moved on meanwhile: look at the report again.")
             await conn.execute("INSERT INTO closed_days (business_date, closed_at, closed_by, csv_sha256) "
-                               "VALUES (?, ?, ?, ?)", (business_date, at.created_at, admin.username, digest))
+                               "VALUES (?, ?, ?, ?)", (closing, at.created_at, admin.username, digest))
             await conn.execute("UPDATE settings SET earliest_business_date = ?", (next_date,))
-            await audit.record(conn, now, admin.actor, "day closed", business_date, f"CSV SHA-256 {digest}")
+            await audit.record(conn, now, admin.actor, "day closed", closing, f"CSV SHA-256 {digest}")
 
     await db.write(op)
-    return business_date, digest
+    return closing, digest

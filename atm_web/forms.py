@@ -1,6 +1,7 @@
 """FlaskForm classes for the teller pages."""
 import functools
 import re
+import uuid
 
 from flask import current_app
 from flask_wtf import FlaskForm
@@ -18,8 +19,13 @@ from .rules import (
     is_account_number,
 )
 
-FORM_KEY = re.compile(r"[0-9a-f]{32}\Z")  # a money form's one-time key (teller.new_form_key)
+FORM_KEY = re.compile(r"[0-9a-f]{32}\Z")  # a money form's one-time key (new_form_key)
 EXPIRED = "This form has expired: reload the page."
+
+
+def new_form_key() -> str:
+    """A money form's one-time key: a posting made with it moves money at most once."""
+    return uuid.uuid4().hex
 
 
 def _account_number(form, field):

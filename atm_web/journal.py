@@ -1,5 +1,6 @@
 """Journal rows: the records the ledger reads, the one statement that appends a row (with its hash), and reads of
 rows by id, by link and by account."""
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ from .storage import Database, IntegrityError
 ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at, kind"
 TX_COLUMNS = ("id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo, "
               "entry_id, business_date")
+# A row's signed amount in SQL (credit positive), as delta() gives it here.
+SIGNED_SQL = "CASE WHEN kind IN ({}) THEN amount_cents ELSE -amount_cents END".format(
+    ", ".join(f"'{kind}'" for kind in sorted(CREDIT_KINDS)))
 
 
 @dataclass(frozen=True)
@@ -138,17 +142,11 @@ async def append_pair(conn, number: str, kind: str, amount_cents: int, counter: 
                       at: Stamp) -> Transaction:
     """A deposit or withdrawal and its other side on `counter`, in one statement (see _APPEND_PAIR): the
     customer's row, or the ledger's refusal with nothing written."""
-    try:
-        async with conn.refusable():
-            rows = await conn.fetchall(_APPEND_PAIR, {
-                "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
-                "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
-                "now": at.created_at, "actor": actor, "today": at.today})
-    except IntegrityError as error:
-        refused = refusal(error.constraint)
-        if refused is None:
-            raise
-        raise refused from None
+    async with _refusals(conn):
+        rows = await conn.fetchall(_APPEND_PAIR, {
+            "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
+            "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
+            "now": at.created_at, "actor": actor, "today": at.today})
     (tx_id, _, balance, entry_id, business_date), = [row for row in rows if row[1] == number]
     return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, None, "", entry_id,
                        business_date)
@@ -158,17 +156,11 @@ async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at
                  related_id: int | None = None, memo: str = "", entry: int | None = None) -> Transaction:
     """Append one journal row (see _APPEND) to a transaction (entry; None: a new one); refusals by the database
     become the ledger's own. A transaction's rows must sum to zero: its caller appends them all, in a savepoint."""
-    try:
-        async with conn.refusable():
-            (tx_id, balance, entry_id, business_date), = await conn.fetchall(_APPEND, {
-                "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
-                "now": at.created_at, "actor": actor, "related": related_id, "memo": memo, "entry": entry,
-                "today": at.today})
-    except IntegrityError as error:
-        refused = refusal(error.constraint)
-        if refused is None:
-            raise
-        raise refused from None
+    async with _refusals(conn):
+        (tx_id, balance, entry_id, business_date), = await conn.fetchall(_APPEND, {
+            "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
+            "now": at.created_at, "actor": actor, "related": related_id, "memo": memo, "entry": entry,
+            "today": at.today})
     return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, related_id, memo, entry_id,
                        business_date)
 
@@ -185,6 +177,27 @@ async def append_entry(conn, rows, actor: str, at: Stamp) -> list[Transaction]:
             written.append(await append(conn, number, kind, amount, actor, at, memo=memo, entry=entry))
             entry = written[-1].entry_id
     return written
+
+
+@contextlib.asynccontextmanager
+async def _refusals(conn):
+    """Around one statement that writes journal rows: a refusal by the database (a CHECK or trigger) leaves the
+    transaction usable and becomes the ledger's own refusal."""
+    try:
+        async with conn.refusable():
+            yield
+    except IntegrityError as error:
+        refused = refusal(error.constraint)
+        if refused is None:
+            raise
+        raise refused from None
+
+
+async def business_date(conn, today: str) -> str:
+    """The business date of a posting made on the branch's local date `today`: that date, or the day after the
+    last day closed if later (_APPEND computes the same in SQL)."""
+    (earliest,), = await conn.fetchall("SELECT earliest_business_date FROM settings")
+    return max(today, earliest)
 
 
 def refusal(constraint: str | None) -> Exception | None:

@@ -47,6 +47,11 @@ class DrawerRefused(LedgerError):
     status = 409
 
 
+class InvalidDate(LedgerError):
+    def __init__(self):
+        super().__init__("date must be a calendar date written YYYY-MM-DD")
+
+
 class BalanceTooLarge(LedgerError):
     def __init__(self):
         super().__init__(f"this would take the account past the largest balance the ledger holds "

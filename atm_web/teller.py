@@ -4,7 +4,6 @@ Each view validates its form, makes one call into the ledger, and redirects to a
 refusal is shown by errors.py on the page the view names with show_refusals_on (its form again, with the message).
 """
 import hashlib
-import uuid
 from functools import partial
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -13,7 +12,7 @@ from . import accounts, drawers, journal, reversals
 from .auth import require_teller
 from .clock import now
 from .errors import show_refusals_on
-from .forms import FORM_KEY, LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm
+from .forms import FORM_KEY, LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm, new_form_key
 from .idempotency import Once
 from .money import InvalidAmount, to_cents
 from .refusals import AccountNotOpen, DrawerNotOpen, InvalidAccountNumber, UnknownAccount
@@ -23,10 +22,6 @@ from .storage import get_db
 bp = Blueprint("teller", __name__)
 bp.before_request(require_teller)
 ALREADY_DONE = "This form was already submitted: here is its receipt. Nothing new was recorded."
-
-
-def new_form_key() -> str:
-    return uuid.uuid4().hex
 
 
 def _once(form, at: float, *fields) -> Once:

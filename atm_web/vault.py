@@ -36,9 +36,16 @@ class VaultMovement:
         return DIRECTIONS[self.direction]
 
 
-async def movements(db: Database, where: str = "m.status = 'pending'", params=()) -> list[VaultMovement]:
+async def movements(db: Database, *, session_id: int | None = None) -> list[VaultMovement]:
+    """A drawer session's movements, or every pending one."""
+    where, params = ("m.session_id = ?", (session_id,)) if session_id is not None else ("m.status = 'pending'", ())
     rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE {where} ORDER BY m.id", params))
     return [VaultMovement(*row) for row in rows]
+
+
+async def get_movement(db: Database, movement_id: int) -> VaultMovement:
+    rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE m.id = ?", (movement_id,)))
+    return VaultMovement(*rows[0])
 
 
 async def cash_held(db: Database, number: str = VAULT) -> int:
@@ -67,7 +74,7 @@ async def request_movement(db: Database, teller, direction: str, amount_cents: i
         return movement_id
 
     movement_id = await db.write(op)
-    return (await movements(db, "m.id = ?", (movement_id,)))[0]
+    return await get_movement(db, movement_id)
 
 
 async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, *,
@@ -104,7 +111,7 @@ async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, 
                                f"drawer {session.id}", f"{movement.direction} {movement.amount_cents} cents")
 
     await db.write(op)
-    return (await movements(db, "m.id = ?", (movement_id,)))[0]
+    return await get_movement(db, movement_id)
 
 
 async def ship_cash(db: Database, direction: str, amount_cents: int, reference: str, admin, once: Once | None = None,

@@ -13,11 +13,10 @@ from .auth import require_admin
 from .clock import now
 from .drawer_pages import close_form
 from .errors import show_refusals_on
-from .forms import ButtonForm, ShipmentForm, SignOffForm
+from .forms import ButtonForm, ShipmentForm, SignOffForm, new_form_key
 from .idempotency import Once
 from .money import format_cents
 from .storage import get_db
-from .teller import new_form_key
 
 bp = Blueprint("vault", __name__, url_prefix="/admin/vault")
 bp.before_request(require_admin)
@@ -32,8 +31,8 @@ def _back(error, message, status):
 async def index(shipment_form=None, status=200):
     db = get_db()
     held, open_sessions, pending, waiting = await asyncio.gather(
-        vault.cash_held(db), drawers.sessions(db, "s.status = 'open'"), vault.movements(db),
-        drawers.sessions(db, "s.status = 'pending_signoff'"))
+        vault.cash_held(db), drawers.sessions(db, status="open"), vault.movements(db),
+        drawers.sessions(db, status="pending_signoff"))
     return render_template(
         "admin/vault.html", held=held, open_sessions=open_sessions, pending=pending, waiting=waiting,
         button=ButtonForm(formdata=None), signoff_form=SignOffForm(formdata=None),

@@ -1,17 +1,15 @@
 """Verification: every hash chain, journal sum, balance and limit recomputed from one snapshot, and the outcomes
 kept for the admin page."""
 from .clock import journal_time
-from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Transaction, row_hash
-from .rules import CASH_KINDS, CREDIT_KINDS
+from .journal import ACCOUNT_COLUMNS, SIGNED_SQL, TX_COLUMNS, Transaction, row_hash
+from .rules import CASH_KINDS
 from .storage import Database
 
-_SIGNED = "CASE WHEN kind IN ({}) THEN amount_cents ELSE -amount_cents END".format(
-    ", ".join(f"'{kind}'" for kind in sorted(CREDIT_KINDS)))
 # Transactions whose rows do not sum to zero, or that have one row only. Rows written before double entry belong
 # to entry 0 with the opening entry, which gave clearing their other side.
-_UNBALANCED = (f"SELECT coalesce(entry_id, 0), CAST(sum({_SIGNED}) AS BIGINT), count(*) FROM journal "
+_UNBALANCED = (f"SELECT coalesce(entry_id, 0), CAST(sum({SIGNED_SQL}) AS BIGINT), count(*) FROM journal "
                f"GROUP BY coalesce(entry_id, 0) "
-               f"HAVING sum({_SIGNED}) != 0 OR (count(*) < 2 AND coalesce(entry_id, 0) != 0) ORDER BY 1")
+               f"HAVING sum({SIGNED_SQL}) != 0 OR (count(*) < 2 AND coalesce(entry_id, 0) != 0) ORDER BY 1")
 
 
 async def verify(db: Database) -> tuple[list[str], int]:

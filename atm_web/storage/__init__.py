@@ -17,9 +17,9 @@ def open_database(config) -> Database:
     if config.get("DATABASE_URL"):
         from .postgresql import PostgresDatabase
         return PostgresDatabase(config["DATABASE_URL"], config["MAX_DEBT_CENTS"], config["DB_POOL_SIZE"],
-                                config["DB_PREPARED_STATEMENTS"], config.get("BRANCH_TIMEZONE", "UTC"))
+                                config["DB_PREPARED_STATEMENTS"], config["BRANCH_TIMEZONE"])
     from .sqlite import SQLiteDatabase
-    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"], config.get("BRANCH_TIMEZONE", "UTC"))
+    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"], config["BRANCH_TIMEZONE"])
 
 
 def get_db() -> Database:
