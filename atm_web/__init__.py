@@ -124,7 +124,19 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import admin, api, auth, cli, drawer_pages, report_pages, teller, vault_pages
+    from . import (
+        admin,
+        api,
+        approval_pages,
+        auth,
+        cli,
+        customer_pages,
+        drawer_pages,
+        large_cash_pages,
+        report_pages,
+        teller,
+        vault_pages,
+    )
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
     app.register_blueprint(auth.bp)
@@ -133,4 +145,7 @@ def register_blueprints(app):
     app.register_blueprint(admin.bp)
     app.register_blueprint(vault_pages.bp)
     app.register_blueprint(report_pages.bp)
+    app.register_blueprint(approval_pages.bp)
+    app.register_blueprint(customer_pages.bp)
+    app.register_blueprint(large_cash_pages.bp)
     cli.register(app)

@@ -185,21 +185,30 @@ async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None
     if limit_cents is not None and (not isinstance(limit_cents, int) or limit_cents < 0):
         raise ValueError("limit_cents must be a non-negative int or None")
     now = or_system(now)
+    return await db.write(lambda conn: set_limit_in(conn, number, limit_cents, db.max_debt_cents, actor, now))
 
-    async def op(conn):
-        async with conn.savepoint():
-            rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?", (number,))
-            if not rows:
-                raise AccountNotFound(number)
-            (balance,), = rows
-            if limit_cents is not None and balance < -limit_cents:
-                raise LimitBelowDebt(-balance)
-            effective = limit_cents if limit_cents is not None else max(db.max_debt_cents, -balance)
-            account_rows = await conn.fetchall(
-                f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
-                f"WHERE account_number = ? RETURNING {ACCOUNT_COLUMNS}", (limit_cents, effective, number))
-            await audit.record(conn, now, actor, "overdraft limit set", number,
-                               "MAX_DEBT" if limit_cents is None else format_cents(limit_cents))
-            return Account(*account_rows[0])
 
-    return await db.write(op)
+async def check_limit_in(conn, number: str, limit_cents: int | None) -> int:
+    """The account's balance, refused unless the account exists and the limit is not below what it owes."""
+    rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ? AND kind = 'customer'",
+                               (number,))
+    if not rows:
+        raise AccountNotFound(number)
+    (balance,), = rows
+    if limit_cents is not None and balance < -limit_cents:
+        raise LimitBelowDebt(-balance)
+    return balance
+
+
+async def set_limit_in(conn, number: str, limit_cents: int | None, max_debt_cents: int, actor: str,
+                       now: float) -> Account:
+    """set_overdraft_limit in the caller's transaction."""
+    async with conn.savepoint():
+        balance = await check_limit_in(conn, number, limit_cents)
+        effective = limit_cents if limit_cents is not None else max(max_debt_cents, -balance)
+        account_rows = await conn.fetchall(
+            f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
+            f"WHERE account_number = ? RETURNING {ACCOUNT_COLUMNS}", (limit_cents, effective, number))
+        await audit.record(conn, now, actor, "overdraft limit set", number,
+                           "MAX_DEBT" if limit_cents is None else format_cents(limit_cents))
+        return Account(*account_rows[0])

@@ -1,4 +1,4 @@
-"""Blueprint: admin pages: tellers, login locks, API tokens, verification, the audit log, limits and reversals.
+"""Blueprint: admin pages: tellers and their roles, login locks, API tokens, verification and the audit log.
 
 Async views like the others: each awaits the ledger or the staff modules; password hashing (slow on purpose) runs
 in a worker thread, off the event loop. A ledger refusal is flashed on the page the action came from.
@@ -7,21 +7,18 @@ import asyncio
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
-from . import accounts, audit, login_locks, reversals, tellers, tokens, verification
+from . import audit, login_locks, tellers, tokens, verification
 from .auth import require_admin
 from .clock import now
-from .errors import show_refusals_on
 from .forms import (
     ButtonForm,
     DeactivationForm,
     NewTellerForm,
     NewTokenForm,
-    OverdraftLimitForm,
     PasswordResetForm,
-    ReversalForm,
+    RoleForm,
     UnlockForm,
 )
-from .rules import REASON_MAX, is_account_number
 from .staff import StaffError
 from .storage import get_db
 
@@ -51,6 +48,7 @@ async def _tellers_page(form=None, status=200):
             tokens_by_maker.setdefault(token.creator_id, []).append(token)
     return render_template("admin/tellers.html", tellers=staff_list, form=form or NewTellerForm(formdata=None),
                            reset_form=PasswordResetForm(formdata=None), button=ButtonForm(formdata=None),
+                           role_form=RoleForm(formdata=None),
                            tokens_by_maker=tokens_by_maker, locks=locks, policy=login_locks,
                            locked_usernames={lock.subject for lock in locks if lock.kind == "username"}), status
 
@@ -66,12 +64,12 @@ async def add_teller():
     if form.validate_on_submit():
         try:
             password_hash = await asyncio.to_thread(tellers.hash_password, form.password.data)
-            teller = await tellers.create_teller(get_db(), form.username.data, password_hash,
-                                                 "admin" if form.admin.data else "teller", g.teller.actor, now())
+            teller = await tellers.create_teller(get_db(), form.username.data, password_hash, form.role.data,
+                                                 g.teller.actor, now())
         except StaffError as error:
             form.username.errors = [str(error)]
         else:
-            flash(f"Teller {teller.username} added.")
+            flash(f"Teller {teller.username} added ({teller.role}).")
             return redirect(url_for("admin.tellers"), 303)
     return await _tellers_page(form, 422)
 
@@ -106,6 +104,23 @@ async def set_active(teller_id, action):
         flash(str(error))
     else:
         flash(f"Teller {teller.username} {action}d.")
+    return redirect(url_for("admin.tellers"), 303)
+
+
+@bp.post("/tellers/<id:teller_id>/role")
+async def set_role(teller_id):
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Role not set: " + _errors(form))
+    elif teller_id == g.teller.id:
+        flash("You cannot change your own role.")
+    else:
+        try:
+            teller = await tellers.set_role(get_db(), teller_id, form.role.data, g.teller.actor, now())
+        except StaffError as error:
+            flash(str(error))
+        else:
+            flash(f"{teller.username} is now a {teller.role}; their sessions were ended.")
     return redirect(url_for("admin.tellers"), 303)
 
 
@@ -194,30 +209,3 @@ async def verify_now():
         problems, _ = await verification.verify_and_record(get_db(), g.teller.actor, now=now())
         flash("The ledger verifies." if not problems else "The ledger does NOT verify: see below.")
     return redirect(url_for("admin.verification"), 303)
-
-
-@bp.post("/accounts/<number>/overdraft-limit")
-async def overdraft_limit(number):
-    form = OverdraftLimitForm()
-    if not is_account_number(number):
-        abort(404)
-    if not form.validate_on_submit():
-        flash("Limit not changed: " + _errors(form))
-        return redirect(url_for("teller.account", number=number), 303)
-    limit = None if form.use_default.data else form.limit_cents
-    show_refusals_on(_flash_refusal("Limit not changed", "teller.account", number=number))
-    await accounts.set_overdraft_limit(get_db(), number, limit, g.teller.actor, now=now())
-    flash("Overdraft limit set." if limit is not None else "The account follows the default limit again.")
-    return redirect(url_for("teller.account", number=number), 303)
-
-
-@bp.post("/transactions/<id:tx_id>/reversal")
-async def reverse(tx_id):
-    form = ReversalForm()
-    if not form.validate_on_submit():
-        flash(f"Not reversed: give a reason (up to {REASON_MAX} characters).")
-        return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
-    show_refusals_on(_flash_refusal("Not reversed", "teller.receipt", tx_id=tx_id))
-    done = await reversals.reverse(get_db(), tx_id, form.reason.data, g.teller.actor, now=now())
-    flash(f"Entry {tx_id} was already reversed for this reason." if done.replayed else f"Entry {tx_id} reversed.")
-    return redirect(url_for("teller.receipt", tx_id=done.rows[0].id), 303)

@@ -9,7 +9,7 @@ from importlib.resources import files
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
-from . import accounts, end_of_day, journal, reversals
+from . import accounts, customers, end_of_day, journal, reversals
 from .auth import token_required
 from .clock import now
 from .errors import ApiError
@@ -95,6 +95,20 @@ def is_alive():
 async def balance(number):
     account = await accounts.get_account(get_db(), number)
     return {"account_number": number, "balance": json_number(account.balance_cents)}
+
+
+@bp.get("/accounts/<number>")
+@token_required()
+async def account(number):
+    """The account with its holders (id and full name only: the rest of a customer's record is for staff pages)."""
+    db = get_db()
+    found = await accounts.get_account(db, number)
+    holders = await customers.holders_of(db, number) if found.exists else []
+    return {"account_number": number, "exists": found.exists, "opened_at": found.opened_at,
+            "balance": json_number(found.balance_cents), "overdraft_limit": json_number(found.overdraft_limit_cents),
+            "own_limit": found.own_overdraft_limit_cents is not None,
+            "available": json_number(found.available_cents),
+            "holders": [{"customer_id": c.id, "full_name": c.full_name} for c in holders]}
 
 
 @bp.get("/balances")

@@ -15,7 +15,7 @@ import click
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import aio, login_locks, sessions, tellers, tokens
+from . import aio, approvals, login_locks, sessions, tellers, tokens
 from .clock import now
 from .errors import ApiError
 from .forms import ButtonForm, LoginForm, SetupForm
@@ -135,6 +135,8 @@ def load_teller() -> tellers.Teller | None:
     teller = aio.run(sessions.session_teller(get_db(), session.get("sid"), now(),
                                              config["SESSION_IDLE_MINUTES"] * 60, config["SESSION_MAX_HOURS"] * 3600))
     g.teller = teller
+    if teller is not None and teller.can_approve:  # the count in the top bar
+        g.approvals_waiting = aio.run(approvals.count_waiting_for(get_db(), teller.id, now()))
     return teller
 
 

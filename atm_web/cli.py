@@ -5,6 +5,7 @@ import click
 
 from . import aio, tellers, tokens, verification
 from .clock import now
+from .rules import ROLES
 from .staff import StaffError
 from .storage import DatabaseUnreachable, get_db
 
@@ -37,12 +38,15 @@ def register(app):
 
     @app.cli.command("create-teller")
     @click.argument("name")
-    @click.option("--admin", is_flag=True, help="Make an administrator.")
-    def create_teller(name, admin):
+    @click.option("--admin", is_flag=True, help="Make an administrator (the same as --role admin).")
+    @click.option("--role", type=click.Choice(ROLES), default=None, help="teller (the default), supervisor or admin.")
+    def create_teller(name, admin, role):
         """Add a teller; the password is read from stdin when it is not a terminal, else prompted twice."""
+        if admin and role not in (None, "admin"):
+            raise click.UsageError("--admin and --role name two roles: give one")
         try:
             teller = aio.run(tellers.create_teller(get_db(), name, tellers.hash_password(_read_password()),
-                                                   "admin" if admin else "teller", "cli", now()))
+                                                   "admin" if admin else role or "teller", "cli", now()))
         except StaffError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Added {teller.role} {teller.username}")

@@ -59,11 +59,12 @@ class Stamp:
     business date, unless that day is closed already)."""
     created_at: str
     today: str
+    seconds: float = 0.0  # the app clock's time, for the audit rows written with the journal's
 
 
 def stamp(seconds: float | None, zone: str) -> Stamp:
     seconds = or_system(seconds)
-    return Stamp(journal_time(seconds), datetime.fromtimestamp(seconds, _zone(zone)).date().isoformat())
+    return Stamp(journal_time(seconds), datetime.fromtimestamp(seconds, _zone(zone)).date().isoformat(), seconds)
 
 
 def journal_time(seconds: float | None) -> str:

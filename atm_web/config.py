@@ -25,6 +25,8 @@ DEFAULTS = {
     "BRANCH_TIMEZONE": "UTC",
     "DENOMINATIONS": "100,50,20,10,5,2,1,0.25,0.10,0.05,0.01",
     "VARIANCE_TOLERANCE": "5.00",
+    "APPROVAL_CASH_LIMIT": "5000.00",
+    "CTR_THRESHOLD": "10000.00",
 }
 DENOMINATIONS_MAX = 30
 
@@ -136,4 +138,8 @@ def load(environ, instance_path: str) -> dict:
         "DENOMINATIONS": denominations(raw["DENOMINATIONS"]),
         "VARIANCE_TOLERANCE_CENTS": _cents("VARIANCE_TOLERANCE", raw["VARIANCE_TOLERANCE"], allow_zero=True,
                                            maximum_cents=LIMIT_MAX_CENTS),
+        "APPROVAL_CASH_LIMIT_CENTS": _cents("APPROVAL_CASH_LIMIT", raw["APPROVAL_CASH_LIMIT"], allow_zero=True,
+                                            maximum_cents=AMOUNT_MAX_CENTS),
+        "CTR_THRESHOLD_CENTS": _cents("CTR_THRESHOLD", raw["CTR_THRESHOLD"], allow_zero=False,
+                                      maximum_cents=AMOUNT_MAX_CENTS),
     }

@@ -10,9 +10,10 @@ cash_not_negative) and moves through a drawer only while its session is open (th
 import json
 from dataclasses import dataclass
 
-from . import audit
+from . import approvals, audit
 from .clock import or_system
 from .journal import append_entry, business_date, stamp
+from .money import format_cents
 from .refusals import DrawerRefused, NotEnoughCash
 from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, REASON_MAX, VAULT
 from .storage import Database
@@ -175,6 +176,9 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
                  session.id))
             await conn.execute("UPDATE vault_movements SET status = 'cancelled', decided_at = ? "
                                "WHERE session_id = ? AND status = 'pending'", (at.created_at, session.id))
+            if status != "closed":  # four eyes: held for a supervisor (approvals.py)
+                await approvals.hold_in(conn, "drawer_signoff", teller, now, session_id=session.id,
+                                        detail=f"variance {format_cents(variance)}")
             await audit.record(conn, now, teller.actor, "drawer closed" if session.teller_id == teller.id
                                else f"drawer closed for {session.username}", name,
                                f"expected {expected}, counted {counted}, variance {variance} cents"
@@ -185,25 +189,31 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
 
 
 async def sign_off(db: Database, session_id: int, admin, note: str, *, now: float | None = None) -> DrawerSession:
-    """An administrator other than the drawer's teller signs off a close whose variance was beyond tolerance."""
+    """A supervisor or administrator other than the drawer's teller (and whoever counted it) signs off a close
+    whose variance was beyond tolerance."""
+    note = check_note(note)
+    now = or_system(now)
+    at = stamp(db, now)
+    return await db.write(lambda conn: sign_off_in(conn, session_id, admin, note, now, at))
+
+
+def check_note(note) -> str:
     note = (note or "").strip() if isinstance(note, str) else ""
     if not 1 <= len(note) <= REASON_MAX:
         raise DrawerRefused(f"A sign-off needs a note of 1 to {REASON_MAX} characters.")
-    now = or_system(now)
-    at = stamp(db, now)
-
-    async def op(conn):
-        async with conn.savepoint():
-            session = await session_where(conn, "s.id = ?", (session_id,))
-            if session is None or session.status != "pending_signoff":
-                raise DrawerRefused("That drawer is not waiting for a sign-off.")
-            if session.teller_id == admin.id or session.closed_by == admin.username:
-                raise DrawerRefused("Another administrator must sign off a drawer you kept or counted.")
-            await conn.execute("UPDATE drawer_sessions SET status = 'closed', signed_off_by = ?, signed_off_at = ?, "
-                               "signoff_note = ? WHERE id = ?", (admin.username, at.created_at, note, session_id))
-            await audit.record(conn, now, admin.actor, "drawer signed off", f"drawer {session_id}", note)
-            return await session_where(conn, "s.id = ?", (session_id,))
-
-    return await db.write(op)
+    return note
 
 
+async def sign_off_in(conn, session_id: int, approver, note: str, now: float, at) -> DrawerSession:
+    """sign_off in the caller's transaction; it settles the close's held sign-off request too."""
+    async with conn.savepoint():
+        session = await session_where(conn, "s.id = ?", (session_id,))
+        if session is None or session.status != "pending_signoff":
+            raise DrawerRefused("That drawer is not waiting for a sign-off.")
+        if session.teller_id == approver.id or session.closed_by == approver.username:
+            raise DrawerRefused("Another supervisor must sign off a drawer you kept or counted.")
+        await conn.execute("UPDATE drawer_sessions SET status = 'closed', signed_off_by = ?, signed_off_at = ?, "
+                           "signoff_note = ? WHERE id = ?", (approver.username, at.created_at, note, session_id))
+        await approvals.settle_signoff_in(conn, session_id, approver, now, note)
+        await audit.record(conn, now, approver.actor, "drawer signed off", f"drawer {session_id}", note)
+        return await session_where(conn, "s.id = ?", (session_id,))

@@ -86,6 +86,11 @@ def document() -> dict:
                 "security": SECURITY,
                 "parameters": [ACCOUNT_NUMBER],
                 "responses": {"200": _ok("Balance", "The balance"), **ERRORS}}},
+            "/accounts/{number}": {"get": {
+                "summary": "An account with its holders (an empty list: no holder on file)",
+                "security": SECURITY,
+                "parameters": [ACCOUNT_NUMBER],
+                "responses": {"200": _ok("AccountWithHolders", "The account"), **ERRORS}}},
             "/accounts/{number}/deposit": {"post": _money_post(
                 "Deposit (opens the account if new)", "DepositResult", {})},
             "/accounts/{number}/withdraw": {"post": _money_post(
@@ -169,6 +174,17 @@ def document() -> dict:
                                "required": ["account_number", "withdrawn_amount", "balance", "status",
                                             "transaction_id"],
                                "properties": {**result_fields, "withdrawn_amount": MONEY}},
+            "AccountWithHolders": {
+                "type": "object",
+                "required": ["account_number", "exists", "opened_at", "balance", "overdraft_limit", "own_limit",
+                             "available", "holders"],
+                "properties": {"account_number": {"type": "string"}, "exists": {"type": "boolean"},
+                               "opened_at": {"type": ["string", "null"]}, "balance": MONEY,
+                               "overdraft_limit": MONEY, "own_limit": {"type": "boolean"}, "available": MONEY,
+                               "holders": {"type": "array", "items": {
+                                   "type": "object", "required": ["customer_id", "full_name"],
+                                   "properties": {"customer_id": {"type": "integer"},
+                                                  "full_name": {"type": "string"}}}}}},
             "OverdraftLimit": {"type": "object",
                                "required": ["account_number", "overdraft_limit", "own_limit", "balance", "available"],
                                "properties": {"account_number": {"type": "string"}, "overdraft_limit": MONEY,

@@ -135,3 +135,43 @@ def check_reason(reason) -> str:
     if not 1 <= len(reason) <= REASON_MAX:
         raise CannotReverse(f"a reversal needs a reason of 1 to {REASON_MAX} characters")
     return reason
+
+
+class CustomerRefused(LedgerError):
+    """A customer record or a holder that cannot be written as asked (a document already on file, say)."""
+
+
+class NeedsHolder(LedgerError):
+    """Large cash on an account with no holder on file: the holder must be recorded first."""
+
+    status = 409
+
+    def __init__(self, number: str):
+        super().__init__(f"This cash would take account {number} above the large-cash threshold today, and it has "
+                         "no holder on file: add the holder first. Nothing was recorded.")
+        self.number = number
+
+
+class NeedsIdentityCheck(LedgerError):
+    """Large cash: the teller must record the identity document of the person present as checked."""
+
+    status = 409
+
+    def __init__(self, customers):
+        names = ", ".join(customer.full_name for customer in customers)
+        super().__init__(f"Large cash: this takes the day's cash of {names} above the threshold. Check the identity "
+                         "document of the person present and record it below. Nothing was recorded yet.")
+        self.customers = customers
+
+
+class ApprovalRefused(LedgerError):
+    """An approval step that cannot be done as asked (decided already, expired, not the approver's to decide)."""
+
+    status = 409
+
+
+class SelfApproval(ApprovalRefused):
+    status = 403
+
+    def __init__(self):
+        super().__init__("Nobody approves their own request: another supervisor must decide it.")

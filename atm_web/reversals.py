@@ -50,6 +50,46 @@ async def _rows_of(conn, original: Transaction) -> list[Transaction]:
     return legs
 
 
+async def original_in(conn, tx_id: int) -> Transaction:
+    """The entry to reverse, refused (CannotReverse) unless a customer's entry that is not a reversal."""
+    rows = await conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
+    if not rows:
+        raise UnknownEntry(tx_id)
+    original = Transaction(*rows[0])
+    if original.kind in BANK_KINDS:
+        raise CannotReverse(f"journal entry {tx_id} is the bank's side of a transaction: reverse the "
+                            "customer's entry")
+    if original.kind not in REVERSING_KIND:
+        raise CannotReverse("a reversal cannot itself be reversed")
+    if await conn.fetchall("SELECT 1 FROM journal WHERE related_id = ? AND kind IN ('reversal_credit', "
+                           "'reversal_debit')", (tx_id,)):
+        raise CannotReverse(f"journal entry {tx_id} is already reversed")
+    return original
+
+
+async def reverse_in(conn, tx_id: int, reason: str, actor: str, now: float, at) -> Reversal:
+    """The reversal, in the caller's transaction (all or nothing), audited."""
+    async with conn.savepoint():
+        original = await original_in(conn, tx_id)
+        legs = await _rows_of(conn, original)
+        await conn.lock_accounts(leg.account_number for leg in legs)
+        done, entry = [], None
+        for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
+            try:
+                row = await append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents, actor,
+                                   at, related_id=leg.id or None, memo=f"reverses {leg.id or 'entry 0'}"
+                                   f"{_REASON_MARK}{reason}", entry=entry)
+            except IntegrityError as error:
+                if error.constraint == "journal_one_reversal":
+                    raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
+                raise
+            entry = row.entry_id
+            if leg.kind not in BANK_KINDS:
+                done.append(row)
+        await audit.record(conn, now, actor, "entry reversed", str(tx_id), reason)
+        return Reversal(sorted(done, key=lambda t: t.id))
+
+
 async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: float | None = None) -> Reversal:
     """Compensate a journal entry with linked entries, in one transaction with its audit row. Asked again with the
     same reason, the first reversal is the answer (replayed): a retried request does not fail. Refused
@@ -60,33 +100,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: flo
     at = stamp(db, now)
 
     async def op(conn):
-        async with conn.savepoint():
-            rows = await conn.fetchall(f"SELECT {TX_COLUMNS} FROM journal WHERE id = ?", (tx_id,))
-            if not rows:
-                raise UnknownEntry(tx_id)
-            original = Transaction(*rows[0])
-            if original.kind in BANK_KINDS:
-                raise CannotReverse(f"journal entry {tx_id} is the bank's side of a transaction: reverse the "
-                                    "customer's entry")
-            if original.kind not in REVERSING_KIND:
-                raise CannotReverse("a reversal cannot itself be reversed")
-            legs = await _rows_of(conn, original)
-            await conn.lock_accounts(leg.account_number for leg in legs)
-            done, entry = [], None
-            for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
-                try:
-                    row = await append(conn, leg.account_number, REVERSING_KIND[leg.kind], leg.amount_cents, actor,
-                                       at, related_id=leg.id or None, memo=f"reverses {leg.id or 'entry 0'}"
-                                       f"{_REASON_MARK}{reason}", entry=entry)
-                except IntegrityError as error:
-                    if error.constraint == "journal_one_reversal":
-                        raise CannotReverse(f"journal entry {leg.id} is already reversed") from None
-                    raise
-                entry = row.entry_id
-                if leg.kind not in BANK_KINDS:
-                    done.append(row)
-            await audit.record(conn, now, actor, "entry reversed", str(tx_id), reason)
-            return Reversal(sorted(done, key=lambda t: t.id))
+        return await reverse_in(conn, tx_id, reason, actor, now, at)
 
     try:
         return await db.write(op)

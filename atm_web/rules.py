@@ -19,6 +19,7 @@ LIMIT_MAX_CENTS = 10**10        # the largest overdraft limit, MAX_DEBT included
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,31}")
 USERNAME_RULE = "2 to 32 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
+ROLES = ("teller", "supervisor", "admin")  # a supervisor also approves; an administrator also manages the branch
 TOKEN_NAME_MAX = 64
 REASON_MAX = 200  # a reversal's reason, in characters
 HISTORY_MAX = 100  # journal rows in one page

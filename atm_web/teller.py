@@ -8,14 +8,33 @@ from functools import partial
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import accounts, drawers, journal, reversals
+from . import accounts, approvals, customers, drawers, journal, reversals
 from .auth import require_teller
+from .cash_desk import NewHolder, post_cash
 from .clock import now
 from .errors import show_refusals_on
-from .forms import FORM_KEY, LookupForm, OverdraftLimitForm, ReversalForm, TransactionForm, TransferForm, new_form_key
+from .forms import (
+    FORM_KEY,
+    HolderForm,
+    LookupForm,
+    OverdraftLimitForm,
+    ReversalForm,
+    SearchForm,
+    TransactionForm,
+    TransferForm,
+    new_form_key,
+)
 from .idempotency import Once
+from .large_cash import IdCheck, crossing
 from .money import InvalidAmount, to_cents
-from .refusals import AccountNotOpen, DrawerNotOpen, InvalidAccountNumber, UnknownAccount
+from .refusals import (
+    AccountNotOpen,
+    DrawerNotOpen,
+    InvalidAccountNumber,
+    NeedsHolder,
+    NeedsIdentityCheck,
+    UnknownAccount,
+)
 from .rules import BANK_KINDS, is_account_number
 from .storage import get_db
 
@@ -30,23 +49,39 @@ def _once(form, at: float, *fields) -> Once:
     return Once(f"form:{g.teller.id}", form.form_key.data, fingerprint, at)
 
 
-@bp.get("/")
-def index():
-    form = LookupForm(request.args)
-    if request.args and form.validate():
-        return redirect(url_for("teller.account", number=form.account_number.data))
-    return render_template("teller/index.html", form=form), (422 if form.errors else 200)
+@bp.route("/", methods=["GET", "POST"])
+async def index():
+    """Find an account by its number, or its holders by part of a name or a document number. A name is searched
+    by POST: it is never in a URL (nor in a log of one)."""
+    if request.method == "GET":
+        form = LookupForm(request.args)
+        if request.args and form.validate():
+            return redirect(url_for("teller.account", number=form.account_number.data))
+        return render_template("teller/index.html", form=SearchForm(formdata=None), lookup=form), (
+            422 if form.errors else 200)
+    form = SearchForm()
+    if not form.validate():
+        return render_template("teller/index.html", form=form), 422
+    text, db = form.query.data, get_db()
+    number = text if is_account_number(text) else None
+    found = await customers.search(db, text)
+    if number and not found:
+        return redirect(url_for("teller.account", number=number), 303)
+    held = await customers.accounts_of(db, (c.id for c in found))
+    return render_template("teller/index.html", form=form, found=found, held=held, number=number, searched=True)
 
 
-async def _account_page(number: str, form: TransactionForm, status: int = 200):
+async def _account_page(number: str, form: TransactionForm, status: int = 200, needs_check=None):
+    db = get_db()
     try:
-        account, rows = await accounts.account_with_history(get_db(), number)
+        account, rows = await accounts.account_with_history(db, number)
     except InvalidAccountNumber:
         abort(404)
-    limit_form = OverdraftLimitForm(formdata=None) if g.teller.is_admin else None
-    drawer = await drawers.current_session(get_db(), g.teller.id)
+    drawer = await drawers.current_session(db, g.teller.id)
     return render_template("teller/account.html", account=account, journal=rows, form=form, drawer=drawer,
-                           limit_form=limit_form), status
+                           limit_form=OverdraftLimitForm(formdata=None), holders=await customers.holders_of(db, number),
+                           needs_check=needs_check,
+                           approval_limit_cents=current_app.config["APPROVAL_CASH_LIMIT_CENTS"]), status
 
 
 async def _cash_drawer() -> str:
@@ -61,12 +96,28 @@ async def _cash_drawer() -> str:
     return drawer.account_number
 
 
-async def _refused_on_account_page(number: str, form: TransactionForm, error, message: str, status: int):
+async def _refused_on_account_page(number: str, form: TransactionForm, holder_form, error, message: str,
+                                   status: int):
     if isinstance(error, AccountNotOpen):  # ask first, on a page of its own (a GET: Back from the receipt lands there)
         return redirect(url_for("teller.confirm_open", number=number, kind=form.kind, amount=form.amount.data,
                                 form_key=form.form_key.data), 303)
+    if holder_form is not None:  # the confirm step of a new account: the refusal is shown there
+        return await _confirm_page(number, form, holder_form, status, error=message)
+    if isinstance(error, NeedsHolder):
+        flash(message)
+        return redirect(url_for("customer.holders", number=number), 303)
+    if isinstance(error, NeedsIdentityCheck):
+        return await _account_page(number, form, status, needs_check=error.customers)
     form.amount.errors = [message]
     return await _account_page(number, form, status)
+
+
+def _id_check(form: TransactionForm) -> IdCheck | None:
+    """The identity check the teller recorded on the form, if any."""
+    present = form.present_customer.data or ""
+    if form.id_checked.data and present.isascii() and present.isdigit():
+        return IdCheck(int(present), g.teller.actor)
+    return None
 
 
 @bp.get("/teller/accounts/<number>")
@@ -85,19 +136,54 @@ async def transaction():
         if is_account_number(number):
             return await _account_page(number, form, 422)
         return render_template("teller/index.html", form=form), 422
-    number, at = form.account_number.data, now()
-    show_refusals_on(partial(_refused_on_account_page, number, form))
-    post = accounts.deposit if form.kind == "deposit" else accounts.withdraw
-    tx = await post(get_db(), number, form.amount_cents, g.teller.actor,
-                    _once(form, at, form.kind, number, form.amount_cents), now=at,
-                    open_new=form.confirm_open.data == "yes", counter=await _cash_drawer())
+    number, at, db, config = form.account_number.data, now(), get_db(), current_app.config
+    opening = form.confirm_open.data == "yes"
+    holder_form = HolderForm(meta={"csrf": False}) if opening else None
+    show_refusals_on(partial(_refused_on_account_page, number, form, holder_form))
+    if opening and not holder_form.validate():
+        return await _confirm_page(number, form, holder_form, 422)
+    drawer, id_check = await _cash_drawer(), _id_check(form)
+    if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"] and not opening:
+        return await _hold_withdrawal(db, number, form, id_check, at)
+    holder = NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None
+                       ) if opening else None
+    tx = await post_cash(db, number, form.kind, form.amount_cents, g.teller.actor, drawer=drawer,
+                         threshold_cents=config["CTR_THRESHOLD_CENTS"], now=at,
+                         once=_once(form, at, form.kind, number, form.amount_cents), id_check=id_check, holder=holder)
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
 
 
-@bp.get("/teller/accounts/<number>/open")
-def confirm_open(number):
-    """Asks before a deposit or withdrawal opens a new account; its button posts the same form, confirmed."""
+async def _hold_withdrawal(db, number: str, form: TransactionForm, id_check: IdCheck | None, at: float):
+    """A withdrawal above APPROVAL_CASH_LIMIT: held for a supervisor, nothing posted; checked first as its posting
+    will be (the account open, the large-cash rule), so the approval does not fail for what the teller can fix."""
+    threshold = current_app.config["CTR_THRESHOLD_CENTS"]
+
+    async def check(conn):
+        if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
+                                   (number,)):
+            raise UnknownAccount(number)
+        day = await journal.business_date(conn, journal.stamp(db, at).today)
+        await crossing(conn, number, "withdrawal", form.amount_cents, day, threshold, id_check)
+
+    held = await approvals.hold(db, "withdrawal", g.teller, at, form.form_key.data, check,
+                                account_number=number, amount_cents=form.amount_cents,
+                                id_check=id_check.to_json() if id_check else None)
+    return redirect(url_for("approval.request_page", approval_id=held.id), 303)
+
+
+async def _confirm_page(number, form, holder_form, status=200, error=None, search_form=None, found=()):
+    search_action = url_for("teller.confirm_open", number=number, kind=form.kind, amount=form.amount.data,
+                            form_key=form.form_key.data)
+    return render_template("teller/confirm_open.html", form=form, kind=form.kind, amount_cents=form.amount_cents,
+                           holder_form=holder_form, search_form=search_form or SearchForm(formdata=None),
+                           search_action=search_action, found=found, error=error), status
+
+
+@bp.route("/teller/accounts/<number>/open", methods=["GET", "POST"])
+async def confirm_open(number):
+    """Asks before a deposit or withdrawal opens a new account, and for its holder (a customer found by a search
+    posted here, or a new one); its button posts the same form, confirmed, with the holder."""
     args = request.args
     kind, text, key = args.get("kind"), args.get("amount", ""), args.get("form_key", "")
     try:
@@ -109,7 +195,16 @@ def confirm_open(number):
         return redirect(url_for("teller.account", number=number) if is_account_number(number)
                         else url_for("teller.index"), 303)
     form = TransactionForm(account_number=number, amount=text, form_key=key, formdata=None)
-    return render_template("teller/confirm_open.html", form=form, kind=kind, amount_cents=amount_cents)
+    form.amount_cents = amount_cents
+    form.deposit.data, form.withdraw.data = kind == "deposit", kind == "withdrawal"
+    holder_form = HolderForm(formdata=None, meta={"csrf": False})
+    if request.method == "GET":
+        return await _confirm_page(number, form, holder_form)
+    search_form = SearchForm()
+    if not search_form.validate():
+        return await _confirm_page(number, form, holder_form, 422, search_form=search_form)
+    found = await customers.search(get_db(), search_form.query.data)
+    return await _confirm_page(number, form, holder_form, search_form=search_form, found=found)
 
 
 def _refused_on_transfer_page(form: TransferForm, error, message: str, status: int):
@@ -138,7 +233,9 @@ async def receipt(tx_id):
     tx = await journal.get_transaction(get_db(), tx_id)
     if tx is None or tx.kind in BANK_KINDS:  # the bank's side of a transaction has no receipt of its own
         abort(404)
-    related = await journal.related_transactions(get_db(), tx)
-    reversible = g.teller.is_admin and reversals.reversible(tx, related)
+    db = get_db()
+    related = await journal.related_transactions(db, tx)
     return render_template("teller/receipt.html", tx=tx, related=related,
-                           reversal_form=ReversalForm(formdata=None) if reversible else None)
+                           holders=await customers.holders_of(db, tx.account_number),
+                           approved=await approvals.approval_of_entry(db, tx.entry_id),
+                           reversal_form=ReversalForm(formdata=None) if reversals.reversible(tx, related) else None)

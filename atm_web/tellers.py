@@ -6,7 +6,7 @@ from werkzeug.security import generate_password_hash
 
 from . import audit, tokens
 from .clock import iso
-from .rules import PASSWORD_MAX, PASSWORD_MIN, USERNAME, USERNAME_RULE
+from .rules import PASSWORD_MAX, PASSWORD_MIN, ROLES, USERNAME, USERNAME_RULE
 from .staff import StaffError
 from .storage import Database, IntegrityError
 
@@ -24,6 +24,11 @@ class Teller:
         return self.role == "admin"
 
     @property
+    def can_approve(self) -> bool:
+        """A supervisor or an administrator: may approve another's request (approvals.py)."""
+        return self.role in ("supervisor", "admin")
+
+    @property
     def actor(self) -> str:
         return f"teller:{self.username}"
 
@@ -35,6 +40,12 @@ def check_username(username: str) -> str:
     if not USERNAME.fullmatch(username):
         raise StaffError(f"Username: {USERNAME_RULE}.")
     return username
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise StaffError(f"Role: one of {', '.join(ROLES)}.")
+    return role
 
 
 def check_password(password: str) -> str:
@@ -65,6 +76,7 @@ async def create_teller(db: Database, username: str, password_hash: str, role: s
                         only_if_none: bool = False) -> Teller | None:
     """Add a teller (audited). only_if_none: add only when no teller exists yet (first-run setup)."""
     username = check_username(username)
+    role = check_role(role)
 
     async def op(conn):
         async with conn.savepoint():
@@ -160,3 +172,10 @@ async def set_active(db: Database, teller_id: int, active: bool, actor: str, now
 async def set_password(db: Database, teller_id: int, password_hash: str, actor: str, now: float) -> Teller:
     return await _change_teller(db, teller_id, "password_hash = ?", (password_hash,), "password reset", actor, now)
 
+
+async def set_role(db: Database, teller_id: int, role: str, actor: str, now: float) -> Teller:
+    """Give a teller another role (audited); their sessions end, so the new role applies at once. An administrator
+    who is made a teller or supervisor loses the admin scope: the API tokens they made are revoked."""
+    role = check_role(role)  # only administrators make tokens: any other role keeps none
+    return await _change_teller(db, teller_id, "role = ?", (role,), f"role set to {role}", actor, now,
+                                loses_access="" if role == "admin" else "is no longer an administrator")

@@ -271,11 +271,24 @@ def open_drawer(app, teller, float_cents=10_000_000):
     return aio.run(drawers.open_drawer(db, teller, {10000: float_cents // 10000, 1: float_cents % 10000}))
 
 
+def holder_fields(name="Holly Holder", document_number=None, **changes) -> dict:
+    """The form fields of a new customer as the holder of an account a teller's form opens."""
+    return {"holder": "new", "full_name": name, "date_of_birth": "1980-02-29", "document_type": "passport",
+            "document_number": document_number or secrets.token_hex(5).upper(), "document_country": "US",
+            "address": "1 Main Street, Springfield", "phone": "+1 555 0100", **changes}
+
+
 def log_in(app, client, teller):
     session_id = aio.run(sessions.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
     with client.session_transaction() as session:
         session["sid"] = session_id
     return client
+
+
+def decide(client, response, approve=True, note="checked"):
+    """As the approver logged in on client: approve (or decline) the request a teller's held form redirected to."""
+    approval_id = int(response.location.rstrip("/").rsplit("/", 1)[1])
+    return client.post(f"/approvals/{approval_id}", data={"note": note, ("approve" if approve else "decline"): "y"})
 
 
 def add_token(app, name="test-script", read_only=False, admin=False):

@@ -9,7 +9,7 @@ import pytest
 
 from atm_web import aio, audit, staff, tellers, tokens
 
-from conftest import PASSWORD, add_teller, add_token, bearer, close_app, make_app
+from conftest import PASSWORD, add_teller, add_token, bearer, close_app, holder_fields, make_app
 
 
 def login(client, username="tina", password=PASSWORD, **kwargs):
@@ -262,7 +262,7 @@ def test_audit_log_is_append_only(app, raw):
 
 def test_journal_records_who_did_it(app, client):
     client.post("/teller/transactions", data={"account_number": "W1", "amount": "5", "deposit": "Deposit",
-                                              "confirm_open": "yes", "form_key": "a" * 32})
+                                              "confirm_open": "yes", "form_key": "a" * 32, **holder_fields()})
     client.post("/accounts/W1/deposit", json={"amount": 1})
     rows = client.get("/accounts/W1/transactions").get_json()["transactions"]
     assert [row["actor"] for row in rows] == ["token:test-script", "teller:tina"]

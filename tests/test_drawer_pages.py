@@ -7,7 +7,7 @@ import pytest
 
 from atm_web import aio, tellers, vault
 
-from conftest import add_teller, log_in, open_drawer
+from conftest import add_teller, holder_fields, log_in, open_drawer
 
 VAULT_KEEPER = tellers.Teller(0, "vault-keeper", "admin", True, "")
 
@@ -15,7 +15,7 @@ VAULT_KEEPER = tellers.Teller(0, "vault-keeper", "admin", True, "")
 def post_cash(client, number, amount, action="deposit"):
     return client.post("/teller/transactions", data={"account_number": number, "amount": amount,
                                                      action: action.capitalize(), "form_key": uuid.uuid4().hex,
-                                                     "confirm_open": "yes"})
+                                                     "confirm_open": "yes", **holder_fields()})
 
 
 def counts(**by_denomination):

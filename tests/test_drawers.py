@@ -75,7 +75,7 @@ def test_a_blind_close_posts_the_variance_returns_the_count_and_waits_for_anothe
         run(drawers.sign_off(db, session.id, bob, "again"))
     own = run(drawers.open_drawer(db, ada, {}))
     run(drawers.close_drawer(db, ada, {100: 600}, TOLERANCE))  # 6.00 over
-    with pytest.raises(refusals.DrawerRefused, match="Another administrator"):
+    with pytest.raises(refusals.DrawerRefused, match="Another supervisor"):
         run(drawers.sign_off(db, own.id, ada, "mine"))
     assert run(drawers.sign_off(db, own.id, bob, "found in the tray")).status == "closed"
     sound(db, raw, run)
@@ -158,7 +158,7 @@ def test_an_admin_closes_a_drawer_left_open_for_its_teller_and_another_signs_it_
         run(drawers.close_drawer(db, ada, {}, TOLERANCE, session_id=run(drawers.open_drawer(db, ada, {})).id))
     closed = run(drawers.close_drawer(db, ada, {1000: 4}, TOLERANCE, session_id=session.id))  # 10.00 short
     assert (closed.status, closed.closed_by, closed.variance_cents) == ("pending_signoff", "ada", -1000)
-    with pytest.raises(refusals.DrawerRefused, match="Another administrator"):
+    with pytest.raises(refusals.DrawerRefused, match="Another supervisor"):
         run(drawers.sign_off(db, session.id, ada, "I counted it"))
     assert run(drawers.sign_off(db, session.id, bob, "checked")).status == "closed"
     assert ("drawer closed for tina", "drawer 1") in raw.rows("SELECT action, target FROM audit_log")

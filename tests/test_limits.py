@@ -4,7 +4,7 @@ import pytest
 
 from atm_web import accounts, aio
 
-from conftest import add_teller, add_token, bearer, close_app, log_in, make_app
+from conftest import add_teller, add_token, bearer, close_app, decide, log_in, make_app
 
 
 @pytest.fixture
@@ -65,20 +65,28 @@ def test_own_limit_survives_a_max_debt_change(database, clock):
     close_app(app)
 
 
-def test_admin_sets_limit_on_the_account_page_tellers_do_not_see_it(app, raw):
+def test_a_limit_change_on_the_account_page_waits_for_a_supervisor(app, raw):
     ada = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
     tina = log_in(app, app.test_client(), add_teller(app, "tina"))
+    sam = log_in(app, app.test_client(), add_teller(app, "sam", "supervisor"))
     ada.post("/accounts/P1/deposit", json={"amount": 1}, headers=bearer(add_token(app)))
-    assert "Own overdraft limit" in ada.get("/teller/accounts/P1").get_data(as_text=True)
-    assert "Own overdraft limit" not in tina.get("/teller/accounts/P1").get_data(as_text=True)
-    assert ada.post("/admin/accounts/P1/overdraft-limit", data={"limit": "25", "set_limit": "Set limit"}
-                    ).status_code == 303
-    page = ada.get("/teller/accounts/P1").get_data(as_text=True)
+    assert "Own overdraft limit" in tina.get("/teller/accounts/P1").get_data(as_text=True)
+    asked = tina.post("/teller/accounts/P1/overdraft-limit", data={"limit": "25", "set_limit": "Set limit"})
+    assert asked.status_code == 303 and "/teller/requests/" in asked.location
+    assert "Waiting for a supervisor" in tina.get(asked.location).get_data(as_text=True)
+    own = "SELECT own_overdraft_limit_cents FROM accounts WHERE account_number = 'P1'"
+    assert raw.scalar(own) is None  # held: nothing changed
+    assert decide(tina, asked).status_code == 403  # a teller decides nothing
+    assert raw.scalar(own) is None
+    assert decide(sam, asked).status_code == 303
+    assert raw.scalar(own) == 2500
+    page = tina.get("/teller/accounts/P1").get_data(as_text=True)
     assert "Overdraft limit (own)" in page and "25.00" in page
-    assert ada.post("/admin/accounts/P1/overdraft-limit", data={"use_default": "Use the default limit"}
-                    ).status_code == 303
+    back = ada.post("/teller/accounts/P1/overdraft-limit", data={"use_default": "Use the default limit"})
+    assert raw.scalar(own) == 2500
+    assert decide(sam, back).status_code == 303
+    assert raw.scalar(own) is None
     assert "Overdraft limit (own)" not in ada.get("/teller/accounts/P1").get_data(as_text=True)
-    assert tina.post("/admin/accounts/P1/overdraft-limit", data={"limit": "99", "set_limit": "S"}).status_code == 403
 
 
 def test_cli_admin_token(app, runner):

@@ -4,7 +4,7 @@ import pytest
 
 from atm_web import accounts, refusals, reversals, verification
 
-from conftest import add_teller, add_token, log_in
+from conftest import add_teller, add_token, decide, log_in
 
 
 @pytest.fixture
@@ -74,23 +74,28 @@ def test_api_reversal_replays_with_the_same_reason(admin_api, client, raw):
                     ) == [("token:ops", "entry reversed", str(tx_id), "duplicate")]
 
 
-def test_admin_reverses_from_the_receipt_and_it_shows_everywhere(app, admin_api):
+def test_a_reversal_asked_from_the_receipt_waits_for_a_supervisor_then_shows_everywhere(app, admin_api, raw):
     ada = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
     tina = log_in(app, app.test_client(), add_teller(app, "tina"))
     tx_id = admin_api.post("/accounts/R7/deposit", json={"amount": 12}).get_json()["transaction_id"]
-    assert "Reverse this entry" in ada.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
-    assert "Reverse this entry" not in tina.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
-    response = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "test entry"})
-    assert response.status_code == 303
-    receipt = ada.get(response.location).get_data(as_text=True)
-    assert "Reversal (debit)" in receipt and "test entry" in receipt
+    assert "Reverse this entry" in tina.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
+    form = {"reason": "test entry", "form_key": "f" * 32}
+    asked = tina.post(f"/teller/receipts/{tx_id}/reversal", data=form)
+    assert asked.status_code == 303 and "/teller/requests/" in asked.location
+    assert tina.post(f"/teller/receipts/{tx_id}/reversal", data=form).location == asked.location  # a second click
+    reversals = "SELECT COUNT(*) FROM journal WHERE kind LIKE 'reversal%'"
+    assert raw.scalar(reversals) == 0
+    assert decide(ada, asked).status_code == 303
+    assert raw.scalar(reversals) == 1  # and the bank's side, a debit of clearing
+    shown = tina.get(asked.location)  # the teller's request page: now the receipt
+    assert shown.status_code == 303 and "/teller/receipts/" in shown.location
+    receipt = tina.get(shown.location).get_data(as_text=True)
+    assert "Reversal (debit)" in receipt and "test entry" in receipt and "Approved by" in receipt and "ada" in receipt
     original = ada.get(f"/teller/receipts/{tx_id}").get_data(as_text=True)
     assert "Reversal (debit)" in original and "Reverse this entry" not in original
     page = ada.get("/teller/accounts/R7").get_data(as_text=True)
     assert "Reversal (debit)" in page and f"reverses {tx_id}: test entry" in page
-    again = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "test entry"})  # a second click
-    assert again.status_code == 303 and again.location == response.location  # the same reversal, not a new one
-    assert "already reversed for this reason" in ada.get(again.location).get_data(as_text=True)
-    other = ada.post(f"/admin/transactions/{tx_id}/reversal", data={"reason": "another"})
+    other = tina.post(f"/teller/receipts/{tx_id}/reversal", data={"reason": "another", "form_key": "e" * 32})
     assert other.status_code == 303 and other.location == f"/teller/receipts/{tx_id}"
-    assert "Not reversed: Journal entry" in ada.get(other.location).get_data(as_text=True)
+    assert "Not asked: Journal entry" in tina.get(other.location).get_data(as_text=True)
+    assert raw.scalar(reversals) == 1

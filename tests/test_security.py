@@ -3,27 +3,30 @@ import re
 
 import pytest
 
-from atm_web import aio, tellers, tokens
+from atm_web import aio, approvals, customers, tellers, tokens
 
-from conftest import add_teller, add_token, close_app, log_in, make_app, open_drawer
+from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
 
-IDENTITIES = ["anonymous", "teller", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
+IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
               "wrong_token", "deactivated_admins_token"]
-SESSION_OK = {"teller", "admin"}
+SESSION_OK = {"teller", "supervisor", "admin"}
 
 # (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
 LOGIN = "login"
 
 
-def html(admin_ok, teller_ok=None):
-    """Expected results of an HTML route: admins get admin_ok, tellers teller_ok (403 if None), others the login."""
-    return {"admin": admin_ok, "teller": 403 if teller_ok is None else teller_ok}
+def html(admin_ok, teller_ok=None, supervisor_ok=None):
+    """Expected results of an HTML route: admins get admin_ok, tellers teller_ok (403 if None), supervisors
+    supervisor_ok (else as tellers), others the login."""
+    teller = 403 if teller_ok is None else teller_ok
+    return {"admin": admin_ok, "teller": teller, "supervisor": teller if supervisor_ok is None else supervisor_ok}
 
 
 def api(ok, read_only_ok=None):
     return {"read_write": ok, "admin_token": ok, "read_only": ok if read_only_ok is None else read_only_ok}
 
 
+HOLDER = holder_fields(document_number="X1")
 ROUTES = [
     ("GET", "/is_alive", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/openapi.json", None, dict.fromkeys(IDENTITIES, 200)),
@@ -31,6 +34,7 @@ ROUTES = [
     ("GET", "/docs/swagger-ui.css", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/favicon.ico", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/accounts/A1/balance", None, api(200)),
+    ("GET", "/accounts/A1", None, api(200)),
     ("GET", "/accounts/A1/transactions", None, api(200)),
     ("PUT", "/accounts/A1/overdraft-limit", {"overdraft_limit": 50}, {"admin_token": 200, "read_write": 403,
                                                                       "read_only": 403}),
@@ -83,8 +87,26 @@ ROUTES = [
     ("GET", "/admin/audit", None, html(200)),
     ("POST", "/transactions/1/reversal", {"reason": "test"}, {"admin_token": 200, "read_write": 403,
                                                               "read_only": 403}),
-    ("POST", "/admin/transactions/1/reversal", {"reason": "test"}, html(303)),
-    ("POST", "/admin/accounts/A1/overdraft-limit", {"limit": "20", "set_limit": "Set limit"}, html(303)),
+    ("POST", "/", {"query": "A1"}, html(303, 303)),
+    ("POST", "/teller/accounts/NEW9/open?kind=deposit&amount=3&form_key=" + "d" * 32, {"query": "Holly"},
+     html(200, 200)),
+    ("POST", "/teller/receipts/1/reversal", {"reason": "test", "form_key": "f" * 32}, html(303, 303)),
+    ("POST", "/teller/accounts/A1/overdraft-limit", {"limit": "20", "set_limit": "Set limit"}, html(303, 303)),
+    ("POST", "/teller/drawer/sign-off-request", {}, html(303, 303)),  # no drawer of theirs waits: refused
+    ("GET", "/teller/requests/", None, html(200, 200)),
+    ("GET", "/teller/requests/{held}", None, html(200, 200, 200)),  # tina's own; any approver
+    ("GET", "/teller/requests/999", None, html(404, 404)),
+    ("GET", "/approvals/", None, html(200, 403, 200)),
+    ("POST", "/approvals/{held}", {"note": "checked", "approve": "Approve"}, html(303, 403, 303)),
+    ("GET", "/teller/customers/{customer}", None, html(200, 200)),
+    ("GET", "/teller/customers/{customer}/edit", None, html(200, 200)),
+    ("POST", "/teller/customers/{customer}/edit", {**HOLDER, "full_name": "Holly Renamed"}, html(303, 303)),
+    ("GET", "/teller/accounts/A1/holders", None, html(200, 200)),
+    ("POST", "/teller/accounts/A1/holders", {**HOLDER, "document_number": "X2"}, html(303, 303)),
+    ("GET", "/admin/large-cash/", None, html(200)),
+    ("GET", "/admin/large-cash/report.csv", None, html(200)),
+    ("POST", "/admin/large-cash/999/filed", {}, html(303)),
+    ("POST", "/admin/tellers/{dave}/role", {"role": "supervisor"}, html(303)),
     ("GET", "/admin/verification", None, html(200)),
     ("POST", "/admin/verification", {}, html(303)),
 ]
@@ -102,7 +124,8 @@ def expected(route, identity):
 def snapshot(raw):
     """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
     state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
-             for table in ("accounts", "journal", "tellers", "audit_log")}
+             for table in ("accounts", "journal", "tellers", "audit_log", "customers", "account_holders", "approvals",
+                  "large_cash")}
     state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
                                    "revoked_reason FROM api_tokens ORDER BY id")
     return state
@@ -117,7 +140,8 @@ def world(database, clock):
     people = {name: add_teller(app, name, role) for name, role in
               (("tina", "teller"), ("ada", "admin"), ("dave", "teller"))}
     clients = {"anonymous": app.test_client()}
-    for identity, name in (("teller", "tina"), ("admin", "ada"), ("deactivated", "dave")):
+    people["sam"] = add_teller(app, "sam", "supervisor")
+    for identity, name in (("teller", "tina"), ("supervisor", "sam"), ("admin", "ada"), ("deactivated", "dave")):
         clients[identity] = log_in(app, app.test_client(), people[name])
         open_drawer(app, people[name], 0)
     aio.run(tellers.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
@@ -137,7 +161,12 @@ def world(database, clock):
     admin_client = clients["admin"]
     assert admin_client.post("/accounts/A1/deposit", json={"amount": 100},
                              headers={"Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
-    ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id}
+    holly = aio.run(customers.link_holder(db, "A1", None, customers.Details(
+        "Holly Holder", "1980-02-29", "passport", "X0", "US", "1 Main Street", "+1 555 0100"), "test", clock()))
+    held = aio.run(approvals.hold(db, "overdraft_limit", people["tina"], clock(), None, account_number="A1",
+                                  limit_cents=2000))
+    ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
+           "held": held.id}
     yield app, clients, ids
     close_app(app)
 
@@ -200,7 +229,7 @@ def csrf_world(database, clock):
     tina = add_teller(app, "tina")
     token_id = aio.run(tokens.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
     client = log_in(app, app.test_client(), ada)
-    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id}
+    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1}
     close_app(app)
 
 

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from conftest import add_teller, add_token, close_app, log_in, make_app, open_drawer
+from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
 
 
 def journal(raw):
@@ -14,13 +14,13 @@ def journal(raw):
 
 def post(client, number, amount, action="deposit", **extra):
     data = {"account_number": number, "amount": amount, action: action.capitalize(), "form_key": uuid.uuid4().hex,
-            **extra}
+            **(holder_fields() if extra.get("confirm_open") == "yes" else {}), **extra}
     return client.post("/teller/transactions", data=data)
 
 
 def test_lookup_page_has_labelled_field(client):
     html = client.get("/").get_data(as_text=True)
-    assert '<label for="account_number">Account number</label>' in html
+    assert '<label for="query">Account number or holder&#39;s name</label>' in html
     assert 'value="Look up"' in html
 
 

@@ -13,10 +13,11 @@ from .sqlite import SQLiteDatabase
 # In the order their foreign keys need; settings is the target's own (MAX_DEBT of the configuration) but for the
 # business day, copied.
 TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "vault_movements", "closed_days", "idempotency_keys",
-          "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log", "setup_code"]
+          "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log", "setup_code",
+          "customers", "account_holders", "approvals", "large_cash", "large_cash_checks"]
 WITH_TRIGGERS = ["journal", "audit_log"]
 WITH_IDENTITY = ["tellers", "journal", "vault_movements", "verifications", "login_attempts", "api_tokens",
-                 "audit_log"]
+                 "audit_log", "customers", "approvals", "large_cash", "large_cash_checks"]
 
 
 class CopyRefused(Exception):

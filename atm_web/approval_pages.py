@@ -1,0 +1,158 @@
+"""Blueprint: four eyes: the teller's held requests (a reversal, an overdraft limit, a sign-off asked again) and
+their page, and the Approvals page where a supervisor or administrator approves or declines them.
+
+Each view validates its form and makes one call into approvals.py or approval_decisions.py; a refusal is flashed on
+the page the action came from.
+"""
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+
+from . import accounts, approvals, drawers
+from .approval_decisions import decide
+from .auth import require_teller
+from .clock import now
+from .errors import show_refusals_on
+from .forms import ButtonForm, DecisionForm, OverdraftLimitForm, ReversalForm
+from .money import format_cents
+from .refusals import DrawerRefused
+from .reversals import original_in
+from .rules import REASON_MAX, is_account_number
+from .storage import get_db
+
+bp = Blueprint("approval", __name__)
+bp.before_request(require_teller)
+
+
+def _back_to(endpoint: str, prefix: str, **values):
+    """A refusal flashed on the page the action came from; a forbidden one (a self-approval) answered 403."""
+    def page(error, message, status):
+        if status == 403:
+            return render_template("errors/refused.html", message=message, status=status), status
+        flash(f"{prefix}: {message}")
+        return redirect(url_for(endpoint, **values), 303)
+    return page
+
+
+def _require_approver():
+    if not g.teller.can_approve:
+        abort(403)
+
+
+def _waiting(held: approvals.Approval):
+    flash(f"Waiting for a supervisor: request {held.reference}. Nothing is recorded until it is approved.")
+    return redirect(url_for("approval.request_page", approval_id=held.id), 303)
+
+
+@bp.post("/teller/receipts/<id:tx_id>/reversal")
+async def request_reversal(tx_id):
+    form = ReversalForm()
+    if not form.validate_on_submit():
+        flash(f"Not asked: give a reason (up to {REASON_MAX} characters).")
+        return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
+    show_refusals_on(_back_to("teller.receipt", "Not asked", tx_id=tx_id))
+
+    async def check(conn):
+        await original_in(conn, tx_id)
+
+    held = await approvals.hold(get_db(), "reversal", g.teller, now(), form.form_key.data or None, check,
+                                tx_id=tx_id, detail=form.reason.data.strip())
+    return _waiting(held)
+
+
+@bp.post("/teller/accounts/<number>/overdraft-limit")
+async def request_limit(number):
+    form = OverdraftLimitForm()
+    if not is_account_number(number):
+        abort(404)
+    if not form.validate_on_submit():
+        flash("Limit not asked: " + " ".join(m for messages in form.errors.values() for m in messages))
+        return redirect(url_for("teller.account", number=number), 303)
+    limit = None if form.use_default.data else form.limit_cents
+    show_refusals_on(_back_to("teller.account", "Limit not asked", number=number))
+
+    async def check(conn):
+        await accounts.check_limit_in(conn, number, limit)
+
+    held = await approvals.hold(get_db(), "overdraft_limit", g.teller, now(), None, check, account_number=number,
+                                limit_cents=limit, detail=approvals.DEFAULT_LIMIT if limit is None else "")
+    return _waiting(held)
+
+
+@bp.post("/teller/drawer/sign-off-request")
+async def request_signoff():
+    """Ask again for the sign-off of the teller's close (its request expired or was declined)."""
+    if not ButtonForm().validate_on_submit():
+        return redirect(url_for("drawer.index"), 303)
+    show_refusals_on(_back_to("drawer.index", "Not asked"))
+    db, at = get_db(), now()
+    session = await drawers.current_session(db, g.teller.id)
+    if session is None or session.status != "pending_signoff":
+        raise DrawerRefused("Your drawer is not waiting for a sign-off.")
+
+    async def check(conn):
+        if await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
+                               "AND status = 'pending' AND expires_at > ?", (session.id, at)):
+            raise DrawerRefused("A sign-off request for your drawer is waiting already.")
+
+    held = await approvals.hold(db, "drawer_signoff", g.teller, at, None, check, session_id=session.id,
+                                detail=f"variance {format_cents(session.variance_cents)}, asked again")
+    return _waiting(held)
+
+
+@bp.get("/teller/requests/")
+async def my_requests():
+    db, at = get_db(), now()
+    await approvals.expire_due(db, at)
+    return render_template("approvals/mine.html", requests=await approvals.recent(db, requested_by=g.teller.id),
+                           now=at)
+
+
+@bp.get("/teller/requests/<id:approval_id>")
+async def request_page(approval_id):
+    """The teller's request: waiting (this page reloads itself), approved (the receipt), declined or expired."""
+    db, at = get_db(), now()
+    await approvals.expire_due(db, at)
+    held = await approvals.get(db, approval_id)
+    if held is None or (held.requested_by != g.teller.id and not g.teller.can_approve):
+        abort(404)
+    receipt_id = await _receipt_of(db, held)
+    if held.status == "approved" and receipt_id is not None:
+        flash(f"Approved by {held.decided_by}: request {held.reference}.")
+        return redirect(url_for("teller.receipt", tx_id=receipt_id), 303)
+    return render_template("approvals/request.html", held=held, now=at)
+
+
+async def _receipt_of(db, held: approvals.Approval) -> int | None:
+    if held.entry_id is None:
+        return None
+    rows = await db.read(lambda conn: conn.fetchall(
+        "SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '@%'", (held.entry_id,)))
+    return rows[0][0] if rows else None
+
+
+@bp.get("/approvals/")
+async def index():
+    _require_approver()
+    db, at = get_db(), now()
+    await approvals.expire_due(db, at)
+    return render_template("approvals/index.html", waiting=await approvals.waiting(db, at),
+                           recent=[a for a in await approvals.recent(db, limit=30) if a.status != "pending"],
+                           form=DecisionForm(formdata=None), now=at)
+
+
+@bp.post("/approvals/<id:approval_id>")
+async def decide_request(approval_id):
+    _require_approver()
+    form = DecisionForm()
+    if not form.validate_on_submit() or not (form.approve.data or form.decline.data):
+        flash("Not decided: " + (" ".join(m for messages in form.errors.values() for m in messages)
+                                 or "choose Approve or Decline."))
+        return redirect(url_for("approval.index"), 303)
+    show_refusals_on(_back_to("approval.index", "Not decided"))
+    done = await decide(get_db(), approval_id, g.teller, bool(form.approve.data), form.note.data, now=now(),
+                        threshold_cents=current_app.config["CTR_THRESHOLD_CENTS"])
+    held = done.approval
+    if done.outcome == "expired":
+        flash(f"Request {held.reference} had expired: nothing was posted.")
+    else:
+        flash(f"Request {held.reference} {done.outcome}: {held.what}.")
+    return redirect(url_for("approval.index"), 303)

@@ -1,0 +1,38 @@
+"""Blueprint: the Large cash worklist for administrators: each customer's day of cash above CTR_THRESHOLD (cash in,
+cash out, the transactions, the identity checks), its CSV, and marking an entry filed."""
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
+
+from . import large_cash
+from .auth import require_admin
+from .clock import now
+from .errors import show_refusals_on
+from .forms import ButtonForm
+from .storage import get_db
+
+bp = Blueprint("large_cash", __name__, url_prefix="/admin/large-cash")
+bp.before_request(require_admin)
+
+
+@bp.get("/")
+async def index():
+    return render_template("large_cash/index.html", reports=await large_cash.worklist(get_db()),
+                           button=ButtonForm(formdata=None))
+
+
+@bp.get("/report.csv")
+async def report_csv():
+    text = large_cash.to_csv(await large_cash.worklist(get_db()))
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="large-cash.csv"'})
+
+
+@bp.post("/<id:report_id>/filed")
+async def filed(report_id):
+    if ButtonForm().validate_on_submit():
+        def back(error, message, status):
+            flash(f"Not marked: {message}")
+            return redirect(url_for("large_cash.index"), 303)
+        show_refusals_on(back)
+        await large_cash.mark_filed(get_db(), report_id, g.teller, now())
+        flash("Marked filed.")
+    return redirect(url_for("large_cash.index"), 303)
