@@ -84,6 +84,7 @@ async def request_signoff():
         return redirect(url_for("drawer.index"), 303)
     show_refusals_on(_back_to("drawer.index", "Not asked"))
     db, at = get_db(), now()
+    await approvals.expire_due(db, at)
     session = await drawers.current_session(db, g.teller.id)
     if session is None or session.status != "pending_signoff":
         raise DrawerRefused("Your drawer is not waiting for a sign-off.")

@@ -158,6 +158,13 @@ async def approval_of_entry(db: Database, entry_id: int | None) -> Approval | No
     return _approval(rows[0]) if rows else None
 
 
+async def latest_signoff(db: Database, session_id: int) -> Approval | None:
+    """The latest sign-off request of a drawer session."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"{_SELECT} WHERE a.kind = 'drawer_signoff' AND a.session_id = ? ORDER BY a.id DESC LIMIT 1", (session_id,)))
+    return _approval(rows[0]) if rows else None
+
+
 async def settle_signoff_in(conn, session_id: int, approver, now: float, note: str) -> None:
     """A drawer signed off directly (Admin > Vault) settles its held sign-off request, in the same transaction."""
     await conn.execute("UPDATE approvals SET status = 'approved', decided_by = ?, decided_at = ?, decision_note = ? "

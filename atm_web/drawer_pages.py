@@ -5,11 +5,11 @@ Each view validates its form and makes one call into drawers.py or vault.py; ref
 """
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from . import drawers, vault
+from . import approvals, drawers, vault
 from .auth import require_teller
 from .clock import now
 from .errors import show_refusals_on
-from .forms import MovementForm, count_form
+from .forms import ButtonForm, MovementForm, count_form
 from .money import format_cents
 from .storage import get_db
 
@@ -35,7 +35,10 @@ async def _drawer_page(form=None, movement_form=None, status=200, error=None):
     db = get_db()
     session = await drawers.current_session(db, g.teller.id)
     requests = await vault.movements(db, session_id=session.id) if session else []
+    signoff = (await approvals.latest_signoff(db, session.id)
+               if session and session.status == "pending_signoff" else None)
     return render_template("drawer/index.html", session=session, requests=requests, error=error,
+                           signoff=signoff, now=now(), button=ButtonForm(formdata=None),
                            form=form or (open_form() if session is None else None),
                            movement_form=movement_form or MovementForm(formdata=None)), status
 
