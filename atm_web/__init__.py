@@ -70,6 +70,8 @@ def create_app(test_config=None):
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, WTF_CSRF_TIME_LIMIT=None, CLOCK=clock.system,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.config.update(overrides)
+    # aiosqlite's debug lines carry every statement's parameters (customers' records, hashes): never emitted
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     package_log = logging.getLogger("atm_web")  # our own lines; hypercorn logs its own
     if not package_log.handlers:
         handler = logging.StreamHandler()
