@@ -105,7 +105,7 @@ class NewTellerForm(FlaskForm):
     confirm = PasswordField("Repeat password",
                             validators=[InputRequired(), EqualTo("password", "The passwords differ.")],
                             render_kw={"autocomplete": "new-password"})
-    role = SelectField("Role", choices=[(role, role.capitalize()) for role in ROLES], default="teller")
+    role = SelectField("Role", choices={role: role.capitalize() for role in ROLES}, default="teller")
     submit = SubmitField("Add teller")
 
 
@@ -116,7 +116,7 @@ class SetupForm(NewTellerForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(role, role.capitalize()) for role in ROLES])
+    role = SelectField("Role", choices={role: role.capitalize() for role in ROLES})
     submit = SubmitField("Set role")
 
 
@@ -236,8 +236,8 @@ class ShipmentForm(MoneyForm):
         return "in" if self.receive.data else "out" if self.send.data else None
 
 
-DOCUMENT_TYPES = [("passport", "Passport"), ("national_id", "National identity card"),
-                  ("driving_licence", "Driving licence"), ("residence_permit", "Residence permit")]
+DOCUMENT_TYPES = {"passport": "Passport", "national_id": "National identity card",
+                  "driving_licence": "Driving licence", "residence_permit": "Residence permit"}
 _PHONE = re.compile(r"\+?[0-9][0-9 ()-]{4,28}[0-9]\Z")
 _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9][A-Z0-9 -]{0,38}[A-Z0-9]?\Z")
 

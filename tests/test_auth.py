@@ -9,7 +9,7 @@ import pytest
 
 from atm_web import aio, audit, staff, tellers, tokens
 
-from conftest import PASSWORD, add_teller, add_token, bearer, close_app, holder_fields, make_app
+from conftest import PASSWORD, add_teller, add_token, bearer, close_app, holder_fields, log_in, make_app
 
 
 def login(client, username="tina", password=PASSWORD, **kwargs):
@@ -280,6 +280,38 @@ def test_cli_create_teller_reads_password_from_stdin(app, runner):
     assert login(app.test_client(), "carol", "a strong password").status_code == 303
     assert runner.invoke(args=["create-teller", "dan"], input="short\n").exit_code != 0
     assert runner.invoke(args=["create-teller", "carol"], input="another long one\n").exit_code != 0
+
+
+def test_cli_create_teller_takes_a_role(app, runner, raw):
+    made = runner.invoke(args=["create-teller", "sam", "--role", "supervisor"], input="a strong password\n")
+    assert made.exit_code == 0 and "Added supervisor sam" in made.output
+    assert runner.invoke(args=["create-teller", "tom"], input="a strong password\n").output.startswith("Added teller")
+    assert runner.invoke(args=["create-teller", "x1", "--role", "boss"], input="a strong password\n").exit_code == 2
+    assert runner.invoke(args=["create-teller", "x2", "--role", "teller", "--admin"],
+                         input="a strong password\n").exit_code == 2
+    assert raw.rows("SELECT username, role FROM tellers ORDER BY username") == [("sam", "supervisor"),
+                                                                                ("tom", "teller")]
+
+
+def test_the_admin_page_sets_roles_audited_and_a_demoted_admin_keeps_no_tokens(app, raw):
+    ada, olga = add_teller(app, "ada", "admin"), add_teller(app, "olga", "admin")
+    page_client = log_in(app, app.test_client(), ada)
+    from atm_web import aio, tokens
+    aio.run(tokens.create_token(app.extensions["atm_db"], "olgas", False, olga.actor, app.config["CLOCK"](), True))
+    page = page_client.get("/admin/tellers").get_data(as_text=True)
+    assert 'for="role-%d">Role of olga</label>' % olga.id in page and 'value="supervisor"' in page
+    assert page_client.post(f"/admin/tellers/{olga.id}/role", data={"role": "supervisor"}).status_code == 303
+    assert raw.rows("SELECT role FROM tellers WHERE username = 'olga'") == [("supervisor",)]
+    assert raw.scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL") == 0
+    assert raw.rows("SELECT actor, action, target FROM audit_log WHERE action LIKE 'role%'") == [
+        ("teller:ada", "role set to supervisor", "olga")]
+    own = page_client.post(f"/admin/tellers/{ada.id}/role", data={"role": "teller"})
+    assert "You cannot change your own role" in page_client.get(own.location).get_data(as_text=True)
+    assert page_client.post(f"/admin/tellers/{olga.id}/role", data={"role": "king"}).status_code == 303
+    assert raw.rows("SELECT username, role FROM tellers ORDER BY 1") == [("ada", "admin"), ("olga", "supervisor")]
+    added = page_client.post("/admin/tellers", data={"username": "sue", "password": "p" * 12, "confirm": "p" * 12,
+                                                     "role": "supervisor"})
+    assert added.status_code == 303 and raw.scalar("SELECT role FROM tellers WHERE username = 'sue'") == "supervisor"
 
 
 def test_cli_create_token_prints_it_alone_on_the_last_line(app, runner, raw):

@@ -29,6 +29,8 @@ def test_defaults(tmp_path):
     ("DENOMINATIONS", ""), ("DENOMINATIONS", "20,10,abc"), ("DENOMINATIONS", "20,20,10"), ("DENOMINATIONS", "0,1"),
     ("DENOMINATIONS", "0.001"), ("DENOMINATIONS", ",".join(str(n) for n in range(1, 40))),
     ("VARIANCE_TOLERANCE", "-1"), ("VARIANCE_TOLERANCE", "five"),
+    ("APPROVAL_CASH_LIMIT", "-5"), ("APPROVAL_CASH_LIMIT", "5000.001"), ("APPROVAL_CASH_LIMIT", "lots"),
+    ("CTR_THRESHOLD", "0"), ("CTR_THRESHOLD", "ten thousand"), ("CTR_THRESHOLD", "NaN"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(config.ConfigError, match=f"^{name}[= ]"):
@@ -103,6 +105,13 @@ def test_denominations_and_the_variance_tolerance_have_defaults_and_take_amounts
     assert loaded["VARIANCE_TOLERANCE_CENTS"] == 500
     loaded = config.load({"DENOMINATIONS": "0.50, 200,5", "VARIANCE_TOLERANCE": "0"}, str(tmp_path))
     assert loaded["DENOMINATIONS"] == (20000, 500, 50) and loaded["VARIANCE_TOLERANCE_CENTS"] == 0
+
+
+def test_the_approval_limit_and_the_large_cash_threshold_have_defaults_and_take_amounts(tmp_path):
+    loaded = config.load({}, str(tmp_path))
+    assert (loaded["APPROVAL_CASH_LIMIT_CENTS"], loaded["CTR_THRESHOLD_CENTS"]) == (500000, 1000000)
+    loaded = config.load({"APPROVAL_CASH_LIMIT": "0", "CTR_THRESHOLD": "3000.50"}, str(tmp_path))
+    assert (loaded["APPROVAL_CASH_LIMIT_CENTS"], loaded["CTR_THRESHOLD_CENTS"]) == (0, 300050)
 
 
 def test_the_branch_time_zone_defaults_to_utc_and_takes_iana_names(tmp_path):
