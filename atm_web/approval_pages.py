@@ -38,7 +38,7 @@ def _require_approver():
 
 
 def _waiting(held: approvals.Approval):
-    flash(f"Waiting for a supervisor: request {held.reference}. Nothing is recorded until it is approved.")
+    """To the request's page: "Waiting for a supervisor", with its reference."""
     return redirect(url_for("approval.request_page", approval_id=held.id), 303)
 
 

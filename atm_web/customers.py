@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from . import audit
 from .clock import iso
-from .refusals import AccountNotFound, CustomerRefused, check_account_number  # noqa: F401 (CustomerRefused is part of the API)
+from .refusals import AccountNotFound, CustomerRefused, check_account_number
 from .storage import Database, IntegrityError
 
 SEARCH_MAX = 20  # matches listed for one search

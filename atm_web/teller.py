@@ -137,7 +137,9 @@ async def transaction():
             return await _account_page(number, form, 422)
         return render_template("teller/index.html", form=form), 422
     number, at, db, config = form.account_number.data, now(), get_db(), current_app.config
-    opening = form.confirm_open.data == "yes"
+    # the confirm step asks for the holder of a new account; if it is open already (this same form went through
+    # once, and Back brought it here again; or another teller opened it), the posting needs none
+    opening = form.confirm_open.data == "yes" and not (await accounts.get_account(db, number)).exists
     holder_form = HolderForm(meta={"csrf": False}) if opening else None
     show_refusals_on(partial(_refused_on_account_page, number, form, holder_form))
     if opening and not holder_form.validate():

@@ -299,7 +299,7 @@ def test_the_admin_page_sets_roles_audited_and_a_demoted_admin_keeps_no_tokens(a
     from atm_web import aio, tokens
     aio.run(tokens.create_token(app.extensions["atm_db"], "olgas", False, olga.actor, app.config["CLOCK"](), True))
     page = page_client.get("/admin/tellers").get_data(as_text=True)
-    assert 'for="role-%d">Role of olga</label>' % olga.id in page and 'value="supervisor"' in page
+    assert f'for="role-{olga.id}">Role of olga</label>' in page and 'value="supervisor"' in page
     assert page_client.post(f"/admin/tellers/{olga.id}/role", data={"role": "supervisor"}).status_code == 303
     assert raw.rows("SELECT role FROM tellers WHERE username = 'olga'") == [("supervisor",)]
     assert raw.scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL") == 0

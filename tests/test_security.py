@@ -7,7 +7,8 @@ from atm_web import aio, approvals, customers, tellers, tokens
 
 from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
 
-IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read_only", "read_write", "admin_token", "revoked",
+IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read_only", "read_write", "admin_token",
+              "revoked",
               "wrong_token", "deactivated_admins_token"]
 SESSION_OK = {"teller", "supervisor", "admin"}
 

@@ -116,6 +116,18 @@ def look_up(page, number):
     expect(page.get_by_role("heading", name=number)).to_be_visible()
 
 
+def fill_new_holder(page, name="Holly Holder", document="P1"):
+    """On the confirm step of a new account: a new customer as its holder, by the fields' labels."""
+    page.get_by_label("A new customer, recorded here:").check()
+    page.get_by_label("Full name", exact=True).fill(name)
+    page.get_by_label("Date of birth (YYYY-MM-DD)").fill("1980-02-29")
+    page.get_by_label("Identity document").select_option("passport")
+    page.get_by_label("Document number", exact=True).fill(document)
+    page.get_by_label("Issuing country (2 letters, e.g. US)").fill("US")
+    page.get_by_label("Address", exact=True).fill("1 Main Street")
+    page.get_by_label("Phone", exact=True).fill("+1 555 0100")
+
+
 def balance(page) -> str:
     return page.locator(".balance").inner_text()
 
@@ -138,6 +150,7 @@ def test_a_tellers_day(watched, server, admin):
     page.get_by_label("Amount").fill("150.50")
     page.get_by_role("button", name="Deposit").click()
     expect(page.get_by_role("heading", name="Open a new account?")).to_be_visible()
+    fill_new_holder(page, document="P1")
     page.get_by_role("button", name="Open account and deposit").click()
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     receipt = page.locator(".receipt-lines")
@@ -230,6 +243,7 @@ def test_back_from_the_receipt_of_a_new_accounts_deposit_shows_a_page(watched, s
     look_up(page, "NEW8")
     page.get_by_label("Amount").fill("10")
     page.get_by_role("button", name="Deposit").click()
+    fill_new_holder(page, document="P2")
     page.get_by_role("button", name="Open account and deposit").click()
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     page.go_back()
