@@ -4,13 +4,14 @@ import sqlite3
 
 import pytest
 
-from atm_web import accounts, aio, idempotency, reversals, sessions, tellers, tokens, verification
+from atm_web import accounts, aio, approvals, customers, idempotency, reversals, sessions, tellers, tokens, verification
 from atm_web.storage.migrations import migrations
 
 from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new_postgres_database, require_postgres
 
 RELEASE_DUMP = ROOT / "tests" / "fixtures" / "ledger_release_8398747.sql"
-TABLES = ["accounts", "journal", "tellers", "api_tokens", "audit_log", "idempotency_keys", "sessions", "login_locks"]
+TABLES = ["accounts", "journal", "tellers", "api_tokens", "audit_log", "idempotency_keys", "sessions", "login_locks",
+          "customers", "account_holders", "approvals"]
 
 
 def old_ledger(path):
@@ -83,6 +84,9 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
                         ("@clearing", "clearing", -120075), ("@vault", "vault", 0)]
         tina = aio.run(tellers.find_teller(db, "tina"))
         assert tina and tina[0].role == "teller"
+        # tellers, rebuilt for the supervisor role, keep every row and every reference to them
+        assert aio.run(tellers.set_role(db, tina[0].id, "supervisor", "test", clock())).role == "supervisor"
+        assert aio.run(customers.holders_of(db, "ACC1")) == []  # the accounts opened before: no holder on file
         tx = aio.run(accounts.deposit(db, "ACC1", 100, "test"))  # the chain goes on from the old rows
         assert tx.id == 14 and aio.run(verification.verify(db)) == ([], 15)
         # a row from before double entry is reversed against clearing, which holds its other side
@@ -114,6 +118,10 @@ def populated(path, clock):
     debit, _ = aio.run(accounts.transfer(db, "C1", "C9", 555, "teller:ada"))
     aio.run(accounts.withdraw(db, "C2", 90000, "teller:ada"))
     aio.run(reversals.reverse(db, debit.id, "wrong account", "teller:ada", now=clock()))
+    aio.run(customers.link_holder(db, "C1", None, customers.Details("Holly Holder", "1980-02-29", "passport", "P1",
+                                                                    "US", "1 Main Street", "+1 555 0100"),
+                                  "teller:ada", clock()))
+    aio.run(approvals.hold(db, "overdraft_limit", ada, clock(), None, account_number="C1", limit_cents=5000))
     return app
 
 
@@ -242,5 +250,7 @@ def test_a_postgresql_ledger_of_the_schema_before_double_entry_upgrades_in_place
         assert raw.scalar("SELECT sum(balance_cents) FROM accounts") == 0
         tx = aio.run(accounts.deposit(db, "P1", 100, "test"))
         assert tx.balance_after_cents == 100105 and aio.run(verification.verify(db)) == ([], 6)
+        sam = aio.run(tellers.create_teller(db, "sam", "scrypt:x", "supervisor", "test", clock()))  # migration 0007
+        assert sam.can_approve and aio.run(customers.holders_of(db, "P1")) == []
     finally:
         close_app(app)
