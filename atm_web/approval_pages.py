@@ -10,8 +10,9 @@ from . import accounts, approvals, drawers
 from .approval_decisions import decide
 from .auth import require_teller
 from .clock import now
+from .customer_forms import DecisionForm
 from .errors import show_refusals_on
-from .forms import ButtonForm, DecisionForm, OverdraftLimitForm, ReversalForm
+from .forms import ButtonForm, OverdraftLimitForm, ReversalForm
 from .money import format_cents
 from .refusals import DrawerRefused
 from .reversals import original_in

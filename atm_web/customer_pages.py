@@ -8,8 +8,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from . import customers
 from .auth import require_teller
 from .clock import now
+from .customer_forms import CustomerForm, HolderForm, SearchForm
 from .errors import show_refusals_on
-from .forms import CustomerForm, HolderForm, SearchForm
 from .rules import is_account_number
 from .storage import get_db
 

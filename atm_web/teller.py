@@ -12,14 +12,13 @@ from . import accounts, approvals, customers, drawers, journal, reversals
 from .auth import require_teller
 from .cash_desk import NewHolder, post_cash
 from .clock import now
+from .customer_forms import HolderForm, SearchForm
 from .errors import show_refusals_on
 from .forms import (
     FORM_KEY,
-    HolderForm,
     LookupForm,
     OverdraftLimitForm,
     ReversalForm,
-    SearchForm,
     TransactionForm,
     TransferForm,
     new_form_key,
