@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from . import audit, drawers
 from .accounts import set_limit_in
-from .approvals import DEFAULT_LIMIT, Approval, get_in
+from .approvals import DEFAULT_LIMIT, Approval, audit_expiry_in, get_in
 from .cash_desk import CashPosting
 from .journal import stamp
 from .large_cash import IdCheck
@@ -44,11 +44,11 @@ async def decide(db: Database, approval_id: int, approver, approve: bool, note: 
     at = stamp(db, now)
 
     async def expire(conn, held: Approval) -> Decision:
-        await conn.execute("UPDATE approvals SET status = 'expired', decided_at = expires_at WHERE id = ?",
-                           (held.id,))
-        await audit.record(conn, now, "system", "approval expired", held.reference,
-                           f"requested by {held.requester}: {held.what}")
-        return Decision(await get_in(conn, held.id), "expired")
+        async with conn.savepoint():
+            await conn.execute("UPDATE approvals SET status = 'expired', decided_at = expires_at WHERE id = ?",
+                               (held.id,))
+            await audit_expiry_in(conn, held, now)
+            return Decision(await get_in(conn, held.id), "expired")
 
     async def op(conn):
         held = await get_in(conn, approval_id)

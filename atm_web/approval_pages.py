@@ -6,7 +6,7 @@ the page the action came from.
 """
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 
-from . import accounts, approvals, drawers
+from . import accounts, approvals, customers, drawers, journal
 from .approval_decisions import decide
 from .auth import require_teller
 from .clock import now
@@ -136,9 +136,23 @@ async def index():
     _require_approver()
     db, at = get_db(), now()
     await approvals.expire_due(db, at)
-    return render_template("approvals/index.html", waiting=await approvals.waiting(db, at),
+    waiting = await approvals.waiting(db, at)
+    return render_template("approvals/index.html", waiting=waiting, holders=await _holders_for(db, waiting),
                            recent=[a for a in await approvals.recent(db, limit=30) if a.status != "pending"],
                            form=DecisionForm(formdata=None), now=at)
+
+
+async def _holders_for(db, held: list[approvals.Approval]) -> dict[int, tuple[str, list]]:
+    """For whom each request is: {request id: (account number, its holders)}."""
+    whom = {}
+    for a in held:
+        number = a.account_number
+        if number is None and a.tx_id is not None:
+            tx = await journal.get_transaction(db, a.tx_id)
+            number = tx.account_number if tx else None
+        if number is not None:
+            whom[a.id] = (number, await customers.holders_of(db, number))
+    return whom
 
 
 @bp.post("/approvals/<id:approval_id>")

@@ -117,13 +117,17 @@ async def expire_due(db: Database, now: float) -> None:
         return
 
     async def op(conn):
-        for approval_id, in await conn.fetchall(
-                "UPDATE approvals SET status = 'expired', decided_at = expires_at "
-                "WHERE status = 'pending' AND expires_at <= ? RETURNING id", (now,)):
-            expired = await get_in(conn, approval_id)
-            await audit.record(conn, now, "system", "approval expired", expired.reference,
-                               f"requested by {expired.requester}: {expired.what}")
+        async with conn.savepoint():
+            for approval_id, in await conn.fetchall(
+                    "UPDATE approvals SET status = 'expired', decided_at = expires_at "
+                    "WHERE status = 'pending' AND expires_at <= ? RETURNING id", (now,)):
+                await audit_expiry_in(conn, await get_in(conn, approval_id), now)
     await db.write(op)
+
+
+async def audit_expiry_in(conn, expired: Approval, now: float) -> None:
+    await audit.record(conn, now, "system", "approval expired", expired.reference,
+                       f"requested by {expired.requester}: {expired.what}")
 
 
 async def waiting(db: Database, now: float) -> list[Approval]:

@@ -79,7 +79,7 @@ def test_an_approval_posts_once_with_the_values_entered_even_when_clicked_twice(
     asked = withdraw(clients["tina"], "A1", "7500")
     bar = clients["sam"].get("/approvals/").get_data(as_text=True)
     assert "Approvals <span class=\"count\">(1" in bar and "Cash withdrawal of 7,500.00 from account A1" in bar
-    assert "tina" in bar
+    assert "tina" in bar and "account A1</a>: no holder on file" in bar  # what, for whom, by whom
     assert decide(clients["sam"], asked, note="customer known to me").status_code == 303
     again = decide(clients["sam"], asked)
     assert again.status_code == 303
