@@ -125,9 +125,9 @@ def test_a_request_expires_after_15_minutes_on_the_clock_and_never_posts(branch,
     clock.advance(15 * 60 - 1)
     assert decide(clients["sam"], in_time).status_code == 303  # 14:59 after: still in time
     clock.advance(1)
+    expired = decide(clients["sam"], late)  # at 15:00 exactly: too late (the decision checks, not only a sweep)
+    assert "had expired: nothing was posted" in clients["sam"].get(expired.location).get_data(as_text=True)
     assert "Nothing waits for approval" in clients["sam"].get("/approvals/").get_data(as_text=True)
-    expired = decide(clients["sam"], late)
-    assert "Request R-" in clients["sam"].get(expired.location).get_data(as_text=True)
     assert raw.rows("SELECT amount_cents FROM journal WHERE kind = 'withdrawal'") == [(600000,)]
     assert raw.rows("SELECT status FROM approvals ORDER BY id") == [("approved",), ("expired",)]
     page = clients["tina"].get(late.location).get_data(as_text=True)

@@ -97,6 +97,13 @@ def test_cash_out_above_the_threshold_needs_the_check_too(bank, raw):
     assert reports(raw) == [(ids["holly"], "open")]
 
 
+def test_api_postings_are_not_cash(bank, raw):
+    app, clients, _, token = bank
+    app.test_client().post("/accounts/H1/deposit", json={"amount": 9000}, headers=token)
+    assert cash(clients["tina"], "H1", "1500").status_code == 303  # 1,500.00 of cash in: no check
+    assert reports(raw) == []
+
+
 def test_separate_business_days_do_not_add_up(bank, raw, clock):
     _, clients, _, _ = bank
     assert cash(clients["tina"], "H1", "6000").status_code == 303
