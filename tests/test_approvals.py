@@ -9,7 +9,7 @@ import pytest
 
 from atm_web import aio, approval_decisions, approvals, drawers, refusals
 
-from conftest import add_teller, add_token, bearer, decide, log_in, open_drawer
+from conftest import add_teller, add_token, bearer, close_app, decide, log_in, make_app, open_drawer
 
 LIMIT_CENTS = 500_000  # APPROVAL_CASH_LIMIT's default, 5000.00
 
@@ -204,3 +204,22 @@ def test_the_approval_count_is_shown_only_to_approvers_and_counts_others_request
     assert "(2 waiting)" in clients["ada"].get("/teller/requests/").get_data(as_text=True)
     assert aio.run(approvals.count_waiting_for(app.extensions["atm_db"], people["ada"].id,
                                                app.config["CLOCK"]())) == 2
+
+
+@pytest.mark.postgresql_only
+def test_two_supervisors_on_two_servers_approving_at_once_post_once(app, branch, database, raw, run, clock):
+    """The same race across two app servers sharing one PostgreSQL database: the write lock orders them."""
+    people, clients = branch
+    approval_id = int(withdraw(clients["tina"], "A1", "8000").location.rsplit("/", 1)[1])
+    other = make_app(database, CLOCK=clock)
+    try:
+        async def both():
+            return await asyncio.gather(*(approval_decisions.decide(
+                server.extensions["atm_db"], approval_id, people[name], True, "ok", now=clock(),
+                threshold_cents=10**12) for server, name in ((app, "sam"), (other, "sue"))), return_exceptions=True)
+
+        outcomes = run(both())
+    finally:
+        close_app(other)
+    assert sorted(type(o).__name__ for o in outcomes) == ["ApprovalRefused", "Decision"]
+    assert raw.scalar("SELECT COUNT(*) FROM journal WHERE kind = 'withdrawal'") == 1
