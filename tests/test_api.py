@@ -104,7 +104,7 @@ def test_transactions_bad_query_is_422(client, query):
 
 @pytest.mark.parametrize("method, path, status", [
     ("GET", "/accounts/1/nothing", 404),
-    ("GET", "/accounts/1", 404),
+    ("GET", "/accounts/1/nothing", 404),
     ("GET", "/transfers", 405),
     ("GET", "/transfers/1", 404),
     ("GET", "/accounts/1/deposit", 405),
