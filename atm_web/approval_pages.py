@@ -6,15 +6,13 @@ the page the action came from.
 """
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 
-from . import accounts, approvals, customers, drawers, journal
+from . import accounts, approvals, customers, journal
 from .approval_decisions import decide
 from .auth import require_teller
 from .clock import now
 from .customer_forms import DecisionForm
 from .errors import show_refusals_on
 from .forms import ButtonForm, OverdraftLimitForm, ReversalForm
-from .money import format_cents
-from .refusals import DrawerRefused
 from .reversals import original_in
 from .rules import REASON_MAX, is_account_number
 from .storage import get_db
@@ -84,19 +82,7 @@ async def request_signoff():
     if not ButtonForm().validate_on_submit():
         return redirect(url_for("drawer.index"), 303)
     show_refusals_on(_back_to("drawer.index", "Not asked"))
-    db, at = get_db(), now()
-    await approvals.expire_due(db, at)
-    session = await drawers.current_session(db, g.teller.id)
-    if session is None or session.status != "pending_signoff":
-        raise DrawerRefused("Your drawer is not waiting for a sign-off.")
-
-    async def check(conn):
-        if await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
-                               "AND status = 'pending' AND expires_at > ?", (session.id, at)):
-            raise DrawerRefused("A sign-off request for your drawer is waiting already.")
-
-    held = await approvals.hold(db, "drawer_signoff", g.teller, at, None, check, session_id=session.id,
-                                detail=f"variance {format_cents(session.variance_cents)}, asked again")
+    held = await approvals.ask_signoff_again(get_db(), g.teller, now())
     return _waiting(held)
 
 
@@ -110,25 +96,17 @@ async def my_requests():
 
 @bp.get("/teller/requests/<id:approval_id>")
 async def request_page(approval_id):
-    """The teller's request: waiting (this page reloads itself), approved (the receipt), declined or expired."""
+    """The teller's request: waiting (with Check again), approved (its receipt), declined or expired."""
     db, at = get_db(), now()
     await approvals.expire_due(db, at)
     held = await approvals.get(db, approval_id)
     if held is None or (held.requested_by != g.teller.id and not g.teller.can_approve):
         abort(404)
-    receipt_id = await _receipt_of(db, held)
+    receipt_id = await approvals.receipt_of(db, held)
     if held.status == "approved" and receipt_id is not None:
         flash(f"Approved by {held.decided_by}: request {held.reference}.")
         return redirect(url_for("teller.receipt", tx_id=receipt_id), 303)
     return render_template("approvals/request.html", held=held, now=at)
-
-
-async def _receipt_of(db, held: approvals.Approval) -> int | None:
-    if held.entry_id is None:
-        return None
-    rows = await db.read(lambda conn: conn.fetchall(
-        "SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '@%'", (held.entry_id,)))
-    return rows[0][0] if rows else None
 
 
 @bp.get("/approvals/")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from . import audit
 from .money import format_cents
+from .refusals import DrawerRefused
 from .storage import Database
 
 EXPIRES_AFTER_S = 15 * 60
@@ -167,6 +168,38 @@ async def latest_signoff(db: Database, session_id: int) -> Approval | None:
     rows = await db.read(lambda conn: conn.fetchall(
         f"{_SELECT} WHERE a.kind = 'drawer_signoff' AND a.session_id = ? ORDER BY a.id DESC LIMIT 1", (session_id,)))
     return _approval(rows[0]) if rows else None
+
+
+async def ask_signoff_again(db: Database, teller, now: float) -> Approval:
+    """The teller's close waits for a sign-off whose request expired or was declined: hold a new one (refused while
+    one still waits)."""
+    await expire_due(db, now)
+
+    async def check(conn):
+        rows = await conn.fetchall("SELECT id, variance_cents FROM drawer_sessions WHERE teller_id = ? "
+                                   "AND status = 'pending_signoff'", (teller.id,))
+        if not rows:
+            raise DrawerRefused("Your drawer is not waiting for a sign-off.")
+        if await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
+                               "AND status = 'pending' AND expires_at > ?", (rows[0][0], now)):
+            raise DrawerRefused("A sign-off request for your drawer is waiting already.")
+        return rows[0]
+
+    async def op(conn):
+        async with conn.savepoint():
+            session_id, variance = await check(conn)
+            return await hold_in(conn, "drawer_signoff", teller, now, session_id=session_id,
+                                 detail=f"variance {format_cents(variance)}, asked again")
+    return await db.write(op)
+
+
+async def receipt_of(db: Database, held: Approval) -> int | None:
+    """The customer's journal row an approved request posted (its receipt), if any."""
+    if held.entry_id is None:
+        return None
+    rows = await db.read(lambda conn: conn.fetchall(
+        "SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '@%'", (held.entry_id,)))
+    return rows[0][0] if rows else None
 
 
 async def settle_signoff_in(conn, session_id: int, approver, now: float, note: str) -> None:

@@ -6,13 +6,14 @@ never takes these either (a CashPosting has no batch_row).
 """
 from dataclasses import dataclass
 
+from . import approvals
 from .accounts import Posting
 from .clock import Stamp
 from .customers import Details, add_customer, add_holder, get_in
 from .idempotency import Once, Replay, at_most_once, purge_expired_keys, replayed
 from .journal import Transaction, append_pair, business_date, stamp
 from .large_cash import IdCheck, crossing, record
-from .refusals import AccountNotOpen, CustomerRefused, check_account_number, check_amount
+from .refusals import AccountNotOpen, CustomerRefused, UnknownAccount, check_account_number, check_amount
 from .storage import Database
 
 
@@ -82,3 +83,23 @@ async def post_cash(db: Database, number: str, kind: str, amount_cents: int, act
     result = await db.write(CashPosting(number, kind, amount_cents, actor, stamp(db, now), drawer, threshold_cents,
                                         id_check, holder, once))
     return (await replayed(db, result))[0] if isinstance(result, Replay) else result
+
+
+async def hold_withdrawal(db: Database, teller, number: str, amount_cents: int, form_key: str,
+                          id_check: IdCheck | None, *, now: float, threshold_cents: int):
+    """A withdrawal to hold for a supervisor (approvals.py): nothing posted. Checked first as its posting will be
+    (the account open, the large-cash rule with its identity check), so the approval does not fail for what the
+    teller can put right now."""
+    check_account_number(number)
+    check_amount(amount_cents)
+    at = stamp(db, now)
+
+    async def check(conn):
+        if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
+                                   (number,)):
+            raise UnknownAccount(number)
+        await crossing(conn, number, "withdrawal", amount_cents, await business_date(conn, at.today),
+                       threshold_cents, id_check)
+
+    return await approvals.hold(db, "withdrawal", teller, now, form_key, check, account_number=number,
+                                amount_cents=amount_cents, id_check=id_check.to_json() if id_check else None)

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from . import accounts, approvals, customers, drawers, journal, reversals
 from .auth import require_teller
-from .cash_desk import NewHolder, post_cash
+from .cash_desk import NewHolder, hold_withdrawal, post_cash
 from .clock import now
 from .customer_forms import HolderForm, SearchForm
 from .errors import show_refusals_on
@@ -24,7 +24,7 @@ from .forms import (
     new_form_key,
 )
 from .idempotency import Once
-from .large_cash import IdCheck, crossing
+from .large_cash import IdCheck
 from .money import InvalidAmount, to_cents
 from .refusals import (
     AccountNotOpen,
@@ -156,20 +156,9 @@ async def transaction():
 
 
 async def _hold_withdrawal(db, number: str, form: TransactionForm, id_check: IdCheck | None, at: float):
-    """A withdrawal above APPROVAL_CASH_LIMIT: held for a supervisor, nothing posted; checked first as its posting
-    will be (the account open, the large-cash rule), so the approval does not fail for what the teller can fix."""
-    threshold = current_app.config["CTR_THRESHOLD_CENTS"]
-
-    async def check(conn):
-        if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
-                                   (number,)):
-            raise UnknownAccount(number)
-        day = await journal.business_date(conn, journal.stamp(db, at).today)
-        await crossing(conn, number, "withdrawal", form.amount_cents, day, threshold, id_check)
-
-    held = await approvals.hold(db, "withdrawal", g.teller, at, form.form_key.data, check,
-                                account_number=number, amount_cents=form.amount_cents,
-                                id_check=id_check.to_json() if id_check else None)
+    """A withdrawal above APPROVAL_CASH_LIMIT: held for a supervisor, nothing posted."""
+    held = await hold_withdrawal(db, g.teller, number, form.amount_cents, form.form_key.data, id_check, now=at,
+                                 threshold_cents=current_app.config["CTR_THRESHOLD_CENTS"])
     return redirect(url_for("approval.request_page", approval_id=held.id), 303)
 
 
