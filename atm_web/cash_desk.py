@@ -16,6 +16,8 @@ from .large_cash import IdCheck, crossing, record
 from .refusals import AccountNotOpen, CustomerRefused, UnknownAccount, check_account_number, check_amount
 from .storage import Database
 
+NEW_HOLDER = 0  # an IdCheck's customer on the confirm step of a new account: the holder being recorded
+
 
 @dataclass(frozen=True)
 class NewHolder:
@@ -40,18 +42,21 @@ class CashPosting:
     async def apply(self, conn) -> Transaction:
         """In the caller's transaction, all or nothing (a savepoint)."""
         async with conn.savepoint():
+            id_check = self.id_check
             if self.holder is not None:
-                await self._open_with_holder(conn)
+                customer = await self._open_with_holder(conn)
+                if id_check is not None and id_check.customer_id == NEW_HOLDER and customer is not None:
+                    id_check = IdCheck(customer.id, id_check.checked_by)  # the holder just recorded is present
             day = await business_date(conn, self.at.today)
             above = await crossing(conn, self.number, self.kind, self.amount_cents, day, self.threshold_cents,
-                                   self.id_check)
+                                   id_check)
             posting = Posting(self.number, self.kind, self.amount_cents, self.actor, self.at, None, self.drawer)
             tx = await append_pair(conn, self.number, self.kind, self.amount_cents, self.drawer,
                                    posting.counter_memo, self.actor, self.at)
-            await record(conn, above, tx.entry_id, day, self.id_check, self.at.seconds)
+            await record(conn, above, tx.entry_id, day, id_check, self.at.seconds)
             return tx
 
-    async def _open_with_holder(self, conn) -> None:
+    async def _open_with_holder(self, conn):
         """Open the account (as its first journal row would) and record its holder before the cash is posted, so
         the large-cash rule sees the holder. An account opened meanwhile (another teller's confirm) keeps the
         holders it has: more are added on its page."""
@@ -59,12 +64,13 @@ class CashPosting:
                 "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at) "
                 "SELECT ?, 0, max_debt_cents, ? FROM settings WHERE true ON CONFLICT (account_number) DO NOTHING "
                 "RETURNING account_number", (self.number, self.at.created_at)):
-            return
+            return None
         customer = (await add_customer(conn, self.holder.details, self.actor, self.at.seconds)
                     if self.holder.customer_id is None else await get_in(conn, self.holder.customer_id))
         if customer is None:
             raise CustomerRefused("No such customer: search again.")
         await add_holder(conn, self.number, customer.id, self.actor, self.at.seconds)
+        return customer
 
     async def __call__(self, conn):
         return await at_most_once(conn, self.once, lambda: self.apply(conn))

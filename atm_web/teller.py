@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from . import accounts, approvals, customers, drawers, journal, reversals
 from .auth import require_teller
-from .cash_desk import NewHolder, hold_withdrawal, post_cash
+from .cash_desk import NEW_HOLDER, NewHolder, hold_withdrawal, post_cash
 from .clock import now
 from .customer_forms import HolderForm, SearchForm
 from .errors import show_refusals_on
@@ -111,9 +111,13 @@ async def _refused_on_account_page(number: str, form: TransactionForm, holder_fo
     return await _account_page(number, form, status)
 
 
-def _id_check(form: TransactionForm) -> IdCheck | None:
-    """The identity check the teller recorded on the form, if any."""
-    present = form.present_customer.data or ""
+def _id_check(form: TransactionForm, holder_form=None) -> IdCheck | None:
+    """The identity check the teller recorded on the form, if any (on the confirm step of a new account: of the
+    holder being recorded)."""
+    if holder_form is not None:
+        present = str(NEW_HOLDER if holder_form.customer_id is None else holder_form.customer_id)
+    else:
+        present = form.present_customer.data or ""
     if form.id_checked.data and present.isascii() and present.isdigit():
         return IdCheck(int(present), g.teller.actor)
     return None
@@ -143,7 +147,7 @@ async def transaction():
     show_refusals_on(partial(_refused_on_account_page, number, form, holder_form))
     if opening and not holder_form.validate():
         return await _confirm_page(number, form, holder_form, 422)
-    drawer, id_check = await _cash_drawer(), _id_check(form)
+    drawer, id_check = await _cash_drawer(), _id_check(form, holder_form)
     if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"] and not opening:
         return await _hold_withdrawal(db, number, form, id_check, at)
     holder = NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None

@@ -9,7 +9,7 @@ import pytest
 
 from atm_web import aio, customers
 
-from conftest import add_teller, add_token, bearer, close_app, log_in, make_app, open_drawer
+from conftest import add_teller, add_token, bearer, close_app, holder_fields, log_in, make_app, open_drawer
 
 HOLLY = customers.Details("Holly Holder", "1980-02-29", "passport", "P123", "US", "1 Main Street", "+1 555 0100")
 HAL = customers.Details("Hal Other", "1975-06-01", "national_id", "N9", "FR", "2 Rue Haute", "+33 1 00 00")
@@ -95,6 +95,21 @@ def test_cash_out_above_the_threshold_needs_the_check_too(bank, raw):
     assert cash(clients["tina"], "H1", "10000.01", "withdraw").status_code == 409
     assert cash(clients["tina"], "H1", "10000.01", "withdraw", **checked(ids["holly"])).status_code == 303
     assert reports(raw) == [(ids["holly"], "open")]
+
+
+def test_a_new_account_opened_with_large_cash_records_the_check_of_its_new_holder(bank, raw):
+    _, clients, _, _ = bank
+    fields = {"confirm_open": "yes", **holder_fields("Nora New", document_number="NN1")}
+    asked = cash(clients["tina"], "NEW1", "10000.01", **fields)
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 409 and "Open a new account?" in page and "Nora New" in page
+    assert "I checked the identity document of the holder, who is present" in page
+    assert raw.scalar("SELECT COUNT(*) FROM customers WHERE full_name = 'Nora New'") == 0  # nothing written
+    done = cash(clients["tina"], "NEW1", "10000.01", id_checked="y", **fields)
+    assert done.status_code == 303
+    (nora,), = raw.rows("SELECT id FROM customers WHERE full_name = 'Nora New'")
+    assert reports(raw) == [(nora, "open")]
+    assert raw.rows("SELECT document, present_customer_id FROM large_cash_checks") == [("passport NN1 (US)", nora)]
 
 
 def test_api_postings_are_not_cash(bank, raw):
