@@ -25,9 +25,10 @@ from .forms import (
 )
 from .idempotency import Once
 from .large_cash import IdCheck
-from .money import InvalidAmount, to_cents
+from .money import InvalidAmount, format_cents, to_cents
 from .refusals import (
     AccountNotOpen,
+    ApprovalRefused,
     DrawerNotOpen,
     InvalidAccountNumber,
     NeedsHolder,
@@ -138,7 +139,7 @@ async def transaction():
         number = form.account_number.data
         if is_account_number(number):
             return await _account_page(number, form, 422)
-        return render_template("teller/index.html", form=form), 422
+        return render_template("teller/index.html", form=SearchForm(formdata=None), lookup=form), 422
     number, at, db, config = form.account_number.data, now(), get_db(), current_app.config
     # the confirm step asks for the holder of a new account; if it is open already (this same form went through
     # once, and Back brought it here again; or another teller opened it), the posting needs none
@@ -148,7 +149,10 @@ async def transaction():
     if opening and not holder_form.validate():
         return await _confirm_page(number, form, holder_form, 422)
     drawer, id_check = await _cash_drawer(), _id_check(form, holder_form)
-    if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"] and not opening:
+    if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"]:
+        if opening:
+            raise ApprovalRefused(f"A withdrawal above {format_cents(config['APPROVAL_CASH_LIMIT_CENTS'])} needs "
+                                  "a supervisor's approval and cannot open an account. Nothing was recorded.")
         return await _hold_withdrawal(db, number, form, id_check, at)
     holder = NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None
                        ) if opening else None

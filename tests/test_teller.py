@@ -36,6 +36,20 @@ def test_lookup_refuses_bad_number(client, number):
     assert "letters and digits" in response.get_data(as_text=True) or "required" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("number", ["a b", "", "x" * 35])
+def test_a_transaction_for_a_bad_account_number_shows_the_lookup_with_the_error(client, raw, number):
+    refused = post(client, number, "5")
+    assert refused.status_code == 422 and "Find an account" in refused.get_data(as_text=True)
+    assert raw.journal_count() == 0
+
+
+def test_a_large_withdrawal_cannot_open_an_account(client, raw):
+    refused = post(client, "NEWW", "5000.01", "withdraw", confirm_open="yes")
+    assert refused.status_code == 409 and "cannot open an account" in refused.get_data(as_text=True)
+    assert raw.scalar("SELECT COUNT(*) FROM accounts WHERE account_number = 'NEWW'") == 0
+    assert raw.scalar("SELECT COUNT(*) FROM approvals") == 0
+
+
 def test_account_page_shows_balance_limit_available_and_history(client):
     post(client, "ACC1", "150.50", confirm_open="yes")
     post(client, "ACC1", "20", "withdraw")
