@@ -121,7 +121,7 @@ def fill_new_holder(page, name="Holly Holder", document="P1"):
     page.get_by_label("A new customer, recorded here:").check()
     page.get_by_label("Full name", exact=True).fill(name)
     page.get_by_label("Date of birth (YYYY-MM-DD)").fill("1980-02-29")
-    page.get_by_label("Identity document").select_option("passport")
+    page.get_by_label("Identity document", exact=True).select_option("passport")
     page.get_by_label("Document number", exact=True).fill(document)
     page.get_by_label("Issuing country (2 letters, e.g. US)").fill("US")
     page.get_by_label("Address", exact=True).fill("1 Main Street")
