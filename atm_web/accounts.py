@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from . import audit
 from .clock import Stamp, or_system
 from .idempotency import INSUFFICIENT_FUNDS, Once, Replay, at_most_once, batch_key, purge_expired_keys, replayed
-from .journal import ACCOUNT_COLUMNS, TX_COLUMNS, Account, Transaction, append, append_pair, delta, refusal, stamp
+from .journal import (
+    ACCOUNT_COLUMNS,
+    TX_COLUMNS,
+    Account,
+    Transaction,
+    account_is_open,
+    append,
+    append_pair,
+    delta,
+    refusal,
+    stamp,
+)
 from .money import format_cents
 from .refusals import (
     AccountNotFound,
@@ -164,7 +175,7 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
 
     async def apply(conn):
         async with conn.savepoint():
-            if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ?", (from_number,)):
+            if not await account_is_open(conn, from_number):
                 raise UnknownAccount(from_number)
             await conn.lock_accounts((from_number, to_number))
             debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")

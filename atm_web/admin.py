@@ -18,24 +18,13 @@ from .forms import (
     PasswordResetForm,
     RoleForm,
     UnlockForm,
+    error_text,
 )
 from .staff import StaffError
 from .storage import get_db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(require_admin)
-
-
-def _errors(form) -> str:
-    return " ".join(message for messages in form.errors.values() for message in messages)
-
-
-def _flash_refusal(prefix: str, endpoint: str, **values):
-    """A refusal page for show_refusals_on: flash it, back to where the action came from."""
-    def page(error, message, status):
-        flash(f"{prefix}: {message}")
-        return redirect(url_for(endpoint, **values), 303)
-    return page
 
 
 async def _tellers_page(form=None, status=200):
@@ -111,7 +100,7 @@ async def set_active(teller_id, action):
 async def set_role(teller_id):
     form = RoleForm()
     if not form.validate_on_submit():
-        flash("Role not set: " + _errors(form))
+        flash("Role not set: " + error_text(form))
     elif teller_id == g.teller.id:
         flash("You cannot change your own role.")
     else:
@@ -142,7 +131,7 @@ async def unlock_login():
 async def reset_password(teller_id):
     form = PasswordResetForm()
     if not form.validate_on_submit():
-        flash("Password not reset: " + _errors(form))
+        flash("Password not reset: " + error_text(form))
         return redirect(url_for("admin.tellers"), 303)
     try:
         password_hash = await asyncio.to_thread(tellers.hash_password, form.password.data)

@@ -14,9 +14,8 @@ from .approvals import DEFAULT_LIMIT, Approval, audit_expiry_in, get_in
 from .cash_desk import CashPosting
 from .journal import stamp
 from .large_cash import IdCheck
-from .refusals import ApprovalRefused, DrawerNotOpen, SelfApproval
+from .refusals import ApprovalRefused, DrawerNotOpen, SelfApproval, checked_note
 from .reversals import reverse_in
-from .rules import REASON_MAX
 from .storage import Database
 from .tellers import TELLER_COLUMNS, teller_from_row
 
@@ -28,17 +27,11 @@ class Decision:
     receipt_id: int | None = None  # the customer's journal row it posted, if any
 
 
-def check_note(note) -> str:
-    note = (note or "").strip() if isinstance(note, str) else ""
-    if not 1 <= len(note) <= REASON_MAX:
-        raise ApprovalRefused(f"A decision needs a note of 1 to {REASON_MAX} characters.")
-    return note
-
 
 async def decide(db: Database, approval_id: int, approver, approve: bool, note: str, *, now: float,
                  threshold_cents: int) -> Decision:
     """Approve (carry it out) or decline a pending request; SelfApproval for the requester's own."""
-    note = check_note(note)
+    note = checked_note(note, ApprovalRefused, "A decision needs a note")
     if not approver.can_approve:
         raise ApprovalRefused("Only a supervisor or an administrator decides requests.")
     at = stamp(db, now)

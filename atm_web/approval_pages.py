@@ -11,24 +11,14 @@ from .approval_decisions import decide
 from .auth import require_teller
 from .clock import now
 from .customer_forms import DecisionForm
-from .errors import show_refusals_on
-from .forms import ButtonForm, OverdraftLimitForm, ReversalForm
+from .errors import flash_refusal, show_refusals_on
+from .forms import ButtonForm, OverdraftLimitForm, ReversalForm, error_text
 from .reversals import original_in
 from .rules import REASON_MAX, is_account_number
 from .storage import get_db
 
 bp = Blueprint("approval", __name__)
 bp.before_request(require_teller)
-
-
-def _back_to(endpoint: str, prefix: str, **values):
-    """A refusal flashed on the page the action came from; a forbidden one (a self-approval) answered 403."""
-    def page(error, message, status):
-        if status == 403:
-            return render_template("errors/refused.html", message=message, status=status), status
-        flash(f"{prefix}: {message}")
-        return redirect(url_for(endpoint, **values), 303)
-    return page
 
 
 def _require_approver():
@@ -47,7 +37,7 @@ async def request_reversal(tx_id):
     if not form.validate_on_submit():
         flash(f"Not asked: give a reason (up to {REASON_MAX} characters).")
         return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
-    show_refusals_on(_back_to("teller.receipt", "Not asked", tx_id=tx_id))
+    show_refusals_on(flash_refusal("Not asked", "teller.receipt", tx_id=tx_id))
 
     async def check(conn):
         await original_in(conn, tx_id)
@@ -63,10 +53,10 @@ async def request_limit(number):
     if not is_account_number(number):
         abort(404)
     if not form.validate_on_submit():
-        flash("Limit not asked: " + " ".join(m for messages in form.errors.values() for m in messages))
+        flash("Limit not asked: " + error_text(form))
         return redirect(url_for("teller.account", number=number), 303)
     limit = None if form.use_default.data else form.limit_cents
-    show_refusals_on(_back_to("teller.account", "Limit not asked", number=number))
+    show_refusals_on(flash_refusal("Limit not asked", "teller.account", number=number))
 
     async def check(conn):
         await accounts.check_limit_in(conn, number, limit)
@@ -81,7 +71,7 @@ async def request_signoff():
     """Ask again for the sign-off of the teller's close (its request expired or was declined)."""
     if not ButtonForm().validate_on_submit():
         return redirect(url_for("drawer.index"), 303)
-    show_refusals_on(_back_to("drawer.index", "Not asked"))
+    show_refusals_on(flash_refusal("Not asked", "drawer.index"))
     held = await approvals.ask_signoff_again(get_db(), g.teller, now())
     return _waiting(held)
 
@@ -138,10 +128,10 @@ async def decide_request(approval_id):
     _require_approver()
     form = DecisionForm()
     if not form.validate_on_submit() or not (form.approve.data or form.decline.data):
-        flash("Not decided: " + (" ".join(m for messages in form.errors.values() for m in messages)
+        flash("Not decided: " + (error_text(form)
                                  or "choose Approve or Decline."))
         return redirect(url_for("approval.index"), 303)
-    show_refusals_on(_back_to("approval.index", "Not decided"))
+    show_refusals_on(flash_refusal("Not decided", "approval.index"))
     done = await decide(get_db(), approval_id, g.teller, bool(form.approve.data), form.note.data, now=now(),
                         threshold_cents=current_app.config["CTR_THRESHOLD_CENTS"])
     held = done.approval

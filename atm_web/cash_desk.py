@@ -7,11 +7,11 @@ never takes these either (a CashPosting has no batch_row).
 from dataclasses import dataclass
 
 from . import approvals
-from .accounts import Posting
+from .accounts import Posting, get_account
 from .clock import Stamp
 from .customers import Details, add_customer, add_holder, get_in
 from .idempotency import Once, Replay, at_most_once, purge_expired_keys, replayed
-from .journal import Transaction, append_pair, business_date, stamp
+from .journal import Transaction, account_is_open, append_pair, business_date, stamp
 from .large_cash import IdCheck, crossing, record
 from .refusals import AccountNotOpen, CustomerRefused, UnknownAccount, check_account_number, check_amount
 from .storage import Database
@@ -82,8 +82,7 @@ async def post_cash(db: Database, number: str, kind: str, amount_cents: int, act
     """Post a teller's cash; an account that is not open is opened only with its holder (else AccountNotOpen)."""
     check_account_number(number)
     check_amount(amount_cents)
-    if holder is None and not await db.read(lambda conn: conn.fetchall(
-            "SELECT 1 FROM accounts WHERE account_number = ?", (number,))):
+    if holder is None and not (await get_account(db, number)).exists:
         raise AccountNotOpen(number)
     await purge_expired_keys(db, once)
     result = await db.write(CashPosting(number, kind, amount_cents, actor, stamp(db, now), drawer, threshold_cents,
@@ -101,8 +100,7 @@ async def hold_withdrawal(db: Database, teller, number: str, amount_cents: int, 
     at = stamp(db, now)
 
     async def check(conn):
-        if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
-                                   (number,)):
+        if not await account_is_open(conn, number):
             raise UnknownAccount(number)
         await crossing(conn, number, "withdrawal", amount_cents, await business_date(conn, at.today),
                        threshold_cents, id_check)

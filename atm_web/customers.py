@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 
 from . import audit
 from .clock import iso
+from .journal import account_is_open
 from .refusals import AccountNotFound, CustomerRefused, check_account_number
 from .storage import Database, IntegrityError
 
@@ -111,7 +112,7 @@ async def get_customer(db: Database, customer_id: int) -> Customer | None:
 
 async def add_holder(conn, number: str, customer_id: int, actor: str, now: float) -> None:
     """Make a customer a holder of an open account, in the caller's transaction, audited."""
-    if not await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'", (number,)):
+    if not await account_is_open(conn, number):
         raise AccountNotFound(number)
     if await get_in(conn, customer_id) is None:
         raise CustomerRefused("No such customer.")

@@ -14,8 +14,8 @@ from . import approvals, audit
 from .clock import or_system
 from .journal import append_entry, business_date, stamp
 from .money import format_cents
-from .refusals import DrawerRefused, NotEnoughCash
-from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, REASON_MAX, VAULT
+from .refusals import DrawerRefused, NotEnoughCash, checked_note
+from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, VAULT
 from .storage import Database
 
 _SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
@@ -191,17 +191,11 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
 async def sign_off(db: Database, session_id: int, admin, note: str, *, now: float | None = None) -> DrawerSession:
     """A supervisor or administrator other than the drawer's teller (and whoever counted it) signs off a close
     whose variance was beyond tolerance."""
-    note = check_note(note)
+    note = checked_note(note, DrawerRefused, "A sign-off needs a note")
     now = or_system(now)
     at = stamp(db, now)
     return await db.write(lambda conn: sign_off_in(conn, session_id, admin, note, now, at))
 
-
-def check_note(note) -> str:
-    note = (note or "").strip() if isinstance(note, str) else ""
-    if not 1 <= len(note) <= REASON_MAX:
-        raise DrawerRefused(f"A sign-off needs a note of 1 to {REASON_MAX} characters.")
-    return note
 
 
 async def sign_off_in(conn, session_id: int, approver, note: str, now: float, at) -> DrawerSession:

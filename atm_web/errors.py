@@ -56,6 +56,17 @@ def show_refusals_on(page) -> None:
     g.refusal_page = page
 
 
+def flash_refusal(prefix: str, endpoint: str, **values):
+    """A refusal page for show_refusals_on: the message flashed (after prefix) on the page the action came from
+    (endpoint, values); a forbidden one (403: a self-approval) is answered as such, on the refused page."""
+    def page(error, message, status):
+        if status == 403:
+            return render_template("errors/refused.html", message=message, status=status), status
+        flash(f"{prefix}: {message}")
+        return redirect(url_for(endpoint, **values), 303)
+    return page
+
+
 def status_of(error: Exception) -> int:
     if isinstance(error, LedgerUnavailable):
         return 503

@@ -24,6 +24,11 @@ FORM_KEY = re.compile(r"[0-9a-f]{32}\Z")  # a money form's one-time key (new_for
 EXPIRED = "This form has expired: reload the page."
 
 
+def error_text(form) -> str:
+    """Every error of a form, in one line (for a flash)."""
+    return " ".join(message for messages in form.errors.values() for message in messages)
+
+
 def new_form_key() -> str:
     """A money form's one-time key: a posting made with it moves money at most once."""
     return uuid.uuid4().hex

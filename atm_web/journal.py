@@ -193,6 +193,12 @@ async def _refusals(conn):
         raise refused from None
 
 
+async def account_is_open(conn, number: str) -> bool:
+    """Whether a customer's account exists (in the caller's transaction)."""
+    return bool(await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
+                                    (number,)))
+
+
 async def business_date(conn, today: str) -> str:
     """The business date of a posting made on the branch's local date `today`: that date, or the day after the
     last day closed if later (_APPEND computes the same in SQL)."""

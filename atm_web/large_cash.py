@@ -38,18 +38,14 @@ class IdCheck:
         return cls(**json.loads(text)) if text else None
 
 
-async def _customer_total(conn, customer_id: int, kind: str, day: str) -> int:
-    (total,), = await conn.fetchall(
-        f"SELECT coalesce(sum(j.amount_cents), 0) FROM journal j WHERE j.business_date = ? AND j.kind = ? "
-        f"AND j.account_number IN (SELECT account_number FROM account_holders WHERE customer_id = ?) AND {_IS_CASH}",
-        (day, kind, customer_id))
-    return total
+_HELD_BY = "IN (SELECT account_number FROM account_holders WHERE customer_id = ?)"  # a customer's accounts
 
 
-async def _account_total(conn, number: str, kind: str, day: str) -> int:
+async def _total(conn, kind: str, day: str, accounts: str, param) -> int:
+    """The day's cash of one kind on the accounts `accounts` names (_HELD_BY a customer, or '= ?' one)."""
     (total,), = await conn.fetchall(
         f"SELECT coalesce(sum(j.amount_cents), 0) FROM journal j WHERE j.business_date = ? AND j.kind = ? "
-        f"AND j.account_number = ? AND {_IS_CASH}", (day, kind, number))
+        f"AND j.account_number {accounts} AND {_IS_CASH}", (day, kind, param))
     return total
 
 
@@ -60,10 +56,10 @@ async def crossing(conn, number: str, kind: str, amount_cents: int, day: str, th
     has no holder (NeedsHolder), or the person present's identity check is not recorded (NeedsIdentityCheck)."""
     holders = await customers.holders_in(conn, number)
     if not holders:
-        if await _account_total(conn, number, kind, day) + amount_cents > threshold_cents:
+        if await _total(conn, kind, day, "= ?", number) + amount_cents > threshold_cents:
             raise NeedsHolder(number)
         return []
-    above = [c for c in holders if await _customer_total(conn, c.id, kind, day) + amount_cents > threshold_cents]
+    above = [c for c in holders if await _total(conn, kind, day, _HELD_BY, c.id) + amount_cents > threshold_cents]
     if above and (id_check is None or id_check.customer_id not in {c.id for c in holders}):
         raise NeedsIdentityCheck(above)
     return above
@@ -128,8 +124,8 @@ async def worklist(db: Database, status: str | None = None) -> list[Report]:
         for report_id, customer_id, name, doc_type, doc_number, country, day, state, by, at in reports:
             rows = [CashRow(*row) for row in await conn.fetchall(
                 "SELECT j.id, j.account_number, j.kind, j.amount_cents, j.created_at, j.actor FROM journal j "
-                "WHERE j.business_date = ? AND j.account_number IN (SELECT account_number FROM account_holders "
-                f"WHERE customer_id = ?) AND {_IS_CASH} ORDER BY j.id", (day, customer_id))]
+                f"WHERE j.business_date = ? AND j.account_number {_HELD_BY} AND {_IS_CASH} ORDER BY j.id",
+                (day, customer_id))]
             checked = await conn.fetchall("SELECT entry_id, document, checked_by FROM large_cash_checks "
                                           "WHERE report_id = ? ORDER BY id", (report_id,))
             made.append(Report(report_id, customer_id, name, f"{doc_type} {doc_number} ({country})", day, state, by,

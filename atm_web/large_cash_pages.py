@@ -5,7 +5,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, url_
 from . import large_cash
 from .auth import require_admin
 from .clock import now
-from .errors import show_refusals_on
+from .errors import flash_refusal, show_refusals_on
 from .forms import ButtonForm
 from .storage import get_db
 
@@ -29,10 +29,7 @@ async def report_csv():
 @bp.post("/<id:report_id>/filed")
 async def filed(report_id):
     if ButtonForm().validate_on_submit():
-        def back(error, message, status):
-            flash(f"Not marked: {message}")
-            return redirect(url_for("large_cash.index"), 303)
-        show_refusals_on(back)
+        show_refusals_on(flash_refusal("Not marked", "large_cash.index"))
         await large_cash.mark_filed(get_db(), report_id, g.teller, now())
         flash("Marked filed.")
     return redirect(url_for("large_cash.index"), 303)

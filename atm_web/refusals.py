@@ -130,11 +130,17 @@ def check_amount(amount_cents) -> None:
         raise ValueError("amount_cents must be a positive int")
 
 
+def checked_note(text, refusal: type[LedgerError], needs: str) -> str:
+    """A reason or note staff write (a reversal's, a sign-off's, a decision's): stripped, 1 to REASON_MAX characters,
+    else refusal("<needs> of 1 to REASON_MAX characters")."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not 1 <= len(text) <= REASON_MAX:
+        raise refusal(f"{needs} of 1 to {REASON_MAX} characters")
+    return text
+
+
 def check_reason(reason) -> str:
-    reason = reason.strip() if isinstance(reason, str) else ""
-    if not 1 <= len(reason) <= REASON_MAX:
-        raise CannotReverse(f"a reversal needs a reason of 1 to {REASON_MAX} characters")
-    return reason
+    return checked_note(reason, CannotReverse, "a reversal needs a reason")
 
 
 class CustomerRefused(LedgerError):

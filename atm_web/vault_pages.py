@@ -12,8 +12,8 @@ from . import drawers, vault
 from .auth import require_admin
 from .clock import now
 from .drawer_pages import close_form
-from .errors import show_refusals_on
-from .forms import ButtonForm, ShipmentForm, SignOffForm, new_form_key
+from .errors import flash_refusal, show_refusals_on
+from .forms import ButtonForm, ShipmentForm, SignOffForm, error_text, new_form_key
 from .idempotency import Once
 from .money import format_cents
 from .storage import get_db
@@ -22,9 +22,7 @@ bp = Blueprint("vault", __name__, url_prefix="/admin/vault")
 bp.before_request(require_admin)
 
 
-def _back(error, message, status):
-    flash(f"Refused: {message}")
-    return redirect(url_for("vault.index"), 303)
+_back = flash_refusal("Refused", "vault.index")
 
 
 @bp.get("/")
@@ -54,7 +52,7 @@ async def decide(movement_id):
 async def sign_off(session_id):
     form = SignOffForm()
     if not form.validate():
-        flash("Sign-off: " + " ".join(m for messages in form.errors.values() for m in messages))
+        flash("Sign-off: " + error_text(form))
         return redirect(url_for("vault.index"), 303)
     show_refusals_on(_back)
     done = await drawers.sign_off(get_db(), session_id, g.teller, form.note.data, now=now())
