@@ -127,6 +127,12 @@ class Posting:
     def counter_memo(self) -> str:
         return f"{self.kind} {self.number}"
 
+    @property
+    def batchable(self) -> bool:
+        """Whether an engine may post it in one statement with others (batch_row): against clearing only; cash
+        through a drawer is also noted for the day (journal.append_pair), which the batched path does not do."""
+        return self.counter == CLEARING
+
     async def __call__(self, conn):
         return await at_most_once(conn, self.once, lambda: append_pair(
             conn, self.number, self.kind, self.amount_cents, self.counter, self.counter_memo, self.actor, self.at))
@@ -172,20 +178,32 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
     if from_number == to_number:
         raise SameAccount()
     at = stamp(db, now)
-
-    async def apply(conn):
-        async with conn.savepoint():
-            if not await account_is_open(conn, from_number):
-                raise UnknownAccount(from_number)
-            await conn.lock_accounts((from_number, to_number))
-            debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")
-            credit = await append(conn, to_number, "transfer_in", amount_cents, actor, at, related_id=debit.id,
-                                  memo=f"from {from_number}", entry=debit.entry_id)
-            return debit, credit
-
     await purge_expired_keys(db, once)
-    result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
+    result = await db.write(lambda conn: at_most_once(conn, once, lambda: transfer_in(
+        conn, from_number, to_number, amount_cents, actor, at)))
     return await replayed(db, result) if isinstance(result, Replay) else result
+
+
+async def transfer_in(conn, from_number: str, to_number: str, amount_cents: int, actor: str,
+                      at: Stamp) -> tuple[Transaction, Transaction]:
+    """transfer in the caller's transaction, all or nothing (UnknownAccount for a source not open)."""
+    async with conn.savepoint():
+        if not await account_is_open(conn, from_number):
+            raise UnknownAccount(from_number)
+        await conn.lock_accounts((from_number, to_number))
+        debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")
+        credit = await append(conn, to_number, "transfer_in", amount_cents, actor, at, related_id=debit.id,
+                              memo=f"from {from_number}", entry=debit.entry_id)
+        return debit, credit
+
+
+async def open_account_in(conn, number: str, opened_at: str) -> bool:
+    """Open a customer's account with no rows yet, at the default limit (in the caller's transaction), as its first
+    journal row would; False when it exists already."""
+    return bool(await conn.fetchall(
+        "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at) "
+        "SELECT ?, 0, max_debt_cents, ? FROM settings WHERE true ON CONFLICT (account_number) DO NOTHING "
+        "RETURNING account_number", (number, opened_at)))
 
 
 async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None, actor: str, *,

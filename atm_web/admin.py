@@ -1,4 +1,5 @@
-"""Blueprint: admin pages: tellers and their roles, login locks, API tokens, verification and the audit log.
+"""Blueprint: admin pages: tellers and their roles, login locks, API tokens, verification, the audit log and the log of
+reads of customers' records.
 
 Async views like the others: each awaits the ledger or the staff modules; password hashing (slow on purpose) runs
 in a worker thread, off the event loop. A ledger refusal is flashed on the page the action came from.
@@ -7,7 +8,7 @@ import asyncio
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 
-from . import audit, login_locks, tellers, tokens, verification
+from . import approvals, audit, customers, login_locks, tellers, tokens, verification
 from .auth import require_admin
 from .clock import now
 from .forms import (
@@ -88,7 +89,7 @@ async def set_active(teller_id, action):
             and await tokens.live_tokens_made_by(get_db(), teller_id)):  # not warned yet: warn first
         return redirect(url_for("admin.confirm_deactivation", teller_id=teller_id), 303)
     try:
-        teller = await tellers.set_active(get_db(), teller_id, action == "reactivate", g.teller.actor, now())
+        teller = await approvals.set_teller_active(get_db(), teller_id, action == "reactivate", g.teller.actor, now())
     except StaffError as error:
         flash(str(error))
     else:
@@ -184,6 +185,12 @@ async def revoke_token(token_id):
 @bp.get("/audit", endpoint="audit")
 async def audit_page():
     return render_template("admin/audit.html", entries=await audit.entries(get_db()))
+
+
+@bp.get("/read-access", endpoint="read_access")
+async def read_access_page():
+    """Who read which customers' records (ASVS V8.3.5): ids only."""
+    return render_template("admin/read_access.html", entries=await customers.reads(get_db()))
 
 
 @bp.get("/verification", endpoint="verification")

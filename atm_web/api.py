@@ -20,6 +20,7 @@ from .openapi import document
 from .refusals import check_account_number
 from .rules import HISTORY_MAX, LIMIT_MAX_CENTS
 from .storage import get_db
+from .text_input import check_value
 
 bp = Blueprint("api", __name__)
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"},
@@ -55,7 +56,7 @@ def _json_body() -> dict:
         raise ApiError(422, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, 'request body must be a JSON object like {"amount": 12.5}')
-    return body
+    return check_value(body, "the request body")
 
 
 def _amount_cents(body: dict) -> int:

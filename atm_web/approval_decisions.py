@@ -10,14 +10,13 @@ from dataclasses import dataclass
 
 from . import audit, drawers
 from .accounts import set_limit_in
-from .approvals import DEFAULT_LIMIT, Approval, audit_expiry_in, get_in
-from .cash_desk import CashPosting
+from .approvals import DEFAULT_LIMIT, REQUESTER_LEFT, Approval, audit_expiry_in, get_in
+from .cash_desk import CashPosting, reverse_at_counter_in
 from .journal import stamp
 from .large_cash import IdCheck
 from .refusals import ApprovalRefused, DrawerNotOpen, SelfApproval, checked_note
-from .reversals import reverse_in
 from .storage import Database
-from .tellers import TELLER_COLUMNS, teller_from_row
+from .tellers import TELLER_COLUMNS, check_still_allowed_in, teller_from_row
 
 
 @dataclass(frozen=True)
@@ -27,10 +26,10 @@ class Decision:
     receipt_id: int | None = None  # the customer's journal row it posted, if any
 
 
-
 async def decide(db: Database, approval_id: int, approver, approve: bool, note: str, *, now: float,
                  threshold_cents: int) -> Decision:
-    """Approve (carry it out) or decline a pending request; SelfApproval for the requester's own."""
+    """Approve (carry it out) or decline a pending request; SelfApproval for the requester's own. The approver must
+    still be a supervisor or administrator, in an open session, when the decision is written (NoLongerAuthorised)."""
     note = checked_note(note, ApprovalRefused, "A decision needs a note")
     if not approver.can_approve:
         raise ApprovalRefused("Only a supervisor or an administrator decides requests.")
@@ -44,6 +43,7 @@ async def decide(db: Database, approval_id: int, approver, approve: bool, note: 
             return Decision(await get_in(conn, held.id), "expired")
 
     async def op(conn):
+        await check_still_allowed_in(conn, approver, lambda current: current.can_approve)
         held = await get_in(conn, approval_id)
         if held is None:
             raise ApprovalRefused("No such request.")
@@ -77,6 +77,8 @@ async def _requester(conn, held: Approval):
 async def _carry_out(conn, db, held: Approval, approver, note, now, at, threshold_cents):
     """Do what was asked, as the teller asked it and in their name: (the customer's row, its transaction)."""
     teller = await _requester(conn, held)
+    if not teller.active:  # a deactivation declines its requests in its own write: this is belt and braces
+        raise ApprovalRefused(f"Request {held.reference} cannot be carried out: {REQUESTER_LEFT}.")
     if held.kind == "withdrawal":
         drawer = await drawers.session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
         if drawer is None:
@@ -86,7 +88,8 @@ async def _carry_out(conn, db, held: Approval, approver, note, now, at, threshol
                                drawer.account_number, threshold_cents, IdCheck.from_json(held.id_check)).apply(conn)
         return tx.id, tx.entry_id
     if held.kind == "reversal":
-        done = await reverse_in(conn, held.tx_id, held.detail, teller.actor, now, at)
+        done = await reverse_at_counter_in(conn, held.tx_id, held.detail, teller, threshold_cents,
+                                           IdCheck.from_json(held.id_check), now, at)
         return done.rows[0].id, done.rows[0].entry_id
     if held.kind == "overdraft_limit":
         limit = None if held.detail == DEFAULT_LIMIT else held.limit_cents

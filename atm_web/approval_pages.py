@@ -1,5 +1,6 @@
-"""Blueprint: four eyes: the teller's held requests (a reversal, an overdraft limit, a sign-off asked again) and
-their page, and the Approvals page where a supervisor or administrator approves or declines them.
+"""Blueprint: four eyes: the teller's held requests (an overdraft limit, a sign-off asked again; a reversal is asked
+on its receipt, teller.py) and their page, and the Approvals page where a supervisor or administrator approves or
+declines them.
 
 Each view validates its form and makes one call into approvals.py or approval_decisions.py; a refusal is flashed on
 the page the action came from.
@@ -12,9 +13,8 @@ from .auth import require_teller
 from .clock import now
 from .customer_forms import DecisionForm
 from .errors import flash_refusal, show_refusals_on
-from .forms import ButtonForm, OverdraftLimitForm, ReversalForm, error_text
-from .reversals import original_in
-from .rules import REASON_MAX, is_account_number
+from .forms import ButtonForm, OverdraftLimitForm, error_text
+from .rules import is_account_number
 from .storage import get_db
 
 bp = Blueprint("approval", __name__)
@@ -29,22 +29,6 @@ def _require_approver():
 def _waiting(held: approvals.Approval):
     """To the request's page: "Waiting for a supervisor", with its reference."""
     return redirect(url_for("approval.request_page", approval_id=held.id), 303)
-
-
-@bp.post("/teller/receipts/<id:tx_id>/reversal")
-async def request_reversal(tx_id):
-    form = ReversalForm()
-    if not form.validate_on_submit():
-        flash(f"Not asked: give a reason (up to {REASON_MAX} characters).")
-        return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
-    show_refusals_on(flash_refusal("Not asked", "teller.receipt", tx_id=tx_id))
-
-    async def check(conn):
-        await original_in(conn, tx_id)
-
-    held = await approvals.hold(get_db(), "reversal", g.teller, now(), form.form_key.data or None, check,
-                                tx_id=tx_id, detail=form.reason.data.strip())
-    return _waiting(held)
 
 
 @bp.post("/teller/accounts/<number>/overdraft-limit")

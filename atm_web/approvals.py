@@ -6,7 +6,7 @@ approved request out. Nothing here touches the ledger: a held request writes no 
 """
 from dataclasses import dataclass
 
-from . import audit
+from . import audit, tellers
 from .money import format_cents
 from .refusals import DrawerRefused
 from .storage import Database
@@ -207,3 +207,24 @@ async def settle_signoff_in(conn, session_id: int, approver, now: float, note: s
     await conn.execute("UPDATE approvals SET status = 'approved', decided_by = ?, decided_at = ?, decision_note = ? "
                        "WHERE kind = 'drawer_signoff' AND session_id = ? AND status = 'pending'",
                        (approver.username, now, note, session_id))
+
+
+REQUESTER_LEFT = "its requester was deactivated"
+
+
+async def _decline_waiting_of(conn, teller, now: float) -> None:
+    """A requester who loses access: their waiting requests are declined (audited), in the same transaction."""
+    for approval_id, in await conn.fetchall(
+            "UPDATE approvals SET status = 'declined', decided_by = 'system', decided_at = ?, decision_note = ? "
+            "WHERE requested_by = ? AND status = 'pending' RETURNING id", (now, REQUESTER_LEFT, teller.id)):
+        declined = await get_in(conn, approval_id)
+        await audit.record(conn, now, "system", "approval declined", declined.reference,
+                           f"requested by {declined.requester}: {declined.what}; note: {REQUESTER_LEFT}")
+
+
+async def set_teller_active(db: Database, teller_id: int, active: bool, actor: str, now: float):
+    """Deactivate or reactivate a teller (tellers.set_active); a deactivation also declines every request of theirs
+    still waiting, in its transaction, so nothing is carried out in a leaver's name."""
+    return await tellers.set_active(db, teller_id, active, actor, now,
+                                    also=None if active else lambda conn, teller: _decline_waiting_of(conn, teller,
+                                                                                                     now))

@@ -1,5 +1,6 @@
-"""A teller's cash deposit or withdrawal as one write: the posting through their drawer, the holder of an account
-it opens, and the large-cash rule (large_cash.py), all or nothing.
+"""The teller's counter as writes: a cash deposit or withdrawal through their drawer, a transfer, and a reversal
+that pays cash back; each with the holder of an account it opens and the large-cash rule (large_cash.py), all or
+nothing.
 
 The API's postings (accounts.py, against clearing) are not cash and take none of this; an engine's batched path
 never takes these either (a CashPosting has no batch_row).
@@ -7,13 +8,26 @@ never takes these either (a CashPosting has no batch_row).
 from dataclasses import dataclass
 
 from . import approvals
-from .accounts import Posting, get_account
+from .accounts import Posting, get_account, open_account_in, transfer_in
 from .clock import Stamp
-from .customers import Details, add_customer, add_holder, get_in
+from .customers import Details, add_customer, add_holder, get_in, holders_in
+from .drawers import session_where
 from .idempotency import Once, Replay, at_most_once, purge_expired_keys, replayed
-from .journal import Transaction, account_is_open, append_pair, business_date, stamp
+from .journal import Transaction, account_is_open, append_pair, stamp
 from .large_cash import IdCheck, crossing, record
-from .refusals import AccountNotOpen, CustomerRefused, UnknownAccount, check_account_number, check_amount
+from .refusals import (
+    AccountNotOpen,
+    AccountOpenedMeanwhile,
+    CustomerRefused,
+    DrawerNotOpen,
+    SameAccount,
+    UnknownAccount,
+    check_account_number,
+    check_amount,
+    check_reason,
+)
+from .reversals import Reversal, moved_cash, original_in, reverse_in
+from .rules import REVERSING_KIND
 from .storage import Database
 
 NEW_HOLDER = 0  # an IdCheck's customer on the confirm step of a new account: the holder being recorded
@@ -21,9 +35,30 @@ NEW_HOLDER = 0  # an IdCheck's customer on the confirm step of a new account: th
 
 @dataclass(frozen=True)
 class NewHolder:
-    """The holder of an account a deposit opens: an existing customer, or a new one."""
+    """The holder of an account a teller's posting opens: an existing customer, or a new one."""
     customer_id: int | None = None
     details: Details | None = None
+
+
+async def open_with_holder(conn, number: str, holder: NewHolder, actor: str, at: Stamp):
+    """Open the account (as its first journal row would) and record its holder, in the caller's transaction, before
+    anything is posted on it (so the large-cash rule sees the holder). An account opened meanwhile, by another
+    teller's confirm or a script, is refused (AccountOpenedMeanwhile): its holders are not this customer."""
+    if not await open_account_in(conn, number, at.created_at):
+        raise AccountOpenedMeanwhile(number, [c.full_name for c in await holders_in(conn, number)])
+    customer = (await add_customer(conn, holder.details, actor, at.seconds)
+                if holder.customer_id is None else await get_in(conn, holder.customer_id))
+    if customer is None:
+        raise CustomerRefused("No such customer: search again.")
+    await add_holder(conn, number, customer.id, actor, at.seconds)
+    return customer
+
+
+def _present(id_check: IdCheck | None, customer) -> IdCheck | None:
+    """The identity check of the confirm step of a new account is of the holder just recorded."""
+    if id_check is not None and id_check.customer_id == NEW_HOLDER and customer is not None:
+        return IdCheck(customer.id, id_check.checked_by)
+    return id_check
 
 
 @dataclass(frozen=True)
@@ -44,33 +79,16 @@ class CashPosting:
         async with conn.savepoint():
             id_check = self.id_check
             if self.holder is not None:
-                customer = await self._open_with_holder(conn)
-                if id_check is not None and id_check.customer_id == NEW_HOLDER and customer is not None:
-                    id_check = IdCheck(customer.id, id_check.checked_by)  # the holder just recorded is present
-            day = await business_date(conn, self.at.today)
+                id_check = _present(id_check, await open_with_holder(conn, self.number, self.holder, self.actor,
+                                                                     self.at))
+            day = self.at.today  # the cash day: the branch's calendar date
             above = await crossing(conn, self.number, self.kind, self.amount_cents, day, self.threshold_cents,
                                    id_check)
             posting = Posting(self.number, self.kind, self.amount_cents, self.actor, self.at, None, self.drawer)
             tx = await append_pair(conn, self.number, self.kind, self.amount_cents, self.drawer,
-                                   posting.counter_memo, self.actor, self.at)
-            await record(conn, above, tx.entry_id, day, id_check, self.at.seconds)
+                                   posting.counter_memo, self.actor, self.at)  # cash: it notes it for the day
+            await record(conn, above, day, id_check, self.at.seconds, entry_id=tx.entry_id)
             return tx
-
-    async def _open_with_holder(self, conn):
-        """Open the account (as its first journal row would) and record its holder before the cash is posted, so
-        the large-cash rule sees the holder. An account opened meanwhile (another teller's confirm) keeps the
-        holders it has: more are added on its page."""
-        if not await conn.fetchall(
-                "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at) "
-                "SELECT ?, 0, max_debt_cents, ? FROM settings WHERE true ON CONFLICT (account_number) DO NOTHING "
-                "RETURNING account_number", (self.number, self.at.created_at)):
-            return None
-        customer = (await add_customer(conn, self.holder.details, self.actor, self.at.seconds)
-                    if self.holder.customer_id is None else await get_in(conn, self.holder.customer_id))
-        if customer is None:
-            raise CustomerRefused("No such customer: search again.")
-        await add_holder(conn, self.number, customer.id, self.actor, self.at.seconds)
-        return customer
 
     async def __call__(self, conn):
         return await at_most_once(conn, self.once, lambda: self.apply(conn))
@@ -90,6 +108,77 @@ async def post_cash(db: Database, number: str, kind: str, amount_cents: int, act
     return (await replayed(db, result))[0] if isinstance(result, Replay) else result
 
 
+async def post_transfer(db: Database, from_number: str, to_number: str, amount_cents: int, actor: str,
+                        once: Once | None = None, *, now: float, holder: NewHolder | None = None
+                        ) -> tuple[Transaction, Transaction]:
+    """A teller's transfer: to an open account, or to a new one opened with its holder in the same write (never
+    without: AccountNotOpen asks for the holder first)."""
+    check_account_number(from_number, "from_account")
+    check_account_number(to_number, "to_account")
+    check_amount(amount_cents)
+    if from_number == to_number:
+        raise SameAccount()
+    if not (await get_account(db, from_number)).exists:  # said first: no holder is asked for a transfer from nothing
+        raise UnknownAccount(from_number)
+    if holder is None and not (await get_account(db, to_number)).exists:
+        raise AccountNotOpen(to_number)
+    at = stamp(db, now)
+
+    async def apply(conn):
+        async with conn.savepoint():
+            if holder is not None:
+                if not await account_is_open(conn, from_number):  # before the new account is opened
+                    raise UnknownAccount(from_number)
+                await open_with_holder(conn, to_number, holder, actor, at)
+            return await transfer_in(conn, from_number, to_number, amount_cents, actor, at)
+
+    await purge_expired_keys(db, once)
+    result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
+    return await replayed(db, result) if isinstance(result, Replay) else result
+
+
+async def _open_drawer_of(conn, teller) -> str:
+    drawer = await session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
+    if drawer is None:
+        raise DrawerNotOpen(f"{teller.username}'s drawer is not open: a reversal of cash pays through the drawer of "
+                            "the teller who asked for it")
+    return drawer.account_number
+
+
+async def check_reversal_in(conn, tx_id: int, teller, threshold_cents: int, id_check: IdCheck | None, at: Stamp):
+    """Whether entry tx_id may be reversed at the counter as `teller` asks (in the caller's transaction): the
+    original, and for one that moved cash, the teller's open drawer (DrawerNotOpen without one) and the large-cash
+    rule for the cash it pays back (NeedsIdentityCheck...): (original, drawer or None, customers taken above)."""
+    original = await original_in(conn, tx_id)
+    if not await moved_cash(conn, original):
+        return original, None, []
+    drawer = await _open_drawer_of(conn, teller)
+    above = await crossing(conn, original.account_number, REVERSING_KIND[original.kind], original.amount_cents,
+                           at.today, threshold_cents, id_check)
+    return original, drawer, above
+
+
+async def reverse_at_counter_in(conn, tx_id: int, reason: str, teller, threshold_cents: int,
+                                id_check: IdCheck | None, now: float, at: Stamp) -> Reversal:
+    """A reversal asked by `teller` (in their name, in the caller's transaction): cash it pays back goes through
+    their open drawer and counts, on its cash day, for the large-cash rule like any cash."""
+    async with conn.savepoint():
+        _, drawer, above = await check_reversal_in(conn, tx_id, teller, threshold_cents, id_check, at)
+        done = await reverse_in(conn, tx_id, reason, teller.actor, now, at, cash_account=drawer)
+        if drawer is not None:  # cash: reverse_in noted it for the day
+            await record(conn, above, at.today, id_check, now, entry_id=done.rows[0].entry_id)
+        return done
+
+
+async def reverse_at_counter(db: Database, tx_id: int, reason: str, teller, *, now: float, threshold_cents: int,
+                             id_check: IdCheck | None = None) -> Reversal:
+    """reverse_at_counter_in in a write of its own (an approval carries it out in the decision's write)."""
+    reason = check_reason(reason)
+    at = stamp(db, now)
+    return await db.write(lambda conn: reverse_at_counter_in(conn, tx_id, reason, teller, threshold_cents, id_check,
+                                                             now, at))
+
+
 async def hold_withdrawal(db: Database, teller, number: str, amount_cents: int, form_key: str,
                           id_check: IdCheck | None, *, now: float, threshold_cents: int):
     """A withdrawal to hold for a supervisor (approvals.py): nothing posted. Checked first as its posting will be
@@ -102,8 +191,21 @@ async def hold_withdrawal(db: Database, teller, number: str, amount_cents: int, 
     async def check(conn):
         if not await account_is_open(conn, number):
             raise UnknownAccount(number)
-        await crossing(conn, number, "withdrawal", amount_cents, await business_date(conn, at.today),
-                       threshold_cents, id_check)
+        await crossing(conn, number, "withdrawal", amount_cents, at.today, threshold_cents, id_check)
 
     return await approvals.hold(db, "withdrawal", teller, now, form_key, check, account_number=number,
                                 amount_cents=amount_cents, id_check=id_check.to_json() if id_check else None)
+
+
+async def ask_reversal(db: Database, teller, tx_id: int, reason: str, form_key: str | None,
+                       id_check: IdCheck | None, *, now: float, threshold_cents: int):
+    """A reversal to hold for a supervisor: nothing posted. Checked first as it will be carried out (reversible;
+    for cash, the teller's drawer open and the large-cash rule with its identity check)."""
+    reason = check_reason(reason)
+    at = stamp(db, now)
+
+    async def check(conn):
+        await check_reversal_in(conn, tx_id, teller, threshold_cents, id_check, at)
+
+    return await approvals.hold(db, "reversal", teller, now, form_key, check, tx_id=tx_id, detail=reason,
+                                id_check=id_check.to_json() if id_check else None)

@@ -4,7 +4,7 @@ import datetime
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField
+from wtforms import BooleanField, SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 
 from .customers import DETAIL_FIELDS, Details
@@ -61,6 +61,7 @@ class HolderForm(CustomerForm):
     """Who holds an account: an existing customer (holder = their id), or a new one (holder = 'new')."""
     holder = StringField("Holder", validators=[InputRequired("Choose the holder: a customer found, or a new one."),
                                                Regexp(r"(new|[0-9]{1,18})\Z", message="Choose the holder.")])
+    id_checked = BooleanField("I checked the identity document of this holder, who is present")
     submit = SubmitField("Add holder")
 
     @property

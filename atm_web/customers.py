@@ -1,14 +1,14 @@
 """Customers: their records (every change audited), the accounts they hold, and the search tellers find them by.
 
 A customer's personal data is for logged-in staff: it is never logged, and the audit log names the fields a change
-touched, not their values.
+touched, not their values. Every page that shows records logs who read which (customer_reads: ids, never data).
 """
 from dataclasses import dataclass, fields
 
 from . import audit
 from .clock import iso
 from .journal import account_is_open
-from .refusals import AccountNotFound, CustomerRefused, check_account_number
+from .refusals import AccountNotFound, CustomerRefused
 from .storage import Database, IntegrityError
 
 SEARCH_MAX = 20  # matches listed for one search
@@ -110,6 +110,40 @@ async def get_customer(db: Database, customer_id: int) -> Customer | None:
     return await db.read(lambda conn: get_in(conn, customer_id))
 
 
+async def note_reads(db: Database, reader: str, action: str, customer_ids, now: float) -> None:
+    """Keep who read which customers' records (ids only, never the data), before the records are shown: a read
+    that cannot be logged is not shown (the write's failure is the request's)."""
+    ids = ",".join(str(customer_id) for customer_id in customer_ids)
+    if ids:
+        await db.write(lambda conn: conn.execute(
+            "INSERT INTO customer_reads (at, actor, action, customer_ids) VALUES (?, ?, ?, ?)",
+            (iso(now), reader, action, ids)))
+
+
+async def view_customer(db: Database, customer_id: int, reader: str, now: float) -> Customer | None:
+    """A customer's record for a page that shows it, the read logged (note_reads)."""
+    customer = await get_customer(db, customer_id)
+    if customer is not None:
+        await note_reads(db, reader, "record viewed", [customer.id], now)
+    return customer
+
+
+@dataclass(frozen=True)
+class Read:
+    id: int
+    at: str
+    actor: str
+    action: str
+    customer_ids: str
+
+
+async def reads(db: Database, limit: int = 200) -> list[Read]:
+    """The latest reads of customers' records, newest first (Admin > Read access)."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        "SELECT id, at, actor, action, customer_ids FROM customer_reads ORDER BY id DESC LIMIT ?", (limit,)))
+    return [Read(*row) for row in rows]
+
+
 async def add_holder(conn, number: str, customer_id: int, actor: str, now: float) -> None:
     """Make a customer a holder of an open account, in the caller's transaction, audited."""
     if not await account_is_open(conn, number):
@@ -122,22 +156,6 @@ async def add_holder(conn, number: str, customer_id: int, actor: str, now: float
     await conn.execute("INSERT INTO account_holders (account_number, customer_id, added_at, added_by) "
                        "VALUES (?, ?, ?, ?)", (number, customer_id, iso(now), actor))
     await audit.record(conn, now, actor, "holder added", number, f"customer {customer_id}")
-
-
-async def link_holder(db: Database, number: str, customer_id: int | None, details: Details | None, actor: str,
-                      now: float) -> Customer:
-    """Record a holder of an open account: an existing customer, or a new one made from details."""
-    check_account_number(number)
-
-    async def op(conn):
-        async with conn.savepoint():
-            customer = (await add_customer(conn, details, actor, now) if customer_id is None
-                        else await get_in(conn, customer_id))
-            if customer is None:
-                raise CustomerRefused("No such customer.")
-            await add_holder(conn, number, customer.id, actor, now)
-            return customer
-    return await db.write(op)
 
 
 async def holders_in(conn, number: str) -> list[Customer]:
@@ -171,12 +189,15 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-async def search(db: Database, text: str) -> list[Customer]:
-    """Customers whose name holds the text (any case), or whose identity document number is the text."""
+async def search(db: Database, text: str, reader: str, now: float) -> list[Customer]:
+    """Customers whose name holds the text (any case), or whose identity document number is the text; the records
+    listed are logged as read by `reader` (note_reads)."""
     text = (text or "").strip()
     if not text:
         return []
     rows = await db.read(lambda conn: conn.fetchall(
         f"SELECT {_COLUMNS} FROM customers WHERE name_folded LIKE ? ESCAPE '\\' OR document_number = ? "
         "ORDER BY full_name, id LIMIT ?", (_like(text.casefold()), text.upper(), SEARCH_MAX)))
-    return [_customer(row) for row in rows]
+    found = [_customer(row) for row in rows]
+    await note_reads(db, reader, "search listed", (c.id for c in found), now)
+    return found

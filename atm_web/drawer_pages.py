@@ -95,7 +95,7 @@ async def close():
     return redirect(url_for("drawer.result", session_id=closed.id), 303)
 
 
-@bp.get("/sessions/<int:session_id>")
+@bp.get("/sessions/<id:session_id>")
 async def result(session_id):
     """A closed session: expected, counted and the variance (the teller's own, or any for an administrator)."""
     session = await drawers.get_session(get_db(), session_id)

@@ -17,6 +17,7 @@ from .money import format_cents
 from .refusals import DrawerRefused, NotEnoughCash, checked_note
 from .rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, VAULT
 from .storage import Database
+from .tellers import check_still_allowed_in
 
 _SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
                     "s.opening_counts, s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, "
@@ -159,6 +160,7 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
                 if not teller.is_admin or session.teller_id == teller.id:
                     raise DrawerRefused("Close your own drawer on My drawer; only an administrator closes "
                                         "another teller's.")
+                await check_still_allowed_in(conn, teller, lambda current: current.is_admin)
             (balance,), = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
                                               (session.account_number,))
             expected, name = -balance, f"drawer {session.id}"
@@ -194,8 +196,11 @@ async def sign_off(db: Database, session_id: int, admin, note: str, *, now: floa
     note = checked_note(note, DrawerRefused, "A sign-off needs a note")
     now = or_system(now)
     at = stamp(db, now)
-    return await db.write(lambda conn: sign_off_in(conn, session_id, admin, note, now, at))
 
+    async def op(conn):
+        await check_still_allowed_in(conn, admin, lambda current: current.is_admin)
+        return await sign_off_in(conn, session_id, admin, note, now, at)
+    return await db.write(op)
 
 
 async def sign_off_in(conn, session_id: int, approver, note: str, now: float, at) -> DrawerSession:

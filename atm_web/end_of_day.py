@@ -24,11 +24,15 @@ from .storage import Database
 @dataclass
 class SessionLine:
     session: DrawerSession
-    cash_in_cents: int = 0
-    cash_out_cents: int = 0
-    from_vault_cents: int = 0  # mid-day movements, the opening float apart
-    to_vault_cents: int = 0
+    cash_in_cents: int | None = 0  # None while the drawer is open (see blind)
+    cash_out_cents: int | None = 0
+    from_vault_cents: int | None = 0  # mid-day movements, the opening float apart
+    to_vault_cents: int | None = 0
     transactions: int = 0
+
+    @property
+    def opening_cents(self) -> int | None:
+        return None if self.session.status == "open" else self.session.opening_cents
 
 
 @dataclass
@@ -39,24 +43,22 @@ class Report:
     closed_by: str | None
     lines: list[SessionLine]
     vault_open_cents: int
-    vault_close_cents: int
-    by_kind: dict[str, tuple[int, int]]  # kind: (count, cents)
-    by_teller: dict[str, tuple[int, int]]  # actor: (transactions, cents moved for customers)
+    vault_close_cents: int | None  # None, like every amount below, while a drawer is open (see blind)
+    by_kind: dict[str, tuple[int, int | None]]  # kind: (count, cents)
+    by_teller: dict[str, tuple[int, int | None]]  # actor: (transactions, cents moved for customers)
     per_hour: dict[str, list[int]]  # actor: 24 counts, by local hour
     unbalanced: list[tuple[int, int]]  # (entry, sum) of the day's transactions that do not sum to zero
-    cash_accounts_cents: int  # what the cash accounts' journal rows sum to (cash stands at minus the notes)
-    cash_held_cents: int  # the vault plus every drawer, from their balances
+    cash_accounts_cents: int | None  # what the cash accounts' journal rows sum to (cash stands at minus the notes)
+    cash_held_cents: int | None  # the vault plus every drawer, from their balances
+    cash_agrees: bool
     verify_problems: list[str] = field(default_factory=list)
     rows_checked: int = 0
     day_rows: int = 0
+    blind: bool = False  # a drawer of the day is still open: no amount that adds up to its cash is shown
 
     @property
     def balanced(self) -> bool:
         return not self.unbalanced
-
-    @property
-    def cash_agrees(self) -> bool:
-        return -self.cash_accounts_cents == self.cash_held_cents
 
     @property
     def sound(self) -> bool:
@@ -143,11 +145,28 @@ async def report(db: Database, business_date: str) -> Report:
             else:
                 line.to_vault_cents += amount
     problems, rows_checked = await verification.verify(db)
-    return Report(business_date, "closed" if closed else "open", closed[0][0] if closed else None,
-                  closed[0][1] if closed else None, list(lines.values()), vault_open, vault_cents,
-                  {k: tuple(v) for k, v in sorted(by_kind.items())},
-                  {k: tuple(v) for k, v in sorted(by_teller.items())}, dict(sorted(per_hour.items())),
-                  [tuple(u) for u in unbalanced], journal_cash, held, problems, rows_checked, len(rows))
+    day = Report(business_date, "closed" if closed else "open", closed[0][0] if closed else None,
+                 closed[0][1] if closed else None, list(lines.values()), vault_open, vault_cents,
+                 {k: tuple(v) for k, v in sorted(by_kind.items())},
+                 {k: tuple(v) for k, v in sorted(by_teller.items())}, dict(sorted(per_hour.items())),
+                 [tuple(u) for u in unbalanced], journal_cash, held, -journal_cash == held, problems, rows_checked,
+                 len(rows))
+    return blind(day) if any(line.session.status == "open" for line in day.lines) else day
+
+
+def blind(day: Report) -> Report:
+    """The report while a drawer is open: a drawer's close is a blind count, so nothing here may add up to its
+    expected cash before it is counted. Its line shows it open with no amounts; the totals by kind and by teller
+    keep their counts, and the vault's close and the cash held their verdict, without amounts; closed drawers'
+    lines are shown whole. Every amount appears once the last drawer of the day is closed."""
+    for line in day.lines:
+        if line.session.status == "open":
+            line.cash_in_cents = line.cash_out_cents = line.from_vault_cents = line.to_vault_cents = None
+    day.by_kind = {kind: (count, None) for kind, (count, _) in day.by_kind.items()}
+    day.by_teller = {actor: (count, None) for actor, (count, _) in day.by_teller.items()}
+    day.vault_close_cents = day.cash_accounts_cents = day.cash_held_cents = None
+    day.blind = True
+    return day
 
 
 def to_json(r: Report) -> dict:
@@ -157,9 +176,10 @@ def to_json(r: Report) -> dict:
 
     return {
         "business_date": r.business_date, "status": r.status, "closed_at": r.closed_at, "closed_by": r.closed_by,
+        "amounts_hidden": r.blind,
         "sessions": [{"drawer": x.session.id, "teller": x.session.username, "status": x.session.status,
                       "opened_at": x.session.opened_at, "closed_at": x.session.closed_at,
-                      "opening_float": money(x.session.opening_cents), "cash_in": money(x.cash_in_cents),
+                      "opening_float": money(x.opening_cents), "cash_in": money(x.cash_in_cents),
                       "cash_out": money(x.cash_out_cents), "from_vault": money(x.from_vault_cents),
                       "to_vault": money(x.to_vault_cents), "expected": money(x.session.expected_cents),
                       "counted": money(x.session.counted_cents), "variance": money(x.session.variance_cents),
@@ -169,7 +189,8 @@ def to_json(r: Report) -> dict:
         "by_teller": {actor: {"transactions": count, "amount": money(cents)}
                       for actor, (count, cents) in r.by_teller.items()},
         "proof": {"balanced": r.balanced, "unbalanced_transactions": [entry for entry, _ in r.unbalanced],
-                  "cash_held": money(r.cash_held_cents), "cash_accounts": money(-r.cash_accounts_cents),
+                  "cash_held": money(r.cash_held_cents),
+                  "cash_accounts": money(None if r.cash_accounts_cents is None else -r.cash_accounts_cents),
                   "cash_agrees": r.cash_agrees, "verify": {"ok": not r.verify_problems,
                                                            "rows_checked": r.rows_checked,
                                                            "problems": r.verify_problems[:10]},
@@ -194,14 +215,19 @@ def to_csv(r: Report, zone: str) -> bytes:
     for line in r.lines:
         s = line.session
         writer.writerow([r.business_date, s.id, s.username, local(s.opened_at, zone),
-                         local(s.closed_at, zone) if s.closed_at else "", money(s.opening_cents),
+                         local(s.closed_at, zone) if s.closed_at else "", money(line.opening_cents),
                          money(line.cash_in_cents), money(line.cash_out_cents), money(line.from_vault_cents),
                          money(line.to_vault_cents), money(s.expected_cents), money(s.counted_cents),
                          money(s.variance_cents), s.signed_off_by or ""])
+
+    def total(values):
+        values = list(values)
+        return None if None in values else sum(values)
+
     writer.writerow([r.business_date, "total", f"{len(r.lines)} sessions", "", "",
-                     money(sum(x.session.opening_cents for x in r.lines)),
-                     money(sum(x.cash_in_cents for x in r.lines)), money(sum(x.cash_out_cents for x in r.lines)),
-                     money(sum(x.from_vault_cents for x in r.lines)), money(sum(x.to_vault_cents for x in r.lines)),
+                     money(total(x.opening_cents for x in r.lines)),
+                     money(total(x.cash_in_cents for x in r.lines)), money(total(x.cash_out_cents for x in r.lines)),
+                     money(total(x.from_vault_cents for x in r.lines)), money(total(x.to_vault_cents for x in r.lines)),
                      money(sum(x.session.expected_cents or 0 for x in r.lines)),
                      money(sum(x.session.counted_cents or 0 for x in r.lines)),
                      money(sum(x.session.variance_cents or 0 for x in r.lines)), ""])
@@ -212,9 +238,14 @@ def to_csv(r: Report, zone: str) -> bytes:
 
 async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[str, str]:
     """Close the current business day: (its date, its CSV's SHA-256). Refused while a drawer is open or waits for
-    a sign-off (naming them)."""
+    a sign-off (naming them), and for a day that has not begun at the branch (BRANCH_TIMEZONE): a day is closed on
+    its date or later, never ahead."""
     now = or_system(now)
     closing = await current_business_date(db, now=now)
+    today = stamp(now, db.branch_timezone).today
+    if closing > today:  # closed already today: the next business day has not begun in the branch's zone
+        raise DrawerRefused(f"The business day {closing} has not begun yet (today is {today} at the branch): it can "
+                            f"be closed on {closing} or later.")
     not_closed = await sessions(db)
     if not_closed:
         names = ", ".join(f"drawer {s.id} of {s.username} ({'open' if s.status == 'open' else 'waiting for sign-off'})"

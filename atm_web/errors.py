@@ -4,6 +4,7 @@ A ledger refusal (refusals.py) or a busy ledger (storage.LedgerUnavailable) reac
 status: as JSON for the API, and for a teller on the page the view named with show_refusals_on() (the form
 again, with the message), else on an error page. Views do not catch them one by one.
 """
+import re
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
@@ -46,8 +47,14 @@ def teller_message(error: Exception) -> str:
         return "Insufficient funds: this would go past the overdraft limit. Nothing was recorded."
     if isinstance(error, IdempotencyKeyReused):
         return "This form was already used. Nothing new was recorded; start again from the account."
-    text = str(error)
-    return f"{text[:1].upper()}{text[1:]}. Nothing was recorded."
+    text = str(error).strip()
+    text = f"{text[:1].upper()}{text[1:]}"
+    if _SAYS_NOTHING_WRITTEN.search(text):  # the refusal says so itself
+        return text if text.endswith(".") else f"{text}."
+    return f"{text.rstrip('.')}. Nothing was recorded."
+
+
+_SAYS_NOTHING_WRITTEN = re.compile(r"\bnothing (new )?was (recorded|posted|written|done)\b", re.IGNORECASE)
 
 
 def show_refusals_on(page) -> None:
@@ -135,6 +142,8 @@ def relative_location(location: str) -> str:
 
 
 def register(app):
+    from . import text_input
+    text_input.register(app)
     app.register_error_handler(HTTPException, _http_error)
     for kind in (ApiError, LedgerError, InvalidAmount, LedgerUnavailable):
         app.register_error_handler(kind, _refused)

@@ -68,12 +68,16 @@ class MoneyForm(AmountForm):
     form_key = HiddenField(validators=[InputRequired(EXPIRED), Regexp(FORM_KEY, message=EXPIRED)])
 
 
-class TransactionForm(MoneyForm):
+class IdCheckFields:
+    """The large-cash identity check a teller records on a form that moves cash: who is present, and the box."""
+    id_checked = BooleanField("I checked this identity document of the person present")
+    present_customer = HiddenField(validators=[Regexp(r"([0-9]{1,18})?\Z", message="Choose the person present.")])
+
+
+class TransactionForm(IdCheckFields, MoneyForm):
     account_number = StringField("Account number", validators=[InputRequired(), _account_number],
                                  render_kw={"autocomplete": "off"})
     confirm_open = HiddenField()
-    id_checked = BooleanField("I checked this identity document of the person present")
-    present_customer = HiddenField(validators=[Regexp(r"([0-9]{1,18})?\Z", message="Choose the person present.")])
     deposit = SubmitField("Deposit")
     withdraw = SubmitField("Withdraw")
 
@@ -87,6 +91,7 @@ class TransferForm(MoneyForm):
                                render_kw={"autocomplete": "off"})
     to_account = StringField("To account", validators=[InputRequired(), _account_number],
                              render_kw={"autocomplete": "off"})
+    confirm_open = HiddenField()
     submit = SubmitField("Transfer")
 
     def validate_to_account(self, field):
@@ -154,7 +159,7 @@ class OverdraftLimitForm(FlaskForm):
             raise ValidationError(str(error).replace("amount", "limit").capitalize() + ".") from None
 
 
-class ReversalForm(FlaskForm):
+class ReversalForm(IdCheckFields, FlaskForm):
     reason = StringField("Reason for the reversal", validators=[InputRequired(), Length(max=REASON_MAX)],
                          render_kw={"autocomplete": "off"})
     form_key = HiddenField()

@@ -14,7 +14,7 @@ from .refusals import (
     NotEnoughCash,
     check_account_number,
 )
-from .rules import CREDIT_KINDS, HISTORY_MAX
+from .rules import CREDIT_KINDS, DRAWER_PREFIX, HISTORY_MAX
 from .storage import Database, IntegrityError
 
 ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at, kind"
@@ -141,15 +141,54 @@ _APPEND_PAIR = (
 async def append_pair(conn, number: str, kind: str, amount_cents: int, counter: str, counter_memo: str, actor: str,
                       at: Stamp) -> Transaction:
     """A deposit or withdrawal and its other side on `counter`, in one statement (see _APPEND_PAIR): the
-    customer's row, or the ledger's refusal with nothing written."""
+    customer's row, or the ledger's refusal with nothing written. Through a drawer, it is cash (note_cash)."""
     async with _refusals(conn):
         rows = await conn.fetchall(_APPEND_PAIR, {
             "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
             "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
             "now": at.created_at, "actor": actor, "today": at.today})
     (tx_id, _, balance, entry_id, business_date), = [row for row in rows if row[1] == number]
+    if counter.startswith(DRAWER_PREFIX):
+        await note_cash(conn, entry_id, number, kind, amount_cents, at.today)
     return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, None, "", entry_id,
                        business_date)
+
+
+# A customer's cash: the direction of each kind of row that moves cash through a drawer.
+CASH_DIRECTION = {"deposit": "in", "reversal_credit": "in", "withdrawal": "out", "reversal_debit": "out"}
+
+
+async def note_cash(conn, entry_id: int, number: str, kind: str, amount_cents: int, cash_day: str) -> None:
+    """In the posting's transaction: its cash on the customer's account, on its cash day (the branch's calendar
+    date at the posting, which Close the day does not move), for the day's totals (cash_total)."""
+    await conn.execute("INSERT INTO customer_cash (entry_id, account_number, cash_day, direction, amount_cents) "
+                       "VALUES (?, ?, ?, ?, ?)", (entry_id, number, cash_day, CASH_DIRECTION[kind], amount_cents))
+
+
+async def cash_total(conn, numbers, cash_day: str, direction: str) -> int:
+    """The cash of one day, one way ('in' or 'out'), on these customer accounts (in the caller's transaction):
+    read through customer_cash_by_account_day, so it costs these accounts' rows of the day, never the day's or
+    the ledger's."""
+    numbers = list(numbers)
+    if not numbers:
+        return 0
+    (total,), = await conn.fetchall(
+        f"SELECT coalesce(sum(amount_cents), 0) FROM customer_cash WHERE account_number IN "
+        f"({','.join('?' * len(numbers))}) AND cash_day = ? AND direction = ?", (*numbers, cash_day, direction))
+    return total
+
+
+async def cash_rows(conn, numbers, cash_day: str) -> list[Transaction]:
+    """The customer rows of one day's cash on these accounts, oldest first."""
+    numbers = list(numbers)
+    if not numbers:
+        return []
+    rows = await conn.fetchall(
+        f"SELECT {', '.join('j.' + c for c in TX_COLUMNS.split(', '))} FROM customer_cash c JOIN journal j "
+        "ON j.entry_id = c.entry_id AND j.account_number = c.account_number "
+        f"WHERE c.account_number IN ({','.join('?' * len(numbers))}) AND c.cash_day = ? ORDER BY j.id",
+        (*numbers, cash_day))
+    return [Transaction(*row) for row in rows]
 
 
 async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at: Stamp,

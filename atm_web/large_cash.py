@@ -1,27 +1,31 @@
-"""Large cash (the currency transaction report): each customer's cash in and cash out per business day, summed
-separately (never netted) from the ledger across all their accounts and tellers; the identity check that cash
-above CTR_THRESHOLD needs before it is posted; and the worklist administrators file from.
+"""Large cash (the currency transaction report): each customer's cash in and cash out per cash day, summed
+separately (never netted) across all their accounts and tellers; the identity check that cash above CTR_THRESHOLD
+needs before it is posted; and the worklist administrators file from.
 
-Cash is a customer's deposit or withdrawal whose transaction went through a drawer ('@drawer-...'); API postings
-go against clearing and are not cash. A total "above the threshold" is strictly above it: exactly the threshold is
-not. Every cash transaction that leaves a customer's total for the day above it needs the check (the first that
-crosses, and each one after it that day), and each is listed on that customer's report for the day.
+Cash is a customer's deposit or withdrawal through a teller's drawer, or a reversal that moved cash through one;
+API postings go against clearing and are not cash. The ledger notes each in customer_cash in the posting's own
+transaction (journal.note_cash), on its cash day: the branch's calendar date at the posting (BRANCH_TIMEZONE),
+which Close the day cannot move, unlike the business date. A total "above the threshold" is strictly above it:
+exactly the threshold is not. Every cash transaction that leaves a customer's total for the day above it needs the
+check (the first that crosses, and each one after it that day), and so does adding that customer as a holder of an
+account that had cash that day (holders.py); each is listed on that customer's report for the day. A report and
+each check keep a copy of the name and document checked: a later edit of the record does not rewrite what was
+reported.
 """
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 
-from . import audit, customers
+from . import audit, customers, journal
 from .clock import iso
 from .money import format_cents
 from .refusals import ApprovalRefused, NeedsHolder, NeedsIdentityCheck
-from .rules import DRAWER_PREFIX
 from .storage import Database
 
-CASH_KINDS = {"deposit": "cash in", "withdrawal": "cash out"}
-_IS_CASH = (f"j.kind IN ('deposit', 'withdrawal') AND EXISTS (SELECT 1 FROM journal d WHERE d.entry_id = j.entry_id "
-            f"AND d.account_number LIKE '{DRAWER_PREFIX}%')")
+CASH_KINDS = {"deposit": "cash in", "withdrawal": "cash out", "reversal_credit": "cash in (reversal)",
+              "reversal_debit": "cash out (reversal)"}
 
 
 @dataclass(frozen=True)
@@ -38,102 +42,127 @@ class IdCheck:
         return cls(**json.loads(text)) if text else None
 
 
-_HELD_BY = "IN (SELECT account_number FROM account_holders WHERE customer_id = ?)"  # a customer's accounts
+async def _accounts_of(conn, customer_id: int) -> list[str]:
+    return [number for number, in await conn.fetchall(
+        "SELECT account_number FROM account_holders WHERE customer_id = ?", (customer_id,))]
 
 
-async def _total(conn, kind: str, day: str, accounts: str, param) -> int:
-    """The day's cash of one kind on the accounts `accounts` names (_HELD_BY a customer, or '= ?' one)."""
-    (total,), = await conn.fetchall(
-        f"SELECT coalesce(sum(j.amount_cents), 0) FROM journal j WHERE j.business_date = ? AND j.kind = ? "
-        f"AND j.account_number {accounts} AND {_IS_CASH}", (day, kind, param))
-    return total
+async def _customer_total(conn, customer_id: int, direction: str, day: str) -> int:
+    """A customer's cash of the day one way, across every account they hold (the ledger's customer_cash)."""
+    return await journal.cash_total(conn, await _accounts_of(conn, customer_id), day, direction)
 
 
 async def crossing(conn, number: str, kind: str, amount_cents: int, day: str, threshold_cents: int,
                    id_check: IdCheck | None) -> list[customers.Customer]:
-    """Before cash of amount_cents is posted on account `number` (in the caller's transaction): the holders whose
-    total for the day it would take above the threshold. Refused (nothing written) when it would and the account
-    has no holder (NeedsHolder), or the person present's identity check is not recorded (NeedsIdentityCheck)."""
+    """Before cash of amount_cents (a posting of `kind`) is posted on account `number` on cash day `day` (in the
+    caller's transaction): the holders whose total for the day it would take above the threshold. Refused
+    (nothing written) when it would and the account has no holder (NeedsHolder: cash on an account with no holder
+    is summed as one customer's), or the person present's identity check is not recorded (NeedsIdentityCheck)."""
+    direction = journal.CASH_DIRECTION[kind]
     holders = await customers.holders_in(conn, number)
     if not holders:
-        if await _total(conn, kind, day, "= ?", number) + amount_cents > threshold_cents:
+        if await journal.cash_total(conn, [number], day, direction) + amount_cents > threshold_cents:
             raise NeedsHolder(number)
         return []
-    above = [c for c in holders if await _total(conn, kind, day, _HELD_BY, c.id) + amount_cents > threshold_cents]
+    above = [c for c in holders if await _customer_total(conn, c.id, direction, day) + amount_cents
+             > threshold_cents]
     if above and (id_check is None or id_check.customer_id not in {c.id for c in holders}):
         raise NeedsIdentityCheck(above)
     return above
 
 
-async def record(conn, above: list[customers.Customer], entry_id: int, day: str, id_check: IdCheck | None,
-                 now: float) -> None:
-    """After the cash is posted (entry_id), in its transaction: the report entry of each customer taken above, with
-    the identity check (a report already filed for the day is reopened: it needs amending)."""
+async def holder_crossing(conn, number: str, customer: customers.Customer, day: str, threshold_cents: int,
+                          id_check: IdCheck | None) -> bool:
+    """After `customer` was made a holder of `number` (in the caller's transaction): whether the account's cash of
+    the day takes the customer's total above the threshold, either way; if it does, their identity check must be
+    recorded (NeedsIdentityCheck otherwise, and the caller's transaction is undone)."""
+    above = False
+    for direction in ("in", "out"):
+        if await journal.cash_total(conn, [number], day, direction) and \
+                await _customer_total(conn, customer.id, direction, day) > threshold_cents:
+            above = True
+    if above and (id_check is None or id_check.customer_id != customer.id):
+        raise NeedsIdentityCheck([customer])
+    return above
+
+
+_COPY = ("full_name", "document_type", "document_number", "document_country")
+
+
+async def _report_for(conn, customer: customers.Customer, day: str, now: float) -> int:
+    """The customer's report entry for the day, made now (with a copy of their name and document) or reopened (a
+    report filed already needs amending)."""
+    (report_id,), = await conn.fetchall(
+        f"INSERT INTO large_cash (customer_id, cash_day, status, created_at, {', '.join(_COPY)}) "
+        "VALUES (?, ?, 'open', ?, ?, ?, ?, ?) ON CONFLICT (customer_id, cash_day) DO UPDATE SET status = 'open' "
+        "RETURNING id", (customer.id, day, iso(now), *(getattr(customer, name) for name in _COPY)))
+    return report_id
+
+
+async def record(conn, above: list[customers.Customer], day: str, id_check: IdCheck | None, now: float, *,
+                 entry_id: int | None = None, holder_added_to: str | None = None) -> None:
+    """After the cash is posted (entry_id), or a holder added (holder_added_to), in its transaction: the report
+    entry of each customer taken above, with the identity check and a copy of what was checked."""
     if not above:
         return
     present = await customers.get_in(conn, id_check.customer_id)
     for customer in above:
-        (report_id,), = await conn.fetchall(
-            "INSERT INTO large_cash (customer_id, business_date, status, created_at) VALUES (?, ?, 'open', ?) "
-            "ON CONFLICT (customer_id, business_date) DO UPDATE SET status = 'open' RETURNING id",
-            (customer.id, day, iso(now)))
+        report_id = await _report_for(conn, customer, day, now)
         await conn.execute(
-            "INSERT INTO large_cash_checks (report_id, entry_id, present_customer_id, document, checked_by, "
-            "checked_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (report_id, entry_id, present.id, present.document, id_check.checked_by, iso(now)))
-    await audit.record(conn, now, id_check.checked_by, "large cash identity checked", f"entry {entry_id}",
+            f"INSERT INTO large_cash_checks (report_id, entry_id, holder_added_to, present_customer_id, document, "
+            f"{', '.join(_COPY)}, checked_by, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (report_id, entry_id, holder_added_to, present.id, present.document,
+             *(getattr(present, name) for name in _COPY), id_check.checked_by, iso(now)))
+    what = f"entry {entry_id}" if entry_id is not None else f"holder added to {holder_added_to}"
+    await audit.record(conn, now, id_check.checked_by, "large cash identity checked", what,
                        f"customer {present.id} present; report for customer "
                        + ", ".join(str(c.id) for c in above))
 
 
 @dataclass(frozen=True)
-class CashRow:
-    id: int
-    account_number: str
-    kind: str
-    amount_cents: int
-    created_at: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class Report:
+class CashReport:
     id: int
     customer_id: int
-    full_name: str
+    full_name: str  # as the report entry copied it
     document: str
-    business_date: str
+    cash_day: str
     status: str
     filed_by: str | None
     filed_at: str | None
     cash_in_cents: int
     cash_out_cents: int
-    transactions: list[CashRow]
-    checked: list[tuple[int, str, str]]  # (entry id, document checked, by whom)
+    transactions: list[journal.Transaction]
+    checked: list[tuple[int | None, str, str]]  # (entry id, or None for a holder added; document checked; by whom)
 
 
-async def worklist(db: Database, status: str | None = None) -> list[Report]:
-    """Every report entry (of one status, if given), newest day first, with the day's cash from the ledger."""
+def _document(doc_type: str, number: str, country: str) -> str:
+    return f"{doc_type} {number} ({country})"
+
+
+async def worklist(db: Database, reader: str, now: float, status: str | None = None) -> list[CashReport]:
+    """Every report entry (of one status, if given), newest day first, with the day's cash from the ledger; the
+    customers listed are logged as read by `reader` (customers.note_reads)."""
     async def op(conn):
         where, params = ("WHERE r.status = ?", (status,)) if status else ("", ())
         reports = await conn.fetchall(
-            "SELECT r.id, r.customer_id, c.full_name, c.document_type, c.document_number, c.document_country, "
-            "r.business_date, r.status, r.filed_by, r.filed_at FROM large_cash r JOIN customers c ON c.id = "
-            f"r.customer_id {where} ORDER BY r.business_date DESC, r.id", params)
+            "SELECT r.id, r.customer_id, r.full_name, r.document_type, r.document_number, r.document_country, "
+            f"r.cash_day, r.status, r.filed_by, r.filed_at FROM large_cash r {where} ORDER BY r.cash_day DESC, r.id",
+            params)
         made = []
         for report_id, customer_id, name, doc_type, doc_number, country, day, state, by, at in reports:
-            rows = [CashRow(*row) for row in await conn.fetchall(
-                "SELECT j.id, j.account_number, j.kind, j.amount_cents, j.created_at, j.actor FROM journal j "
-                f"WHERE j.business_date = ? AND j.account_number {_HELD_BY} AND {_IS_CASH} ORDER BY j.id",
-                (day, customer_id))]
-            checked = await conn.fetchall("SELECT entry_id, document, checked_by FROM large_cash_checks "
-                                          "WHERE report_id = ? ORDER BY id", (report_id,))
-            made.append(Report(report_id, customer_id, name, f"{doc_type} {doc_number} ({country})", day, state, by,
-                               at, sum(r.amount_cents for r in rows if r.kind == "deposit"),
-                               sum(r.amount_cents for r in rows if r.kind == "withdrawal"), rows,
-                               [tuple(row) for row in checked]))
+            rows = await journal.cash_rows(conn, await _accounts_of(conn, customer_id), day)
+            checked = await conn.fetchall(
+                "SELECT entry_id, document_type, document_number, document_country, checked_by "
+                "FROM large_cash_checks WHERE report_id = ? ORDER BY id", (report_id,))
+            made.append(CashReport(
+                report_id, customer_id, name, _document(doc_type, doc_number, country), day, state, by, at,
+                sum(r.amount_cents for r in rows if journal.CASH_DIRECTION[r.kind] == "in"),
+                sum(r.amount_cents for r in rows if journal.CASH_DIRECTION[r.kind] == "out"), rows,
+                [(entry, _document(t, n, c), checked_by) for entry, t, n, c, checked_by in checked]))
         return made
-    return await db.read(op, snapshot=True)
+    made = await db.read(op, snapshot=True)
+    await customers.note_reads(db, reader, "large cash listed", dict.fromkeys(r.customer_id for r in made), now)
+    return made
 
 
 async def mark_filed(db: Database, report_id: int, admin, now: float) -> None:
@@ -148,22 +177,27 @@ async def mark_filed(db: Database, report_id: int, admin, now: float) -> None:
     await db.write(op)
 
 
-CSV_COLUMNS = ["report", "business_date", "customer", "full_name", "document", "cash_in", "cash_out", "status",
+CSV_COLUMNS = ["report", "cash_day", "customer", "full_name", "document", "cash_in", "cash_out", "status",
                "filed_by", "transaction", "account", "kind", "amount", "time", "teller"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_AFTER_A_SEPARATOR = re.compile(r"([,;\t][ ]*)([=+\-@])")
 
 
 def _text(value: str) -> str:
-    """Free text (a name) as a cell no spreadsheet runs as a formula (OWASP: CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Free text (a name) as a cell no spreadsheet runs as a formula (OWASP: CSV injection), whichever separator it
+    splits on (',', ';' or a tab: quotes protect only a cell that starts with one): a formula's first character at
+    the start of the text, or after a separator inside it, is made text with an apostrophe before it."""
+    value = _AFTER_A_SEPARATOR.sub(r"\1'\2", value)
+    return "'" + value if value[:1] in _FORMULA_START else value
 
 
-def to_csv(reports: list[Report]) -> str:
-    """One line per cash transaction of each report (the report's figures repeated on each)."""
+def to_csv(reports: list[CashReport]) -> str:
+    """One line per cash transaction of each report (the report's figures repeated on each); every cell quoted."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for r in reports:
-        head = [r.id, r.business_date, r.customer_id, _text(r.full_name), _text(r.document),
+        head = [r.id, r.cash_day, r.customer_id, _text(r.full_name), _text(r.document),
                 format_cents(r.cash_in_cents), format_cents(r.cash_out_cents), r.status, r.filed_by or ""]
         for tx in r.transactions:
             writer.writerow([*head, tx.id, tx.account_number, CASH_KINDS[tx.kind],

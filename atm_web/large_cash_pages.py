@@ -15,13 +15,13 @@ bp.before_request(require_admin)
 
 @bp.get("/")
 async def index():
-    return render_template("large_cash/index.html", reports=await large_cash.worklist(get_db()),
+    return render_template("large_cash/index.html", reports=await large_cash.worklist(get_db(), g.teller.actor, now()),
                            button=ButtonForm(formdata=None))
 
 
 @bp.get("/report.csv")
 async def report_csv():
-    text = large_cash.to_csv(await large_cash.worklist(get_db()))
+    text = large_cash.to_csv(await large_cash.worklist(get_db(), g.teller.actor, now()))
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="large-cash.csv"'})
 

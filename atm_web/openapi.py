@@ -207,14 +207,20 @@ def document() -> dict:
                     "drawer": {"type": "integer"}, "teller": {"type": "string"},
                     "status": {"type": "string", "enum": ["open", "pending_signoff", "closed"]},
                     "opened_at": {"type": "string"}, "closed_at": {"type": ["string", "null"]},
-                    **dict.fromkeys(("opening_float", "cash_in", "cash_out", "from_vault", "to_vault"), MONEY),
-                    **{name: {**MONEY, "type": ["number", "null"]} for name in ("expected", "counted", "variance")},
+                    **{name: {**MONEY, "type": ["number", "null"]} for name in (
+                        "opening_float", "cash_in", "cash_out", "from_vault", "to_vault", "expected", "counted",
+                        "variance")},
                     "signed_off_by": {"type": ["string", "null"]}}}},
-                "vault": {"type": "object", "properties": {"open": MONEY, "close": MONEY}},
+                "amounts_hidden": {"type": "boolean", "description": (
+                    "True while a drawer of the day is open: its amounts, the totals' amounts, the vault's close and "
+                    "the cash held are null until its blind count")},
+                "vault": {"type": "object", "properties": {"open": MONEY, "close": {**MONEY, "type": ["number",
+                                                                                                   "null"]}}},
                 "by_kind": {"type": "object"}, "by_teller": {"type": "object"},
                 "proof": {"type": "object", "properties": {
                     "balanced": {"type": "boolean"}, "cash_agrees": {"type": "boolean"},
-                    "cash_held": MONEY, "cash_accounts": MONEY, "verify": {"type": "object"}}}}},
+                    "cash_held": {**MONEY, "type": ["number", "null"]},
+                    "cash_accounts": {**MONEY, "type": ["number", "null"]}, "verify": {"type": "object"}}}}},
             "Balances": {"type": "object", "required": ["balances"], "properties": {
                 "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],

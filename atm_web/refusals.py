@@ -76,6 +76,44 @@ class AccountNotFound(UnknownAccount):
     status = 404
 
 
+class AccountOpenedMeanwhile(LedgerError):
+    """A teller confirmed opening a new account that another teller (or a script) opened meanwhile: their customer
+    is not the holder on file, so nothing is posted."""
+
+    status = 409
+
+    def __init__(self, number: str, holders: list[str]):
+        whom = f"for {', '.join(holders)}" if holders else "with no holder on file"
+        super().__init__(f"account {number} was opened meanwhile by another teller {whom}: check the number")
+        self.number = number
+
+
+class CashAtTheCounter(LedgerError):
+    """A reversal of a transaction that moved cash, asked where no drawer can pay it (the API)."""
+
+    status = 409
+
+    def __init__(self, tx_id: int):
+        super().__init__(f"journal entry {tx_id} moved cash through a drawer: its reversal is asked on its receipt "
+                         "at the teller screen, and pays the cash through the drawer of the teller who asks")
+
+
+class NoLongerAuthorised(LedgerError):
+    """A decision whose maker lost the role it needs, or their session, after their request began."""
+
+    status = 403
+
+    def __init__(self):
+        super().__init__("You no longer hold the role this needs, or your session has ended: nothing was done")
+
+
+class ControlCharacters(LedgerError):
+    """Text that came in with a control character (NUL and the like): refused wherever it enters."""
+
+    def __init__(self, where: str):
+        super().__init__(f"{where} holds a control character (such as NUL), which no field accepts")
+
+
 class AccountNotOpen(LedgerError):
     """A posting asked not to open a new account (a teller who has not confirmed that yet)."""
 

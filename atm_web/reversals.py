@@ -4,9 +4,9 @@ from dataclasses import dataclass, replace
 
 from . import audit
 from .clock import or_system
-from .journal import TX_COLUMNS, Transaction, append, stamp
-from .refusals import CannotReverse, UnknownEntry, check_reason
-from .rules import BANK_KINDS, CLEARING, DRAWER_PREFIX, REVERSING_KIND, VAULT
+from .journal import TX_COLUMNS, Transaction, append, note_cash, stamp
+from .refusals import CannotReverse, CashAtTheCounter, UnknownEntry, check_reason
+from .rules import BANK_KINDS, CLEARING, DRAWER_PREFIX, REVERSING_KIND
 from .storage import Database, IntegrityError
 
 _REASON_MARK = ": "  # a reversal's memo: "reverses {id}: {reason}"
@@ -24,19 +24,25 @@ def reversible(tx: Transaction, related: list[Transaction]) -> bool:
             and not any(r.kind.startswith("reversal") for r in related))
 
 
-async def _rows_of(conn, original: Transaction) -> list[Transaction]:
+async def moved_cash(conn, original: Transaction) -> bool:
+    """Whether the original's transaction moved cash through a drawer (its reversal must pay cash back)."""
+    return original.entry_id is not None and bool(await conn.fetchall(
+        f"SELECT 1 FROM journal WHERE entry_id = ? AND account_number LIKE '{DRAWER_PREFIX}%'", (original.entry_id,)))
+
+
+async def _rows_of(conn, original: Transaction, cash_account: str | None) -> list[Transaction]:
     """Every row of the original's transaction, to reverse on the same accounts; but cash that went through a
-    drawer since closed went back to the vault with it, so the vault takes that row. A row written before double
-    entry is alone, or a transfer's two legs; the opening entry gave clearing the other side of all of those, so
-    clearing takes it again here."""
+    drawer is paid back through `cash_account` (the drawer of the teller who asked for the reversal; refused
+    without one: CashAtTheCounter), never through another teller's drawer. A row written before double entry is
+    alone, or a transfer's two legs; the opening entry gave clearing the other side of all of those, so clearing
+    takes it again here."""
     if original.entry_id is not None:
         rows = [Transaction(*row) for row in await conn.fetchall(
             f"SELECT {TX_COLUMNS} FROM journal WHERE entry_id = ? ORDER BY id", (original.entry_id,))]
-        open_drawers = {number for number, in await conn.fetchall(
-            "SELECT account_number FROM drawer_sessions WHERE status = 'open' AND account_number IN "
-            "(SELECT account_number FROM journal WHERE entry_id = ?)", (original.entry_id,))}
-        return [replace(row, account_number=VAULT) if row.account_number.startswith(DRAWER_PREFIX)
-                and row.account_number not in open_drawers else row for row in rows]
+        if any(row.account_number.startswith(DRAWER_PREFIX) for row in rows) and cash_account is None:
+            raise CashAtTheCounter(original.id)
+        return [replace(row, account_number=cash_account) if row.account_number.startswith(DRAWER_PREFIX)
+                else row for row in rows]
     legs = [original]
     if original.kind.startswith("transfer"):
         other = await conn.fetchall(
@@ -67,11 +73,13 @@ async def original_in(conn, tx_id: int) -> Transaction:
     return original
 
 
-async def reverse_in(conn, tx_id: int, reason: str, actor: str, now: float, at) -> Reversal:
-    """The reversal, in the caller's transaction (all or nothing), audited."""
+async def reverse_in(conn, tx_id: int, reason: str, actor: str, now: float, at,
+                     cash_account: str | None = None) -> Reversal:
+    """The reversal, in the caller's transaction (all or nothing), audited; cash it pays back goes through
+    cash_account (see _rows_of)."""
     async with conn.savepoint():
         original = await original_in(conn, tx_id)
-        legs = await _rows_of(conn, original)
+        legs = await _rows_of(conn, original, cash_account)
         await conn.lock_accounts(leg.account_number for leg in legs)
         done, entry = [], None
         for leg in sorted(legs, key=lambda t: t.is_credit, reverse=True):  # the debit that may fail first
@@ -86,6 +94,9 @@ async def reverse_in(conn, tx_id: int, reason: str, actor: str, now: float, at) 
             entry = row.entry_id
             if leg.kind not in BANK_KINDS:
                 done.append(row)
+        if cash_account is not None and any(leg.account_number == cash_account for leg in legs):
+            for row in done:  # the cash it pays back (or takes in) through the drawer
+                await note_cash(conn, row.entry_id, row.account_number, row.kind, row.amount_cents, at.today)
         await audit.record(conn, now, actor, "entry reversed", str(tx_id), reason)
         return Reversal(sorted(done, key=lambda t: t.id))
 
@@ -94,7 +105,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: flo
     """Compensate a journal entry with linked entries, in one transaction with its audit row. Asked again with the
     same reason, the first reversal is the answer (replayed): a retried request does not fail. Refused
     (InsufficientFunds) if it would break a limit; CannotReverse for a reversal, or one already reversed with
-    another reason."""
+    another reason; CashAtTheCounter for a transaction that moved cash (cash_desk.reverse_at_counter pays it)."""
     reason = check_reason(reason)
     now = or_system(now)
     at = stamp(db, now)

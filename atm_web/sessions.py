@@ -1,5 +1,6 @@
 """Teller sessions: a random id in the cookie, its hash in the database, ended at logout or by idle and age."""
 import secrets
+from dataclasses import replace
 
 from .staff import TOUCH_EVERY_S, sha256
 from .storage import Database
@@ -27,7 +28,7 @@ async def session_teller(db: Database, session_id: str, now: float, idle_s: floa
     if not rows:
         return None
     started, last_seen, ended, *teller_row = rows[0]
-    teller = teller_from_row(teller_row)
+    teller = replace(teller_from_row(teller_row), session_hash=id_hash)
     if ended is not None or not teller.active or now - last_seen > idle_s or now - started > max_s:
         return None
     if now - last_seen >= TOUCH_EVERY_S:

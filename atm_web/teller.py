@@ -10,10 +10,10 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from . import accounts, approvals, customers, drawers, journal, reversals
 from .auth import require_teller
-from .cash_desk import NEW_HOLDER, NewHolder, hold_withdrawal, post_cash
+from .cash_desk import NEW_HOLDER, NewHolder, ask_reversal, hold_withdrawal, post_cash, post_transfer
 from .clock import now
 from .customer_forms import HolderForm, SearchForm
-from .errors import show_refusals_on
+from .errors import flash_refusal, show_refusals_on
 from .forms import (
     FORM_KEY,
     LookupForm,
@@ -35,7 +35,7 @@ from .refusals import (
     NeedsIdentityCheck,
     UnknownAccount,
 )
-from .rules import BANK_KINDS, is_account_number
+from .rules import BANK_KINDS, REASON_MAX, is_account_number
 from .storage import get_db
 
 bp = Blueprint("teller", __name__)
@@ -64,7 +64,7 @@ async def index():
         return render_template("teller/index.html", form=form), 422
     text, db = form.query.data, get_db()
     number = text if is_account_number(text) else None
-    found = await customers.search(db, text)
+    found = await customers.search(db, text, g.teller.actor, now())
     if number and not found:
         return redirect(url_for("teller.account", number=number), 303)
     held = await customers.accounts_of(db, (c.id for c in found))
@@ -96,13 +96,19 @@ async def _cash_drawer() -> str:
     return drawer.account_number
 
 
+def _to_confirm_step(number: str, kind: str, form, **extra):
+    """Ask first, on a page of its own (a GET: Back from the receipt lands there), for the holder of the account
+    the form would open."""
+    return redirect(url_for("teller.confirm_open", number=number, kind=kind, amount=form.amount.data,
+                            form_key=form.form_key.data, **extra), 303)
+
+
 async def _refused_on_account_page(number: str, form: TransactionForm, holder_form, error, message: str,
                                    status: int):
-    if isinstance(error, AccountNotOpen):  # ask first, on a page of its own (a GET: Back from the receipt lands there)
-        return redirect(url_for("teller.confirm_open", number=number, kind=form.kind, amount=form.amount.data,
-                                form_key=form.form_key.data), 303)
+    if isinstance(error, AccountNotOpen):
+        return _to_confirm_step(number, form.kind, form)
     if holder_form is not None:  # the confirm step of a new account: the refusal is shown there
-        return await _confirm_page(number, form, holder_form, status, error=message)
+        return await _confirm_page(number, form.kind, form, holder_form, status, error=message)
     if isinstance(error, NeedsHolder):
         flash(message)
         return redirect(url_for("customer.holders", number=number), 303)
@@ -112,7 +118,14 @@ async def _refused_on_account_page(number: str, form: TransactionForm, holder_fo
     return await _account_page(number, form, status)
 
 
-def _id_check(form: TransactionForm, holder_form=None) -> IdCheck | None:
+def _new_holder(holder_form) -> NewHolder | None:
+    """The holder the confirm step recorded: a customer found, or a new one."""
+    if holder_form is None:
+        return None
+    return NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None)
+
+
+def _id_check(form, holder_form=None) -> IdCheck | None:
     """The identity check the teller recorded on the form, if any (on the confirm step of a new account: of the
     holder being recorded)."""
     if holder_form is not None:
@@ -141,24 +154,24 @@ async def transaction():
             return await _account_page(number, form, 422)
         return render_template("teller/index.html", form=SearchForm(formdata=None), lookup=form), 422
     number, at, db, config = form.account_number.data, now(), get_db(), current_app.config
-    # the confirm step asks for the holder of a new account; if it is open already (this same form went through
-    # once, and Back brought it here again; or another teller opened it), the posting needs none
-    opening = form.confirm_open.data == "yes" and not (await accounts.get_account(db, number)).exists
+    # the confirm step of a new account: it is opened with the holder recorded there, or not at all (if it is open
+    # meanwhile, this same form went through once and Back brought it here again: its key replays the receipt;
+    # else another teller opened it, and the write refuses)
+    opening = form.confirm_open.data == "yes"
     holder_form = HolderForm(meta={"csrf": False}) if opening else None
     show_refusals_on(partial(_refused_on_account_page, number, form, holder_form))
     if opening and not holder_form.validate():
-        return await _confirm_page(number, form, holder_form, 422)
+        return await _confirm_page(number, form.kind, form, holder_form, 422)
     drawer, id_check = await _cash_drawer(), _id_check(form, holder_form)
     if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"]:
         if opening:
             raise ApprovalRefused(f"A withdrawal above {format_cents(config['APPROVAL_CASH_LIMIT_CENTS'])} needs "
                                   "a supervisor's approval and cannot open an account. Nothing was recorded.")
         return await _hold_withdrawal(db, number, form, id_check, at)
-    holder = NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None
-                       ) if opening else None
     tx = await post_cash(db, number, form.kind, form.amount_cents, g.teller.actor, drawer=drawer,
                          threshold_cents=config["CTR_THRESHOLD_CENTS"], now=at,
-                         once=_once(form, at, form.kind, number, form.amount_cents), id_check=id_check, holder=holder)
+                         once=_once(form, at, form.kind, number, form.amount_cents), id_check=id_check,
+                         holder=_new_holder(holder_form))
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
 
@@ -170,48 +183,59 @@ async def _hold_withdrawal(db, number: str, form: TransactionForm, id_check: IdC
     return redirect(url_for("approval.request_page", approval_id=held.id), 303)
 
 
-async def _confirm_page(number, form, holder_form, status=200, error=None, search_form=None, found=()):
-    search_action = url_for("teller.confirm_open", number=number, kind=form.kind, amount=form.amount.data,
-                            form_key=form.form_key.data)
-    return render_template("teller/confirm_open.html", form=form, kind=form.kind, amount_cents=form.amount_cents,
-                           holder_form=holder_form, search_form=search_form or SearchForm(formdata=None),
-                           search_action=search_action, found=found, error=error), status
+async def _confirm_page(number, kind, form, holder_form, status=200, error=None, search_form=None, found=()):
+    source = form.from_account.data if kind == "transfer" else None
+    search_action = url_for("teller.confirm_open", number=number, kind=kind, amount=form.amount.data,
+                            form_key=form.form_key.data, **({"from": source} if source else {}))
+    return render_template("teller/confirm_open.html", form=form, kind=kind, number=number, source=source,
+                           amount_cents=form.amount_cents, holder_form=holder_form,
+                           search_form=search_form or SearchForm(formdata=None), search_action=search_action,
+                           found=found, error=error), status
 
 
 @bp.route("/teller/accounts/<number>/open", methods=["GET", "POST"])
 async def confirm_open(number):
-    """Asks before a deposit or withdrawal opens a new account, and for its holder (a customer found by a search
-    posted here, or a new one); its button posts the same form, confirmed, with the holder."""
+    """Asks before a deposit, a withdrawal or a transfer opens a new account, and for its holder (a customer found
+    by a search posted here, or a new one); its button posts the same form, confirmed, with the holder."""
     args = request.args
-    kind, text, key = args.get("kind"), args.get("amount", ""), args.get("form_key", "")
+    kind, text, key, source = args.get("kind"), args.get("amount", ""), args.get("form_key", ""), args.get("from")
     try:
         amount_cents = to_cents(text, maximum_cents=current_app.config["MAX_AMOUNT_CENTS"])
     except InvalidAmount:
         amount_cents = None
-    if (not is_account_number(number) or kind not in ("deposit", "withdrawal") or amount_cents is None
-            or not FORM_KEY.fullmatch(key)):
+    if (not is_account_number(number) or kind not in ("deposit", "withdrawal", "transfer") or amount_cents is None
+            or not FORM_KEY.fullmatch(key) or (kind == "transfer") != is_account_number(source)
+            or source == number):
         return redirect(url_for("teller.account", number=number) if is_account_number(number)
                         else url_for("teller.index"), 303)
-    form = TransactionForm(account_number=number, amount=text, form_key=key, formdata=None)
+    if kind == "transfer":
+        form = TransferForm(from_account=source, to_account=number, amount=text, form_key=key, formdata=None)
+    else:
+        form = TransactionForm(account_number=number, amount=text, form_key=key, formdata=None)
+        form.deposit.data, form.withdraw.data = kind == "deposit", kind == "withdrawal"
     form.amount_cents = amount_cents
-    form.deposit.data, form.withdraw.data = kind == "deposit", kind == "withdrawal"
     holder_form = HolderForm(formdata=None, meta={"csrf": False})
     if request.method == "GET":
-        return await _confirm_page(number, form, holder_form)
+        return await _confirm_page(number, kind, form, holder_form)
     search_form = SearchForm()
     if not search_form.validate():
-        return await _confirm_page(number, form, holder_form, 422, search_form=search_form)
-    found = await customers.search(get_db(), search_form.query.data)
-    return await _confirm_page(number, form, holder_form, search_form=search_form, found=found)
+        return await _confirm_page(number, kind, form, holder_form, 422, search_form=search_form)
+    found = await customers.search(get_db(), search_form.query.data, g.teller.actor, now())
+    return await _confirm_page(number, kind, form, holder_form, search_form=search_form, found=found)
 
 
-def _refused_on_transfer_page(form: TransferForm, error, message: str, status: int):
+async def _refused_on_transfer_page(form: TransferForm, holder_form, error, message: str, status: int):
+    if isinstance(error, AccountNotOpen):
+        return _to_confirm_step(form.to_account.data, "transfer", form, **{"from": form.from_account.data})
+    if holder_form is not None:
+        return await _confirm_page(form.to_account.data, "transfer", form, holder_form, status, error=message)
     (form.from_account if isinstance(error, UnknownAccount) else form.amount).errors = [message]
     return render_template("teller/transfer.html", form=form), status
 
 
 @bp.route("/teller/transfer", methods=["GET", "POST"])
 async def transfer():
+    """A transfer; to a new account, only with its holder (the confirm step, as for a deposit)."""
     if request.method == "GET":
         form = TransferForm(from_account=request.args.get("from", ""), form_key=new_form_key(), formdata=None)
         return render_template("teller/transfer.html", form=form)
@@ -219,21 +243,55 @@ async def transfer():
     if not form.validate():
         return render_template("teller/transfer.html", form=form), 422
     source, target, at = form.from_account.data, form.to_account.data, now()
-    show_refusals_on(partial(_refused_on_transfer_page, form))
-    debit, _ = await accounts.transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
-                                       _once(form, at, "transfer", source, target, form.amount_cents), now=at)
+    holder_form = HolderForm(meta={"csrf": False}) if form.confirm_open.data == "yes" else None
+    show_refusals_on(partial(_refused_on_transfer_page, form, holder_form))
+    if holder_form is not None and not holder_form.validate():
+        return await _confirm_page(target, "transfer", form, holder_form, 422)
+    debit, _ = await post_transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
+                                   _once(form, at, "transfer", source, target, form.amount_cents), now=at,
+                                   holder=_new_holder(holder_form))
     flash(ALREADY_DONE if debit.replayed else "Transfer recorded.")
     return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 
 
-@bp.get("/teller/receipts/<id:tx_id>")
-async def receipt(tx_id):
-    tx = await journal.get_transaction(get_db(), tx_id)
+async def _receipt_page(tx_id: int, reversal_form=None, status: int = 200, needs_check=None):
+    db = get_db()
+    tx = await journal.get_transaction(db, tx_id)
     if tx is None or tx.kind in BANK_KINDS:  # the bank's side of a transaction has no receipt of its own
         abort(404)
-    db = get_db()
     related = await journal.related_transactions(db, tx)
+    if not reversals.reversible(tx, related):
+        reversal_form = None
+    elif reversal_form is None:
+        reversal_form = ReversalForm(formdata=None)
     return render_template("teller/receipt.html", tx=tx, related=related,
                            holders=await customers.holders_of(db, tx.account_number),
-                           approved=await approvals.approval_of_entry(db, tx.entry_id),
-                           reversal_form=ReversalForm(formdata=None) if reversals.reversible(tx, related) else None)
+                           approved=await approvals.approval_of_entry(db, tx.entry_id), reversal_form=reversal_form,
+                           needs_check=needs_check), status
+
+
+@bp.get("/teller/receipts/<id:tx_id>")
+async def receipt(tx_id):
+    return await _receipt_page(tx_id)
+
+
+async def _refused_on_receipt(tx_id: int, form: ReversalForm, error, message: str, status: int):
+    if isinstance(error, NeedsIdentityCheck):  # the receipt again, with the identity check to record
+        return await _receipt_page(tx_id, form, status, needs_check=error.customers)
+    if isinstance(error, NeedsHolder):
+        flash(message)
+        return redirect(url_for("customer.holders", number=error.number), 303)
+    return flash_refusal("Not asked", "teller.receipt", tx_id=tx_id)(error, message, status)
+
+
+@bp.post("/teller/receipts/<id:tx_id>/reversal")
+async def request_reversal(tx_id):
+    """Ask for a reversal, held for a supervisor; cash it pays back goes through this teller's drawer."""
+    form = ReversalForm()
+    if not form.validate_on_submit():
+        flash(f"Not asked: give a reason (up to {REASON_MAX} characters).")
+        return redirect(url_for("teller.receipt", tx_id=tx_id), 303)
+    show_refusals_on(partial(_refused_on_receipt, tx_id, form))
+    held = await ask_reversal(get_db(), g.teller, tx_id, form.reason.data.strip(), form.form_key.data or None,
+                              _id_check(form), now=now(), threshold_cents=current_app.config["CTR_THRESHOLD_CENTS"])
+    return redirect(url_for("approval.request_page", approval_id=held.id), 303)

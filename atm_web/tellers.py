@@ -1,11 +1,12 @@
 """Tellers: their records, roles and passwords, first-run setup, and the changes that take their access away."""
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from werkzeug.security import generate_password_hash
 
 from . import audit, tokens
 from .clock import iso
+from .refusals import NoLongerAuthorised
 from .rules import PASSWORD_MAX, PASSWORD_MIN, ROLES, USERNAME, USERNAME_RULE
 from .staff import StaffError
 from .storage import Database, IntegrityError
@@ -18,6 +19,7 @@ class Teller:
     role: str
     active: bool
     created_at: str
+    session_hash: str | None = field(default=None, compare=False)  # the staff session a request came with
 
     @property
     def is_admin(self) -> bool:
@@ -31,8 +33,6 @@ class Teller:
     @property
     def actor(self) -> str:
         return f"teller:{self.username}"
-
-
 
 
 def check_username(username: str) -> str:
@@ -52,7 +52,6 @@ def check_password(password: str) -> str:
     if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise StaffError(f"Password: {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
     return password
-
 
 
 def hash_password(password: str) -> str:
@@ -135,10 +134,11 @@ async def get_teller(db: Database, teller_id: int) -> Teller | None:
     return teller_from_row(rows[0]) if rows else None
 
 
-async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_access: str = "") -> Teller:
+async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_access: str = "", also=None) -> Teller:
     """Apply an update to one teller, end their open sessions, and audit it. A change that takes access away
     (loses_access: what happened, e.g. 'was deactivated') also revokes every token the teller made, in the same
-    transaction: a leaver keeps no keys. Every such change must come through here with loses_access set."""
+    transaction: a leaver keeps no keys. Every such change must come through here with loses_access set.
+    also(conn, teller), if given, runs in the same transaction (a higher layer's part of the change)."""
     async def op(conn):
         async with conn.savepoint():
             rows = await conn.fetchall(f"UPDATE tellers SET {sql} WHERE id = ? RETURNING {TELLER_COLUMNS}",
@@ -150,6 +150,8 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_a
             teller = teller_from_row(rows[0])
             await audit.record(conn, now, actor, action, teller.username)
             revoked = []
+            if also is not None:
+                await also(conn, teller)
             if loses_access:
                 revoked = await tokens.revoke_matching(conn, "creator_id = ?", (teller.id,),
                                                        f"its maker {teller.username} {loses_access}", actor, now)
@@ -161,12 +163,28 @@ async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_a
     return teller
 
 
-async def set_active(db: Database, teller_id: int, active: bool, actor: str, now: float) -> Teller:
+async def set_active(db: Database, teller_id: int, active: bool, actor: str, now: float, also=None) -> Teller:
     """Deactivate (ending their sessions and revoking their tokens) or reactivate a teller; a reactivated teller
-    may log in again, but tokens revoked on deactivation stay revoked."""
+    may log in again, but tokens revoked on deactivation stay revoked. also: as _change_teller's."""
     return await _change_teller(db, teller_id, "active = ?", (int(active),),
                                 "teller reactivated" if active else "teller deactivated", actor, now,
-                                loses_access="" if active else "was deactivated")
+                                loses_access="" if active else "was deactivated", also=also)
+
+
+async def check_still_allowed_in(conn, teller: Teller, allowed) -> Teller:
+    """Inside a decision's own write: the teller as the database has them now, refused (NoLongerAuthorised) unless
+    still active, still allowed(teller) by their current role, and (for a request made in a staff session) that
+    session still open. A role change or a deactivation ends the teller's sessions in its transaction, and writes
+    take turns, so a decision committed after either is refused."""
+    rows = await conn.fetchall(f"SELECT {TELLER_COLUMNS} FROM tellers WHERE id = ?", (teller.id,))
+    current = teller_from_row(rows[0]) if rows else None
+    if current is None or not current.active or not allowed(current):
+        raise NoLongerAuthorised()
+    if teller.session_hash is not None and not await conn.fetchall(
+            "SELECT 1 FROM sessions WHERE id_hash = ? AND teller_id = ? AND ended_at IS NULL",
+            (teller.session_hash, teller.id)):
+        raise NoLongerAuthorised()
+    return current
 
 
 async def set_password(db: Database, teller_id: int, password_hash: str, actor: str, now: float) -> Teller:

@@ -11,6 +11,7 @@ from .journal import stamp
 from .refusals import DrawerRefused, check_amount
 from .rules import CLEARING, REASON_MAX, VAULT
 from .storage import Database
+from .tellers import check_still_allowed_in
 
 _MOVEMENT_COLUMNS = ("m.id, m.session_id, t.username, m.direction, m.amount_cents, m.requested_by, m.requested_at, "
                      "m.status, m.decided_by, m.decided_at")
@@ -92,6 +93,7 @@ async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, 
             session = await session_where(conn, "s.id = ?", (movement.session_id,))
             if session.teller_id == admin.id:
                 raise DrawerRefused("Another administrator must confirm a movement of your own drawer.")
+            await check_still_allowed_in(conn, admin, lambda current: current.is_admin)
             entry_id = None
             if confirm:
                 name, amount = f"drawer {session.id} ({session.username})", movement.amount_cents

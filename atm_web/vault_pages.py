@@ -37,7 +37,7 @@ async def index(shipment_form=None, status=200):
         shipment_form=shipment_form or ShipmentForm(form_key=new_form_key(), formdata=None)), status
 
 
-@bp.post("/movements/<int:movement_id>")
+@bp.post("/movements/<id:movement_id>")
 async def decide(movement_id):
     form = ButtonForm()
     if form.validate():
@@ -48,7 +48,7 @@ async def decide(movement_id):
     return redirect(url_for("vault.index"), 303)
 
 
-@bp.post("/sessions/<int:session_id>/sign-off")
+@bp.post("/sessions/<id:session_id>/sign-off")
 async def sign_off(session_id):
     form = SignOffForm()
     if not form.validate():
@@ -60,7 +60,7 @@ async def sign_off(session_id):
     return redirect(url_for("vault.index"), 303)
 
 
-@bp.route("/sessions/<int:session_id>/close", methods=["GET", "POST"])
+@bp.route("/sessions/<id:session_id>/close", methods=["GET", "POST"])
 async def close_for(session_id):
     """Close another teller's open drawer on their behalf: the same blind count (a teller who left with it open
     would keep the day from closing)."""

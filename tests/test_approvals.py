@@ -4,10 +4,11 @@ or administrator other than them within 15 minutes; a decline or an expiry never
 import asyncio
 import re
 import uuid
+from dataclasses import replace
 
 import pytest
 
-from atm_web import aio, approval_decisions, approvals, drawers, refusals
+from atm_web import aio, approval_decisions, approvals, drawers, refusals, sessions, tellers
 
 from conftest import add_teller, add_token, bearer, close_app, decide, log_in, make_app, open_drawer
 
@@ -223,3 +224,58 @@ def test_two_supervisors_on_two_servers_approving_at_once_post_once(app, branch,
         close_app(other)
     assert sorted(type(o).__name__ for o in outcomes) == ["ApprovalRefused", "Decision"]
     assert raw.scalar("SELECT COUNT(*) FROM journal WHERE kind = 'withdrawal'") == 1
+
+
+# Issue 19, point 3: decisions by people who just lost the right
+
+def test_approvals_in_flight_when_their_supervisor_is_demoted_none_commits_after_the_demotion(app, branch, raw, run):
+    """20 approvals and the demotion of their supervisor race; each decision re-checks, in its own write, that its
+    maker still holds the role and an open session: none is written after the demotion's commit."""
+    people, _ = branch
+    db, now = app.extensions["atm_db"], app.config["CLOCK"]()
+    asked = [run(approvals.hold(db, "overdraft_limit", people["tina"], now, None, account_number="A1",
+                                limit_cents=100_000 + i)).id for i in range(20)]
+    session_id = run(sessions.start_session(db, people["sam"].id, now))
+    sam = replace(people["sam"], session_hash=sessions.sha256(session_id))
+
+    async def race():
+        decisions = [approval_decisions.decide(db, approval_id, sam, True, "ok", now=now, threshold_cents=10**12)
+                     for approval_id in asked]
+        demotion = tellers.set_role(db, sam.id, "teller", "teller:ada", now)
+        return await asyncio.gather(*decisions[:10], demotion, *decisions[10:], return_exceptions=True)
+
+    outcomes = run(race())
+    refused = [o for o in outcomes if isinstance(o, refusals.NoLongerAuthorised)]
+    assert refused and all(isinstance(o, (approval_decisions.Decision, refusals.NoLongerAuthorised, tellers.Teller))
+                           for o in outcomes)
+    (demoted_at,), = raw.rows("SELECT id FROM audit_log WHERE action = 'role set to teller'")
+    assert raw.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'approval approved' AND id > ?",
+                      (demoted_at,)) == 0
+    approved = raw.scalar("SELECT COUNT(*) FROM approvals WHERE status = 'approved'")
+    assert approved == len(outcomes) - 1 - len(refused)
+    assert raw.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'overdraft limit set'") == approved
+
+
+def test_an_ended_session_decides_nothing_even_with_the_role(app, branch, raw, run):
+    people, clients = branch
+    approval_id = int(withdraw(clients["tina"], "A1", "6000").location.rsplit("/", 1)[1])
+    db, now = app.extensions["atm_db"], app.config["CLOCK"]()
+    session_id = run(sessions.start_session(db, people["sam"].id, now))
+    run(sessions.end_session(db, session_id, now))  # logged out in another tab
+    with pytest.raises(refusals.NoLongerAuthorised):
+        run(approval_decisions.decide(db, approval_id, replace(people["sam"], session_hash=sessions.sha256(
+            session_id)), True, "ok", now=now, threshold_cents=10**12))
+    assert raw.rows("SELECT status FROM approvals") == [("pending",)]
+
+
+def test_a_deactivated_tellers_waiting_requests_are_declined_and_never_paid(app, branch, raw):
+    people, clients = branch
+    held = withdraw(clients["tina"], "A1", "7000")
+    assert clients["ada"].post(f"/admin/tellers/{people['tina'].id}/deactivate", data={"confirm": "yes"}) \
+        .status_code == 303
+    assert raw.rows("SELECT status, decided_by, decision_note FROM approvals") == [
+        ("declined", "system", "its requester was deactivated")]
+    assert ("approval declined", "system") in raw.rows("SELECT action, actor FROM audit_log")
+    decide(clients["sam"], held)
+    assert "declined already" in clients["sam"].get("/approvals/").get_data(as_text=True)
+    assert raw.scalar("SELECT COUNT(*) FROM journal WHERE kind = 'withdrawal'") == 0

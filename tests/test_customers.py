@@ -128,3 +128,29 @@ def test_the_service_refuses_a_document_twice(db, run, details, message):
     run(customers.create_customer(db, details, "test", 0))
     with pytest.raises(customers.CustomerRefused, match=message):
         run(customers.create_customer(db, details, "test", 0))
+
+
+def test_reading_customers_records_is_logged_by_who_and_which_never_what(app, client, raw):
+    """Issue 19, point 12: a record viewed, a record opened for editing and a search that lists records are kept in
+    the read-access log (who, when, which customer ids), which administrators read; a search that lists nobody is
+    not a read."""
+    open_account(client, "RD1", **holder_fields("Rhoda Reader", document_number="RR1"))
+    open_account(client, "RD2", **holder_fields("Rhett Reader", document_number="RR2"))
+    rhoda, rhett = (row[0] for row in raw.rows("SELECT id FROM customers ORDER BY id"))
+    before = raw.scalar("SELECT COUNT(*) FROM customer_reads")
+    assert client.get(f"/teller/customers/{rhoda}").status_code == 200
+    assert client.get(f"/teller/customers/{rhett}/edit").status_code == 200
+    assert client.post("/", data={"query": "reader"}).status_code == 200
+    assert client.post("/", data={"query": "nobody at all"}).status_code == 200
+    rows = raw.rows("SELECT actor, action, customer_ids FROM customer_reads ORDER BY id")[before:]
+    assert rows == [("teller:tina", "record viewed", str(rhoda)), ("teller:tina", "record viewed", str(rhett)),
+                    ("teller:tina", "search listed", f"{rhett},{rhoda}")]  # as listed, by name
+    log = " ".join(" ".join(map(str, row)) for row in raw.rows("SELECT * FROM customer_reads"))
+    assert "Rhoda" not in log and "RR1" not in log
+    assert client.get("/admin/read-access").status_code == 403  # tina is a teller
+    from conftest import add_teller, log_in
+    ada = log_in(app, app.test_client(), add_teller(app, "ada", "admin"))
+    page = ada.get("/admin/read-access").get_data(as_text=True)
+    assert "search listed" in page and f'href="/teller/customers/{rhett}"' in page and "Rhoda" not in page
+    with pytest.raises(raw.IntegrityError if not raw.is_postgres else Exception):
+        raw.execute("DELETE FROM customer_reads")

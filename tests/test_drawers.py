@@ -2,8 +2,8 @@
 movements confirmed by another person, a blind close with its variance, sign-off; cash never below zero."""
 import pytest
 
-from atm_web import accounts, drawers, refusals, reversals, vault, verification
-from atm_web.rules import CASH_SHORT, CLEARING, VAULT
+from atm_web import accounts, cash_desk, drawers, refusals, reversals, vault, verification
+from atm_web.rules import CASH_SHORT, CLEARING
 
 from conftest import add_teller
 
@@ -133,16 +133,25 @@ def test_shipments_move_cash_between_the_vault_and_clearing(db, raw, run, staff)
     sound(db, raw, run)
 
 
-def test_reversing_cash_after_its_drawer_closed_takes_the_vault(db, raw, run, staff):
-    tina, ada, _ = staff
-    run(vault.ship_cash(db, "in", 10000, "CIT", ada))
+def test_a_reversal_of_cash_pays_through_the_drawer_of_the_teller_who_asks_never_another(db, raw, run, staff, clock):
+    """Issue 19, point 2: a reversal that moves cash pays from (or into) the drawer of the teller who asks for it;
+    it never takes another teller's open drawer, and the API (no drawer) cannot reverse cash."""
+    tina, ada, bob = staff
+    run(vault.ship_cash(db, "in", 20000, "CIT", ada))
     session = run(drawers.open_drawer(db, tina, {}))
     deposit = run(accounts.deposit(db, "C1", 4000, tina.actor, counter=session.account_number))
-    run(drawers.close_drawer(db, tina, {1000: 4}, TOLERANCE))
-    run(reversals.reverse(db, deposit.id, "wrong account", ada.actor))
-    assert run(vault.cash_held(db)) == 10000  # the 40.00 handed back out of the vault
+    with pytest.raises(refusals.CashAtTheCounter, match="moved cash"):
+        run(reversals.reverse(db, deposit.id, "wrong account", ada.actor))  # the API's way: no drawer to pay
+    with pytest.raises(refusals.DrawerNotOpen, match="bob's drawer is not open"):
+        run(cash_desk.reverse_at_counter(db, deposit.id, "wrong account", bob, now=clock(), threshold_cents=10**8))
+    bobs = run(drawers.open_drawer(db, bob, {1000: 10}))
+    run(cash_desk.reverse_at_counter(db, deposit.id, "wrong account", bob, now=clock(), threshold_cents=10**8))
+    assert run(vault.cash_held(db, session.account_number)) == 4000  # tina's drawer untouched
+    assert run(vault.cash_held(db, bobs.account_number)) == 6000  # the 40.00 handed back out of bob's
     assert raw.rows("SELECT account_number, kind FROM journal WHERE memo LIKE 'reverses%' ORDER BY id") == [
-        ("C1", "reversal_debit"), (VAULT, "credit")]
+        ("C1", "reversal_debit"), (bobs.account_number, "credit")]
+    assert raw.rows("SELECT account_number, direction, amount_cents FROM customer_cash ORDER BY entry_id") == [
+        ("C1", "in", 4000), ("C1", "out", 4000)]  # both count for the large-cash rule
     sound(db, raw, run)
 
 
@@ -163,3 +172,22 @@ def test_an_admin_closes_a_drawer_left_open_for_its_teller_and_another_signs_it_
     assert run(drawers.sign_off(db, session.id, bob, "checked")).status == "closed"
     assert ("drawer closed for tina", "drawer 1") in raw.rows("SELECT action, target FROM audit_log")
     sound(db, raw, run)
+
+
+def test_the_database_itself_refuses_cash_through_a_closed_drawer(db, raw, run, staff):
+    """Issue 19, point 14: the trigger drawer_must_be_open, tested with a drawer closed for good (not only one
+    waiting for a sign-off): a row on its account is refused by the database, whoever writes it."""
+    tina, ada, _ = staff
+    run(vault.ship_cash(db, "in", 10000, "CIT", ada))
+    session = run(drawers.open_drawer(db, tina, {1000: 2}))
+    assert run(drawers.close_drawer(db, tina, {1000: 2}, TOLERANCE)).status == "closed"
+    rows = raw.all_rows_count()
+    for kind in ("deposit", "withdrawal"):
+        with pytest.raises(refusals.DrawerNotOpen):
+            run(accounts.deposit(db, "C1", 100, tina.actor, counter=session.account_number) if kind == "deposit"
+                else accounts.withdraw(db, "C1", 100, tina.actor, counter=session.account_number))
+    with pytest.raises(raw.IntegrityError, match="drawer_not_open"):  # behind the app's back, too
+        raw.execute("INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, "
+                    "actor, memo) VALUES (?, 'debit', 100, -100, '2026-01-01T00:00:00Z', 'x', '')",
+                    (session.account_number,))
+    assert raw.all_rows_count() == rows

@@ -3,6 +3,7 @@ SHA-256 audited), the JSON, Close the day (refused while drawers are not closed)
 import csv
 import hashlib
 import io
+import re
 
 import pytest
 
@@ -126,3 +127,58 @@ def test_postings_carry_the_branch_date_in_its_time_zone(database, clock, raw):
         finally:
             close_app(app)
         assert raw.scalar("SELECT business_date FROM journal WHERE id = ?", (tx.id,)) == expected
+
+
+# Issue 19
+
+def test_a_day_is_closed_on_its_date_or_later_never_ahead(app, clock, db, raw, run):
+    """Point 4: Close the day once closed the 4th at 10:00; again the same calendar day it would close the 5th ahead
+    (each close once reset the large-cash totals): refused, nothing written, until the 5th begins."""
+    clock.now = DAY - 12 * 3600  # 2023-11-14 10:13:20 UTC
+    ada = add_teller(app, "ada", "admin")
+    closed, _ = run(end_of_day.close_day(db, ada, now=clock()))
+    assert closed == "2023-11-14"
+    with pytest.raises(refusals.DrawerRefused, match=r"2023-11-15 has not begun yet \(today is 2023-11-14"):
+        run(end_of_day.close_day(db, ada, now=clock()))
+    clock.advance(13 * 3600 + 46 * 60 + 39)  # 23:59:59 on the 14th
+    with pytest.raises(refusals.DrawerRefused, match="has not begun yet"):
+        run(end_of_day.close_day(db, ada, now=clock()))
+    assert raw.rows("SELECT business_date FROM closed_days") == [("2023-11-14",)]
+    clock.advance(1)  # midnight: the 15th may close
+    assert run(end_of_day.close_day(db, ada, now=clock()))[0] == "2023-11-15"
+
+
+def test_the_report_shows_no_amount_of_an_open_drawer_before_its_blind_count(app, clock, db, run):
+    """Point 5: while a drawer is open, the page, the JSON (any token) and the CSV show it open, with no amount that
+    adds up to its expected cash; after its close every amount appears."""
+    clock.now = DAY
+    tina, ada = add_teller(app, "tina"), add_teller(app, "ada", "admin")
+    run(vault.ship_cash(db, "in", 100000, "CIT 1", ada, now=clock()))
+    session = run(drawers.open_drawer(db, tina, {10000: 2}, now=clock()))
+    run(accounts.deposit(db, "C1", 5000, tina.actor, counter=session.account_number, now=clock()))
+    run(accounts.withdraw(db, "C1", 2000, tina.actor, counter=session.account_number, now=clock()))
+    more = run(vault.request_movement(db, tina, "to_drawer", 10000, now=clock()))
+    run(vault.decide_movement(db, more.id, ada, True, now=clock()))
+    api = app.test_client()
+    api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {add_token(app, 'reader', read_only=True)}"
+    body = api.get("/reports/end-of-day?date=2023-11-14").get_json()
+    (line,) = body["sessions"]
+    assert body["amounts_hidden"] is True and line["status"] == "open"
+    assert [line[k] for k in ("opening_float", "cash_in", "cash_out", "from_vault", "to_vault", "expected")] == \
+        [None] * 6
+    assert body["vault"]["close"] is None and body["proof"]["cash_held"] is None
+    assert body["proof"]["cash_accounts"] is None and body["proof"]["cash_agrees"] is True
+    assert all(kind["amount"] is None for kind in body["by_kind"].values())
+    assert all(teller["amount"] is None for teller in body["by_teller"].values())
+    # no amount of the day (the float, cash in and out, the vault's 100.00, expected 330.00) anywhere in the JSON
+    answer = api.get("/reports/end-of-day?date=2023-11-14").get_data(as_text=True)
+    numbers = re.findall(r":\s*(-?[0-9.]+)", answer)
+    assert not {"330", "330.0", "200", "200.0", "50", "50.0", "20", "20.0", "100", "100.0"} & set(numbers)
+    page = log_in(app, app.test_client(), ada).get("/admin/end-of-day/?date=2023-11-14").get_data(as_text=True)
+    assert "A drawer is still open" in page and "330.00" not in page and "200.00" not in page
+    csv_text = end_of_day.to_csv(run(end_of_day.report(db, "2023-11-14")), "UTC").decode()
+    assert "200.00" not in csv_text and "50.00" not in csv_text
+    run(drawers.close_drawer(db, tina, {10000: 3, 1000: 3}, TOLERANCE, now=clock()))
+    body = api.get("/reports/end-of-day?date=2023-11-14").get_json()
+    assert body["amounts_hidden"] is False and body["sessions"][0]["expected"] == 330
+    assert body["sessions"][0]["opening_float"] == 200 and body["proof"]["cash_held"] == 1030

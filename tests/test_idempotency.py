@@ -169,6 +169,7 @@ def test_retry_of_a_transfer_reversed_since_replays_the_original_answer(app, cli
 
 def test_teller_repost_of_a_transfer_reversed_since_shows_its_receipt(app, client, raw):
     client.post("/accounts/RF1/deposit", json={"amount": 100})
+    client.post("/accounts/RF2/deposit", json={"amount": 1})  # open: a transfer to a new account asks its holder
     key = form_key(client.get("/teller/transfer").get_data(as_text=True))
     form = {"from_account": "RF1", "to_account": "RF2", "amount": "10", "form_key": key}
     first = client.post("/teller/transfer", data=form)

@@ -4,7 +4,19 @@ import sqlite3
 
 import pytest
 
-from atm_web import accounts, aio, approvals, customers, idempotency, reversals, sessions, tellers, tokens, verification
+from atm_web import (
+    accounts,
+    aio,
+    approvals,
+    customers,
+    holders,
+    idempotency,
+    reversals,
+    sessions,
+    tellers,
+    tokens,
+    verification,
+)
 from atm_web.storage.migrations import migrations
 
 from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new_postgres_database, require_postgres
@@ -118,9 +130,9 @@ def populated(path, clock):
     debit, _ = aio.run(accounts.transfer(db, "C1", "C9", 555, "teller:ada"))
     aio.run(accounts.withdraw(db, "C2", 90000, "teller:ada"))
     aio.run(reversals.reverse(db, debit.id, "wrong account", "teller:ada", now=clock()))
-    aio.run(customers.link_holder(db, "C1", None, customers.Details("Holly Holder", "1980-02-29", "passport", "P1",
+    aio.run(holders.link_holder(db, "C1", None, customers.Details("Holly Holder", "1980-02-29", "passport", "P1",
                                                                     "US", "1 Main Street", "+1 555 0100"),
-                                  "teller:ada", clock()))
+                                  "teller:ada", clock(), threshold_cents=1_000_000))
     aio.run(approvals.hold(db, "overdraft_limit", ada, clock(), None, account_number="C1", limit_cents=5000))
     return app
 

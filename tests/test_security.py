@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from atm_web import aio, approvals, customers, tellers, tokens
+from atm_web import aio, approvals, customers, holders, refusals, tellers, tokens
+from atm_web.errors import teller_message
 
 from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
 
@@ -86,6 +87,7 @@ ROUTES = [
     ("POST", "/admin/tokens/{rw_id}/revoke", {}, html(303)),
     ("POST", "/admin/login-locks/unlock", {"kind": "username", "subject": "tina"}, html(303)),
     ("GET", "/admin/audit", None, html(200)),
+    ("GET", "/admin/read-access", None, html(200)),
     ("POST", "/transactions/1/reversal", {"reason": "test"}, {"admin_token": 200, "read_write": 403,
                                                               "read_only": 403}),
     ("POST", "/", {"query": "A1"}, html(303, 303)),
@@ -162,8 +164,9 @@ def world(database, clock):
     admin_client = clients["admin"]
     assert admin_client.post("/accounts/A1/deposit", json={"amount": 100},
                              headers={"Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
-    holly = aio.run(customers.link_holder(db, "A1", None, customers.Details(
-        "Holly Holder", "1980-02-29", "passport", "X0", "US", "1 Main Street", "+1 555 0100"), "test", clock()))
+    holly = aio.run(holders.link_holder(db, "A1", None, customers.Details(
+        "Holly Holder", "1980-02-29", "passport", "X0", "US", "1 Main Street", "+1 555 0100"), "test", clock(),
+        threshold_cents=1_000_000))
     held = aio.run(approvals.hold(db, "overdraft_limit", people["tina"], clock(), None, account_number="A1",
                                   limit_cents=2000))
     ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
@@ -296,3 +299,103 @@ def test_no_inline_scripts_or_styles_in_templates():
         scripts = re.findall(r"<script[^>]*>", text)
         assert all(re.fullmatch(r'<script src="[^"]+">', tag) for tag in scripts), template  # files only
         assert "style=" not in text and "<style" not in text, template
+
+
+# Issue 19: text comes in without control characters, ids in paths are bounded, no personal data in the cookie
+
+TEXT_POSTS = [(m, p, b) for m, p, b, _ in ROUTES if m in ("POST", "PUT") and b]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize("method, path, body", TEXT_POSTS, ids=lambda v: v if isinstance(v, str) else None)
+def test_a_control_character_in_any_field_is_refused_where_it_enters_never_a_500(world, raw, method, path, body,
+                                                                                  character):
+    """Point 7: in every field of every form and JSON body (the login too, logged out), on both engines: 422 (JSON
+    for the API, the refusal page for forms), nothing written; PostgreSQL would answer a NUL with a 500."""
+    _app, clients, ids = world
+    path = path.format(**ids)
+    api_route = path.startswith(("/accounts/", "/transfers", "/transactions/"))
+    client = clients["admin_token" if api_route else "anonymous" if path == "/login" else "admin"]
+    for name, value in body.items():
+        poisoned = {**body, name: f"{value}{character}"}
+        before = snapshot(raw)
+        response = (client.open(path, method=method, json=poisoned) if api_route
+                    else client.open(path, method=method, data=poisoned))
+        assert response.status_code == 422, (name, response.status_code)
+        assert "control character" in response.get_data(as_text=True)
+        assert snapshot(raw) == before
+
+
+@pytest.mark.parametrize("query", ["/?account_number=A1%00", "/teller/accounts/NEW9/open?kind=deposit%00&amount=3",
+                                   "/accounts/A1/transactions?cursor=1%00", "/login?next=/%01"])
+def test_a_control_character_in_a_query_string_is_refused(world, query):
+    _app, clients, _ = world
+    client = clients["read_write" if query.startswith("/accounts/") else "admin"]
+    response = client.get(query)
+    assert response.status_code == 422 and "control character" in response.get_data(as_text=True)
+
+
+def test_a_search_for_a_nul_lists_nobody(world, raw):
+    """On SQLite a LIKE stops at a NUL: the search for it listed 20 customers."""
+    _app, clients, _ = world
+    response = clients["teller"].post("/", data={"query": "\x00"})
+    assert response.status_code == 422 and "Holly Holder" not in response.get_data(as_text=True)
+    assert raw.scalar("SELECT COUNT(*) FROM customer_reads") == 0
+
+
+def test_tab_newline_and_return_are_text(world, raw):
+    _app, clients, ids = world
+    response = clients["teller"].post(f"/teller/customers/{ids['customer']}/edit",
+                                      data={**HOLDER, "address": "1 Main Street\r\n\tFlat 2", "document_number": "X0"})
+    assert response.status_code == 303
+    assert raw.scalar("SELECT address FROM customers WHERE id = ?", (ids["customer"],)) == "1 Main Street Flat 2"
+
+
+ID_ROUTES = [("GET", "/teller/drawer/sessions/{}"), ("POST", "/admin/vault/movements/{}"),
+             ("POST", "/admin/vault/sessions/{}/sign-off"), ("GET", "/admin/vault/sessions/{}/close"),
+             ("POST", "/admin/vault/sessions/{}/close"), ("GET", "/teller/receipts/{}"),
+             ("GET", "/teller/customers/{}"), ("POST", "/approvals/{}")]
+
+
+@pytest.mark.parametrize("row_id", [str(2**63), str(2**64), "99999999999999999999999", "٢", "0", "-1", "1e3"])
+@pytest.mark.parametrize("method, path", ID_ROUTES)
+def test_every_id_in_a_path_is_the_apps_bounded_row_id(world, method, path, row_id):
+    """Point 8: an id of 2^63 or more, or in another script's digits, is a 404 on every route, never a 500 or a
+    200."""
+    _app, clients, _ = world
+    assert clients["admin"].open(path.format(row_id), method=method, data={"note": "x"}).status_code == 404
+
+
+def test_no_route_takes_a_plain_int_converter(app):
+    assert all("int" not in str(type(converter)).lower() or type(converter).__name__ == "RowIdConverter"
+               for rule in app.url_map.iter_rules() for converter in rule._converters.values())
+
+
+def test_the_session_cookie_carries_no_personal_data(world, raw):
+    """Point 10: a flash travels in the signed (not encrypted) session cookie: it names customers by number."""
+    app, clients, ids = world
+    client = clients["teller"]
+    assert client.post("/teller/accounts/A1/holders", data={**HOLDER, "full_name": "Harriet Secret",
+                                                            "document_number": "SECRET9"}).status_code == 303
+    assert client.post(f"/teller/customers/{ids['customer']}/edit", data={**HOLDER, "full_name": "Holly Changed",
+                                                                          "document_number": "X0"}).status_code == 303
+    cookie = client.get_cookie("atm_session").value
+    payload = app.session_interface.get_signing_serializer(app).loads(cookie)
+    text = repr(payload)
+    assert "_flashes" in payload and "Holder added to account A1: customer no." in text
+    for personal in ("Harriet", "Secret", "SECRET9", "Holly", "1980-02-29", "Main Street"):
+        assert personal not in text
+
+
+@pytest.mark.parametrize("refusal", [
+    refusals.NeedsHolder("N1"), refusals.DrawerNotOpen("Your drawer is not open. Nothing was recorded."),
+    refusals.ApprovalRefused("That report is not open (filed already, or unknown)."),
+    refusals.CustomerRefused("No such customer."), refusals.InsufficientFunds(), refusals.UnknownAccount("Z9"),
+    refusals.AccountOpenedMeanwhile("A1", ["Holly Holder"]), refusals.ControlCharacters("The form"),
+    refusals.NeedsIdentityCheck([customers.Details("Holly Holder", "", "", "", "", "", "")])],
+    ids=lambda r: type(r).__name__)
+def test_a_refusal_says_nothing_was_recorded_once_with_one_full_stop(refusal):
+    """Point 13: '... .. Nothing was recorded.' no more."""
+    message = teller_message(refusal)
+    assert ".." not in message and message.endswith(".")
+    assert len(re.findall(r"[Nn]othing (?:new )?was (?:recorded|posted|written|done)", message)) == 1

@@ -3,6 +3,8 @@ import pytest
 
 from atm_web import accounts, refusals, verification
 
+from conftest import holder_fields
+
 
 def journal(raw):
     """The customers' rows (the bank's side of each is checked in test_double_entry)."""
@@ -73,10 +75,17 @@ def test_teller_transfer_form(client, raw):
     page = client.get("/teller/transfer?from=A1").get_data(as_text=True)
     assert ">From account</label>" in page and ">To account</label>" in page and 'value="Transfer"' in page
     key = __import__("re").search(r'name="form_key" type="hidden" value="([0-9a-f]{32})"', page).group(1)
-    response = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "40",
-                                                     "form_key": key})
+    form = {"from_account": "A1", "to_account": "B1", "amount": "40", "form_key": key}
+    asked = client.post("/teller/transfer", data=form)  # B1 is new: its holder first (issue 19, point 1)
+    assert asked.status_code == 303 and asked.location.startswith("/teller/accounts/B1/open?kind=transfer&")
+    assert "Transferring <strong>40.00</strong> from account A1 will open it" in client.get(asked.location).get_data(
+        as_text=True)
+    assert len(journal(raw)) == 1  # nothing yet
+    response = client.post("/teller/transfer", data={**form, "confirm_open": "yes", **holder_fields("Bea Payee")})
     assert response.status_code == 303
     receipt = client.get(response.location).get_data(as_text=True)
+    assert raw.rows("SELECT c.full_name FROM account_holders h JOIN customers c ON c.id = h.customer_id "
+                    "WHERE h.account_number = 'B1'") == [("Bea Payee",)]
     assert "Transfer out" in receipt and "to B1" in receipt and "New balance of B1" in receipt and "60.00" in receipt
     refused = client.post("/teller/transfer", data={"from_account": "A1", "to_account": "B1", "amount": "2000",
                                                     "form_key": "f" * 32})

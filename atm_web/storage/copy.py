@@ -14,10 +14,11 @@ from .sqlite import SQLiteDatabase
 # business day, copied.
 TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "vault_movements", "closed_days", "idempotency_keys",
           "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log", "setup_code",
-          "customers", "account_holders", "approvals", "large_cash", "large_cash_checks"]
-WITH_TRIGGERS = ["journal", "audit_log"]
+          "customers", "account_holders", "approvals", "large_cash", "large_cash_checks", "customer_cash",
+          "customer_reads"]
+WITH_TRIGGERS = ["journal", "audit_log", "customer_cash", "customer_reads"]
 WITH_IDENTITY = ["tellers", "journal", "vault_movements", "verifications", "login_attempts", "api_tokens",
-                 "audit_log", "customers", "approvals", "large_cash", "large_cash_checks"]
+                 "audit_log", "customers", "approvals", "large_cash", "large_cash_checks", "customer_reads"]
 
 
 class CopyRefused(Exception):

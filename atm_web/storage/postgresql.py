@@ -260,11 +260,11 @@ class PostgresDatabase(Database):
                                f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     async def _commit(self, batch) -> None:
-        """Postings (ops with batch_row) go to the database as one post_entries call; any other op runs on its
-        own, after them, in the same transaction. A group of postings alone is that one statement: one round
+        """Postings (batchable ops, with batch_row) go to the database as one post_entries call; any other op runs on
+        its own, after them, in the same transaction. A group of postings alone is that one statement: one round
         trip, and the statement is its transaction."""
-        postings = [(op, future) for op, future in batch if hasattr(op, "batch_row")]
-        others = [(op, future) for op, future in batch if not hasattr(op, "batch_row")]
+        postings = [(op, future) for op, future in batch if getattr(op, "batchable", False)]
+        others = [(op, future) for op, future in batch if not getattr(op, "batchable", False)]
         if others:
             return await self._commit_group(postings, others)
         try:
