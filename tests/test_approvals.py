@@ -265,6 +265,9 @@ def test_an_ended_session_decides_nothing_even_with_the_role(app, branch, raw, r
     with pytest.raises(refusals.NoLongerAuthorised):
         run(approval_decisions.decide(db, approval_id, replace(people["sam"], session_hash=sessions.sha256(
             session_id)), True, "ok", now=now, threshold_cents=10**12))
+    run(tellers.set_role(db, people["sue"].id, "teller", "teller:ada", now))  # and a role taken away: whatever
+    with pytest.raises(refusals.NoLongerAuthorised):  # the caller's copy of the approver says (no session here)
+        run(approval_decisions.decide(db, approval_id, people["sue"], True, "ok", now=now, threshold_cents=10**12))
     assert raw.rows("SELECT status FROM approvals") == [("pending",)]
 
 
