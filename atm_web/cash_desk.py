@@ -35,7 +35,8 @@ NEW_HOLDER = 0  # an IdCheck's customer on the confirm step of a new account: th
 
 @dataclass(frozen=True)
 class NewHolder:
-    """The holder of an account a teller's posting opens: an existing customer, or a new one."""
+    """The holder of an account a teller's posting opens: an existing customer, or a new one. Neither (NewHolder())
+    stands for a confirm step whose account is open by now: its write replays that form's outcome, or refuses."""
     customer_id: int | None = None
     details: Details | None = None
 

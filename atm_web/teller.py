@@ -118,18 +118,27 @@ async def _refused_on_account_page(number: str, form: TransactionForm, holder_fo
     return await _account_page(number, form, status)
 
 
-def _new_holder(holder_form) -> NewHolder | None:
-    """The holder the confirm step recorded: a customer found, or a new one."""
-    if holder_form is None:
-        return None
-    return NewHolder(holder_form.customer_id, holder_form.details if holder_form.customer_id is None else None)
+async def _holder_step(number: str, confirmed: bool):
+    """The confirm step's holder of a new account: (its form, the holder to open the account with, or None when
+    that form is not valid); (None, None) for a form that did not come from the confirm step. An account open by
+    now needs no valid holder: its write replays this same form's receipt (Back, then the button again), or is
+    refused (AccountOpenedMeanwhile: another teller opened it)."""
+    if not confirmed:
+        return None, None
+    holder_form = HolderForm(meta={"csrf": False})
+    if (await accounts.get_account(get_db(), number)).exists:
+        return holder_form, NewHolder()
+    if not holder_form.validate():
+        return holder_form, None
+    return holder_form, NewHolder(holder_form.customer_id,
+                                  holder_form.details if holder_form.customer_id is None else None)
 
 
-def _id_check(form, holder_form=None) -> IdCheck | None:
+def _id_check(form, holder: NewHolder | None = None) -> IdCheck | None:
     """The identity check the teller recorded on the form, if any (on the confirm step of a new account: of the
     holder being recorded)."""
-    if holder_form is not None:
-        present = str(NEW_HOLDER if holder_form.customer_id is None else holder_form.customer_id)
+    if holder is not None:
+        present = str(NEW_HOLDER if holder.customer_id is None else holder.customer_id)
     else:
         present = form.present_customer.data or ""
     if form.id_checked.data and present.isascii() and present.isdigit():
@@ -157,21 +166,20 @@ async def transaction():
     # the confirm step of a new account: it is opened with the holder recorded there, or not at all (if it is open
     # meanwhile, this same form went through once and Back brought it here again: its key replays the receipt;
     # else another teller opened it, and the write refuses)
-    opening = form.confirm_open.data == "yes"
-    holder_form = HolderForm(meta={"csrf": False}) if opening else None
+    holder_form, holder = await _holder_step(number, form.confirm_open.data == "yes")
     show_refusals_on(partial(_refused_on_account_page, number, form, holder_form))
-    if opening and not holder_form.validate():
+    if holder_form is not None and holder is None:
         return await _confirm_page(number, form.kind, form, holder_form, 422)
-    drawer, id_check = await _cash_drawer(), _id_check(form, holder_form)
+    drawer, id_check = await _cash_drawer(), _id_check(form, holder)
     if form.kind == "withdrawal" and form.amount_cents > config["APPROVAL_CASH_LIMIT_CENTS"]:
-        if opening:
+        if holder is not None:
             raise ApprovalRefused(f"A withdrawal above {format_cents(config['APPROVAL_CASH_LIMIT_CENTS'])} needs "
                                   "a supervisor's approval and cannot open an account. Nothing was recorded.")
         return await _hold_withdrawal(db, number, form, id_check, at)
     tx = await post_cash(db, number, form.kind, form.amount_cents, g.teller.actor, drawer=drawer,
                          threshold_cents=config["CTR_THRESHOLD_CENTS"], now=at,
                          once=_once(form, at, form.kind, number, form.amount_cents), id_check=id_check,
-                         holder=_new_holder(holder_form))
+                         holder=holder)
     flash(ALREADY_DONE if tx.replayed else f"{'Deposit' if tx.kind == 'deposit' else 'Withdrawal'} recorded.")
     return redirect(url_for("teller.receipt", tx_id=tx.id), 303)
 
@@ -243,13 +251,13 @@ async def transfer():
     if not form.validate():
         return render_template("teller/transfer.html", form=form), 422
     source, target, at = form.from_account.data, form.to_account.data, now()
-    holder_form = HolderForm(meta={"csrf": False}) if form.confirm_open.data == "yes" else None
+    holder_form, holder = await _holder_step(target, form.confirm_open.data == "yes")
     show_refusals_on(partial(_refused_on_transfer_page, form, holder_form))
-    if holder_form is not None and not holder_form.validate():
+    if holder_form is not None and holder is None:
         return await _confirm_page(target, "transfer", form, holder_form, 422)
     debit, _ = await post_transfer(get_db(), source, target, form.amount_cents, g.teller.actor,
                                    _once(form, at, "transfer", source, target, form.amount_cents), now=at,
-                                   holder=_new_holder(holder_form))
+                                   holder=holder)
     flash(ALREADY_DONE if debit.replayed else "Transfer recorded.")
     return redirect(url_for("teller.receipt", tx_id=debit.id), 303)
 

@@ -169,6 +169,10 @@ def test_a_tellers_day(watched, server, admin):
     page.get_by_label("To account").fill("DAY2")
     page.get_by_label("Amount").fill("50")
     page.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_role("heading", name="Open a new account?")).to_be_visible()  # DAY2 is new: its holder
+    expect(page.get_by_text("from account DAY1 will open it")).to_be_visible()
+    fill_new_holder(page, name="Tara Transferee", document="T2")
+    page.get_by_role("button", name="Open account and transfer").click()
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     expect(page.locator(".receipt-lines")).to_contain_text("100.50")
     expect(page.locator(".receipt-lines")).to_contain_text("New balance of DAY2")

@@ -14,7 +14,7 @@ from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
 from .server import Server, burst
-from conftest import Raw, holder_fields, password_hash
+from conftest import Raw, password_hash
 
 PASSWORD = "a long enough password"
 TELLERS = ["t0", "t1", "t2", "t3"]
@@ -98,8 +98,7 @@ def test_cash_at_four_drawers_and_the_api_at_once_creates_or_loses_nothing(datab
                 if op == 0:  # more than any customer or drawer holds: always refused, nothing written
                     deposit, cents = False, 5_000_000
                 form = {"csrf_token": csrf, "account_number": rng.choice(CUSTOMERS), "amount": f"{cents / 100:.2f}",
-                        ("deposit" if deposit else "withdraw"): "x", "form_key": uuid.uuid4().hex,
-                        "confirm_open": "yes", **holder_fields()}
+                        ("deposit" if deposit else "withdraw"): "x", "form_key": uuid.uuid4().hex}
                 conn.request("POST", "/teller/transactions", body=urllib.parse.urlencode(form),
                              headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
                 answer = conn.getresponse()
