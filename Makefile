@@ -18,7 +18,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
 	@echo "Serving http://127.0.0.1:$(PORT) (the ledger: DATABASE_URL if set, else SQLite at $${DB_PATH:-atm.db}); Ctrl+C stops."
-	PORT=$(PORT) $(PY) -m atm_web.serve --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
+	PORT=$(PORT) $(PY) -m atm_web.serving.serve --bind 127.0.0.1:$(PORT) --workers $${WEB_CONCURRENCY:-2}
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)

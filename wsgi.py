@@ -3,8 +3,8 @@ when the configuration is bad."""
 import sys
 
 from atm_web import create_app
-from atm_web.asgi import ThreadPoolWSGI
 from atm_web.config import ConfigError
+from atm_web.serving.asgi import ThreadPoolWSGI
 
 try:
     flask_app = create_app()

@@ -3,11 +3,13 @@ import sys
 
 import click
 
-from . import aio, tellers, tokens, verification
-from .clock import now
-from .rules import ROLES
-from .staff import StaffError
-from .storage import DatabaseUnreachable, get_db
+from atm_web.core.clock import now
+from atm_web.core.rules import ROLES
+from atm_web.ledger import verification
+from atm_web.serving import aio
+from atm_web.staff import tellers, tokens
+from atm_web.staff.refusals import StaffRefused
+from atm_web.storage import DatabaseUnreachable, get_db
 
 
 def _read_password() -> str:
@@ -47,7 +49,7 @@ def register(app):
         try:
             teller = aio.run(tellers.create_teller(get_db(), name, tellers.hash_password(_read_password()),
                                                    "admin" if admin else role or "teller", "cli", now()))
-        except StaffError as error:
+        except StaffRefused as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Added {teller.role} {teller.username}")
 
@@ -59,7 +61,7 @@ def register(app):
         """Make an API token; it is printed once, alone on the last line, and stored only as a hash."""
         try:
             token, secret = aio.run(tokens.create_token(get_db(), name, read_only, "cli", now(), admin))
-        except StaffError as error:
+        except StaffRefused as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Created {token.scope} token {token.name!r}; it is shown only now:")
         click.echo(secret)
@@ -69,9 +71,9 @@ def register(app):
                   help="An empty PostgreSQL database: postgresql://user:password@host:5432/dbname")
     def copy_ledger(target_url):
         """Copy this SQLite ledger (DB_PATH) into an empty PostgreSQL database, then verify the copy there."""
-        from .config import ConfigError, database_url
-        from .storage.copy import CopyRefused, copy_ledger
-        from .storage.postgresql import PostgresDatabase, redacted
+        from atm_web.config import ConfigError, database_url
+        from atm_web.storage.copy import CopyRefused, copy_ledger
+        from atm_web.storage.postgresql import PostgresDatabase, redacted
         source = get_db()
         if source.engine != "sqlite":
             raise click.ClickException("copy-ledger copies the SQLite ledger at DB_PATH: unset DATABASE_URL")
@@ -79,7 +81,7 @@ def register(app):
             url = database_url(target_url)
         except ConfigError as error:
             raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
-        target = PostgresDatabase(url, source.max_debt_cents, pool_size=2)
+        target = PostgresDatabase(url, source.max_debt_cents, pool_size=2, startup=source.startup)
         try:
             copied = aio.run(copy_ledger(source, target))
         except CopyRefused as error:

@@ -5,8 +5,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .money import InvalidAmount, to_cents
-from .rules import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
+from atm_web.core.money import InvalidAmount, to_cents
+from atm_web.core.rules import AMOUNT_MAX_CENTS, LIMIT_MAX_CENTS
 
 DEFAULTS = {
     "DB_PATH": "atm.db",

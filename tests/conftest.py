@@ -22,7 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from werkzeug.security import generate_password_hash
 
-from atm_web import aio, create_app, sessions, tellers, tokens
+from atm_web import create_app
+from atm_web.serving import aio
+from atm_web.staff import login_sessions, tellers, tokens
 
 PASSWORD = "correct horse battery"
 ENGINES = ("sqlite", "postgresql")
@@ -93,7 +95,7 @@ def _migrated_template() -> str:
 
     import psycopg
 
-    from atm_web.storage.migrations import migrations
+    from atm_web.storage.migrate import migrations
     from atm_web.storage.postgresql import PostgresDatabase
     digest = hashlib.sha256("".join(m.sql for m in migrations("postgresql")).encode()).hexdigest()[:12]
     name = f"atm_test_template_{digest}"
@@ -263,7 +265,7 @@ def add_teller(app, username, role="teller"):
 def open_drawer(app, teller, float_cents=10_000_000):
     """Cash for a teller's counter: the vault receives float_cents (one shipment) and the teller's drawer opens
     with all of it (in 100.00 notes and cents), so their cash deposits and withdrawals can be posted."""
-    from atm_web import drawers, vault
+    from atm_web.cash import drawers, vault
     db = app.extensions["atm_db"]
     admin = tellers.Teller(0, "vault-keeper", "admin", True, "")
     if float_cents:
@@ -279,7 +281,7 @@ def holder_fields(name="Holly Holder", document_number=None, **changes) -> dict:
 
 
 def log_in(app, client, teller):
-    session_id = aio.run(sessions.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
+    session_id = aio.run(login_sessions.start_session(app.extensions["atm_db"], teller.id, app.config["CLOCK"]()))
     with client.session_transaction() as session:
         session["sid"] = session_id
     return client

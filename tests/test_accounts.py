@@ -7,10 +7,14 @@ import time
 
 import pytest
 
-from atm_web import accounts, aio, refusals, rules, verification
-from atm_web.journal import history, row_hash
+from atm_web.core import rules
+from atm_web.ledger import accounts, verification
+from atm_web.ledger.accounts import LEDGER_STARTUP
+from atm_web.ledger.journal import history, row_hash
+from atm_web.ledger.refusals import BalanceTooLarge, InsufficientFunds, InvalidAccountNumber, InvalidCursor
+from atm_web.serving import aio
 from atm_web.storage import IntegrityError
-from atm_web.storage.migrations import migrations
+from atm_web.storage.migrate import migrations
 from atm_web.storage.sqlite import SQLiteDatabase
 
 from conftest import close_app, make_app
@@ -45,7 +49,7 @@ def test_withdraw_within_limit_and_refused_past_it(db, raw, run):
     run(accounts.deposit(db, "A1", 10000, "t"))
     tx = run(accounts.withdraw(db, "A1", 110000, "t"))  # down to exactly -1000.00
     assert tx.balance_after_cents == -100000
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         run(accounts.withdraw(db, "A1", 1, "t"))
     assert run(accounts.get_account(db, "A1")).balance_cents == -100000
     assert len(journal(raw, "A1")) == 2
@@ -57,7 +61,7 @@ def test_check_violation_is_insufficient_funds_but_other_integrity_errors_are_no
                            "created_at, actor) VALUES ('X', 'bogus', 1, 1, 'now', 't')")
     with pytest.raises(IntegrityError) as raised:
         run(db.write(violate_other_constraint))
-    assert not isinstance(raised.value, refusals.InsufficientFunds)
+    assert not isinstance(raised.value, InsufficientFunds)
 
 
 def test_journal_is_immutable(db, raw, run):
@@ -83,13 +87,13 @@ def test_history_pages_newest_first_by_cursor(db, run):
 
 @pytest.mark.parametrize("cursor", ["abc", "-1", "1.5", "99999999999999999999", "١٢"])
 def test_history_refuses_bad_cursor(db, run, cursor):
-    with pytest.raises(refusals.InvalidCursor):
+    with pytest.raises(InvalidCursor):
         run(history(db, "H1", 3, cursor))
 
 
 @pytest.mark.parametrize("number", ["", "a b", "x" * 35, "12-34", "ü1", "12\n", "../x"])
 def test_invalid_account_numbers_write_nothing(db, raw, run, number):
-    with pytest.raises(refusals.InvalidAccountNumber):
+    with pytest.raises(InvalidAccountNumber):
         run(accounts.deposit(db, number, 100, "t"))
     assert journal(raw) == []
 
@@ -104,7 +108,7 @@ def test_concurrent_writes_share_commits_and_fail_alone(db, raw, run):
         return await asyncio.gather(*ops, return_exceptions=True)
 
     results = run(burst())
-    refused = [r for r in results if isinstance(r, refusals.InsufficientFunds)]
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
     assert len(refused) == 4 and not [r for r in results if isinstance(r, Exception) and r not in refused]
     assert run(accounts.get_account(db, "C")).balance_cents == 1000 - 60000
     assert [run(accounts.get_account(db, f"C{i}")).balance_cents for i in range(4)] == [1000] * 4
@@ -116,10 +120,10 @@ def test_max_debt_change_takes_effect_after_restart(database):
     path = database
     app = make_app(path, MAX_DEBT="100")
     db = app.extensions["atm_db"]
-    from atm_web import aio
+    from atm_web.serving import aio
     aio.run(accounts.withdraw(db, "R1", 10000, "t"))
     aio.run(accounts.deposit(db, "R2", 100, "t"))
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     close_app(app)
 
@@ -127,17 +131,17 @@ def test_max_debt_change_takes_effect_after_restart(database):
     db = app.extensions["atm_db"]
     assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 50000
     aio.run(accounts.withdraw(db, "R1", 40000, "t"))
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     close_app(app)
 
     app = make_app(path, MAX_DEBT="20")  # lowered below R1's debt of 500: R1 may not borrow more
     db = app.extensions["atm_db"]
     assert aio.run(accounts.get_account(db, "R2")).overdraft_limit_cents == 2000
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     aio.run(accounts.deposit(db, "R1", 10000, "t"))  # repaying 100 of 500 is accepted...
-    with pytest.raises(refusals.InsufficientFunds):  # ...and cannot be borrowed again
+    with pytest.raises(InsufficientFunds):  # ...and cannot be borrowed again
         aio.run(accounts.withdraw(db, "R1", 1, "t"))
     assert aio.run(accounts.get_account(db, "R1")).overdraft_limit_cents == 40000
     assert aio.run(verification.verify(db))[0] == []
@@ -148,7 +152,7 @@ def test_max_debt_change_takes_effect_after_restart(database):
 def test_schema_created_once_and_reopened(tmp_path, run):
     path = str(tmp_path / "x.db")
     for _ in range(2):
-        database = SQLiteDatabase(path, 100000)
+        database = SQLiteDatabase(path, 100000, startup=LEDGER_STARTUP)
         run(database.open())
         run(database.close())
     with sqlite3.connect(path) as conn:
@@ -179,7 +183,7 @@ def test_other_integrity_error_in_a_deposit_is_not_insufficient_funds(db, raw, r
         "END $$; CREATE TRIGGER refuse_x BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION refuse_x();")
     with pytest.raises(IntegrityError, match="some other rule") as raised:
         run(accounts.withdraw(db, "X", 100, "t"))
-    assert not isinstance(raised.value, refusals.InsufficientFunds)
+    assert not isinstance(raised.value, InsufficientFunds)
     assert run(accounts.deposit(db, "Y", 100, "t")).balance_after_cents == 100
 
 
@@ -241,7 +245,7 @@ def _open_at(path: str, start_at: float) -> str:
     """In a fresh process: wait for start_at, then open (create and migrate) the database at path."""
     time.sleep(max(0.0, start_at - time.time()))
     try:
-        aio.run(SQLiteDatabase(path, 0).open())
+        aio.run(SQLiteDatabase(path, 0, startup=LEDGER_STARTUP).open())
         return "ok"
     except Exception as error:  # reported to the parent, which names it
         return f"{type(error).__name__}: {error}"
@@ -272,7 +276,7 @@ def test_a_balance_past_the_largest_the_ledger_holds_is_refused_before_commit(cl
     for refused in (client.post("/accounts/BIG/deposit", json={"amount": 0.06}),
                     client.post("/transfers", json={"from_account": "SRC", "to_account": "BIG", "amount": 0.06})):
         assert refused.status_code == 422 and "largest balance" in refused.get_json()["detail"]
-    with pytest.raises(refusals.BalanceTooLarge):
+    with pytest.raises(BalanceTooLarge):
         run(accounts.deposit(db, "BIG", 2**62, "test"))
     assert run(verification.verify(db)) == ([], rows)
     accepted = client.post("/accounts/BIG/deposit", json={"amount": 0.05})
@@ -284,7 +288,7 @@ def _open_postgres_at(url: str, start_at: float) -> str:
     from atm_web.storage.postgresql import PostgresDatabase
     time.sleep(max(0.0, start_at - time.time()))
     try:
-        database = PostgresDatabase(url, 0, pool_size=2)
+        database = PostgresDatabase(url, 0, pool_size=2, startup=LEDGER_STARTUP)
         aio.run(database.open())
         aio.run(database.close())
         return "ok"

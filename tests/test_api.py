@@ -241,8 +241,8 @@ def test_a_ledger_held_by_another_writer_answers_503_and_writes_nothing(client, 
 
 
 def test_a_write_whose_commit_was_not_confirmed_is_never_called_unwritten():
-    from atm_web.errors import unavailable_message
     from atm_web.storage import LedgerUnavailable
+    from atm_web.web.errors import unavailable_message
     assert "nothing was written" in unavailable_message(LedgerUnavailable("locked"))
     unknown = unavailable_message(LedgerUnavailable("connection lost while committing", outcome_unknown=True))
     assert "nothing was written" not in unknown and "may have been recorded" in unknown
@@ -268,7 +268,7 @@ def test_the_app_reconnects_after_the_database_drops_its_connections(client, raw
     assert statuses[-1] == 200 and len(statuses) <= 3, statuses
     assert client.get("/accounts/RC1/balance").get_json()["balance"] == 3
     assert raw.journal_count() == 2
-    from atm_web import verification
+    from atm_web.ledger import verification
     assert run(verification.verify(db))[0] == []
 
 

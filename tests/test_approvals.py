@@ -8,7 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from atm_web import aio, approval_decisions, approvals, drawers, refusals, sessions, tellers
+from atm_web.approvals import decisions as approval_decisions
+from atm_web.approvals import requests as approvals
+from atm_web.cash import drawers
+from atm_web.ledger.refusals import DrawerNotOpen
+from atm_web.serving import aio
+from atm_web.staff import login_sessions, tellers
+from atm_web.staff.refusals import NoLongerAuthorised
 
 from conftest import add_teller, add_token, bearer, close_app, decide, log_in, make_app, open_drawer
 
@@ -157,7 +163,7 @@ def test_a_decision_needs_a_note_and_a_refused_approval_leaves_the_request_waiti
     db = app.extensions["atm_db"]
     run(drawers.close_drawer(db, people["tina"], {10000: 200}, 0))  # her drawer closed: no cash to pay out
     approval_id = int(asked.location.rsplit("/", 1)[1])
-    with pytest.raises(refusals.DrawerNotOpen):
+    with pytest.raises(DrawerNotOpen):
         run(approval_decisions.decide(db, approval_id, people["sam"], True, "ok", now=app.config["CLOCK"](),
                                       threshold_cents=10**12))
     assert raw.scalar("SELECT status FROM approvals WHERE id = ?", (approval_id,)) == "pending"
@@ -235,8 +241,8 @@ def test_approvals_in_flight_when_their_supervisor_is_demoted_none_commits_after
     db, now = app.extensions["atm_db"], app.config["CLOCK"]()
     asked = [run(approvals.hold(db, "overdraft_limit", people["tina"], now, None, account_number="A1",
                                 limit_cents=100_000 + i)).id for i in range(20)]
-    session_id = run(sessions.start_session(db, people["sam"].id, now))
-    sam = replace(people["sam"], session_hash=sessions.sha256(session_id))
+    session_id = run(login_sessions.start_session(db, people["sam"].id, now))
+    sam = replace(people["sam"], session_hash=login_sessions.sha256(session_id))
 
     async def race():
         decisions = [approval_decisions.decide(db, approval_id, sam, True, "ok", now=now, threshold_cents=10**12)
@@ -245,8 +251,8 @@ def test_approvals_in_flight_when_their_supervisor_is_demoted_none_commits_after
         return await asyncio.gather(*decisions[:10], demotion, *decisions[10:], return_exceptions=True)
 
     outcomes = run(race())
-    refused = [o for o in outcomes if isinstance(o, refusals.NoLongerAuthorised)]
-    assert refused and all(isinstance(o, (approval_decisions.Decision, refusals.NoLongerAuthorised, tellers.Teller))
+    refused = [o for o in outcomes if isinstance(o, NoLongerAuthorised)]
+    assert refused and all(isinstance(o, (approval_decisions.Decision, NoLongerAuthorised, tellers.Teller))
                            for o in outcomes)
     (demoted_at,), = raw.rows("SELECT id FROM audit_log WHERE action = 'role set to teller'")
     assert raw.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'approval approved' AND id > ?",
@@ -260,13 +266,13 @@ def test_an_ended_session_decides_nothing_even_with_the_role(app, branch, raw, r
     people, clients = branch
     approval_id = int(withdraw(clients["tina"], "A1", "6000").location.rsplit("/", 1)[1])
     db, now = app.extensions["atm_db"], app.config["CLOCK"]()
-    session_id = run(sessions.start_session(db, people["sam"].id, now))
-    run(sessions.end_session(db, session_id, now))  # logged out in another tab
-    with pytest.raises(refusals.NoLongerAuthorised):
-        run(approval_decisions.decide(db, approval_id, replace(people["sam"], session_hash=sessions.sha256(
+    session_id = run(login_sessions.start_session(db, people["sam"].id, now))
+    run(login_sessions.end_session(db, session_id, now))  # logged out in another tab
+    with pytest.raises(NoLongerAuthorised):
+        run(approval_decisions.decide(db, approval_id, replace(people["sam"], session_hash=login_sessions.sha256(
             session_id)), True, "ok", now=now, threshold_cents=10**12))
     run(tellers.set_role(db, people["sue"].id, "teller", "teller:ada", now))  # and a role taken away: whatever
-    with pytest.raises(refusals.NoLongerAuthorised):  # the caller's copy of the approver says (no session here)
+    with pytest.raises(NoLongerAuthorised):  # the caller's copy of the approver says (no session here)
         run(approval_decisions.decide(db, approval_id, people["sue"], True, "ok", now=now, threshold_cents=10**12))
     assert raw.rows("SELECT status FROM approvals") == [("pending",)]
 

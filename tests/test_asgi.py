@@ -1,7 +1,7 @@
 """Our ASGI adapter (atm_web/asgi.py): the WSGI environ it gives Flask, a stalled body; it serves in tests/e2e."""
 import pytest
 
-from atm_web.asgi import ThreadPoolWSGI, build_environ
+from atm_web.serving.asgi import ThreadPoolWSGI, build_environ
 
 
 def scope(**changes):
@@ -74,7 +74,7 @@ def lifespan_and_a_deposit(adapter, token):
     import asyncio
     import json
 
-    from atm_web import aio
+    from atm_web.serving import aio
     seen = {}
 
     async def serve():
@@ -115,7 +115,7 @@ def test_the_workers_loop_becomes_the_process_loop_and_the_database_moves_onto_i
     reopens the database on it; views' calls then run there; shutdown closes the database."""
     import time
 
-    from atm_web import aio
+    from atm_web.serving import aio
 
     from conftest import add_token, make_app
     monkeypatch.setattr(aio, "_loop", None)  # a start-up loop of this test's own: the suite's is left running
@@ -136,7 +136,7 @@ def test_the_workers_loop_becomes_the_process_loop_and_the_database_moves_onto_i
 
 def test_a_database_that_cannot_open_on_the_workers_loop_fails_the_start_up(tmp_path, monkeypatch):
     """lifespan.startup.failed, which hypercorn turns into the worker's non-zero exit (serve.py passes it on)."""
-    from atm_web import aio
+    from atm_web.serving import aio
     from atm_web.storage.sqlite import SQLiteDatabase
     monkeypatch.setattr(aio, "_loop", None)
     unopenable = SQLiteDatabase(str(tmp_path / "no such directory" / "atm.db"), 0)

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from atm_web import aio, audit, staff, tellers, tokens
+from atm_web.core import audit
+from atm_web.serving import aio
+from atm_web.staff import common as staff
+from atm_web.staff import tellers, tokens
 
 from conftest import PASSWORD, add_teller, add_token, bearer, close_app, holder_fields, log_in, make_app
 
@@ -303,7 +306,8 @@ def test_cli_create_teller_takes_a_role(app, runner, raw):
 def test_the_admin_page_sets_roles_audited_and_a_demoted_admin_keeps_no_tokens(app, raw):
     ada, olga = add_teller(app, "ada", "admin"), add_teller(app, "olga", "admin")
     page_client = log_in(app, app.test_client(), ada)
-    from atm_web import aio, tokens
+    from atm_web.serving import aio
+    from atm_web.staff import tokens
     aio.run(tokens.create_token(app.extensions["atm_db"], "olgas", False, olga.actor, app.config["CLOCK"](), True))
     page = page_client.get("/admin/tellers").get_data(as_text=True)
     assert f'for="role-{olga.id}">Role of olga</label>' in page and 'value="supervisor"' in page

@@ -10,7 +10,9 @@ import asyncio
 
 import pytest
 
-from atm_web import accounts, aio, tokens
+from atm_web.ledger import accounts
+from atm_web.serving import aio
+from atm_web.staff import tokens
 from atm_web.storage.common import Authorisation, StaleAuthorisation, authorisation
 
 from conftest import bearer, close_app, make_app

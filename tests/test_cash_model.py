@@ -14,7 +14,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from atm_web import accounts, aio, cash_desk, drawers, refusals, reversals, tellers, vault, verification
+from atm_web.cash import cash_desk, drawers, vault
+from atm_web.cash.refusals import DrawerRefused
+from atm_web.ledger import accounts, reversals, verification
+from atm_web.ledger.accounts import LEDGER_STARTUP
+from atm_web.ledger.refusals import DrawerNotOpen, InsufficientFunds, NotEnoughCash
+from atm_web.serving import aio
+from atm_web.staff import tellers
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
@@ -37,10 +43,11 @@ class Cash(RuleBasedStateMachine):
         if self.engine == "sqlite":
             self.dir = tempfile.TemporaryDirectory()
             self.location = str(Path(self.dir.name) / "cash.db")
-            self.db = SQLiteDatabase(self.location, 0)  # no overdraft: a customer's funds are plain
+            # no overdraft: a customer's funds are plain
+            self.db = SQLiteDatabase(self.location, 0, startup=LEDGER_STARTUP)
         else:
             self.location = new_postgres_database()
-            self.db = PostgresDatabase(self.location, 0, pool_size=2)
+            self.db = PostgresDatabase(self.location, 0, pool_size=2, startup=LEDGER_STARTUP)
         self.raw = Raw(self.location)
         aio.run(self.db.open())
         made = [aio.run(tellers.create_teller(self.db, name, password_hash(), role, "test", 0.0))
@@ -76,10 +83,10 @@ class Cash(RuleBasedStateMachine):
         teller = self.tellers[who]
         total = drawers.counts_total(count)
         if teller.id in self.session:
-            with pytest.raises(refusals.DrawerRefused):
+            with pytest.raises(DrawerRefused):
                 self.run(drawers.open_drawer(self.db, teller, count))
         elif total > self.vault:
-            with pytest.raises(refusals.NotEnoughCash):
+            with pytest.raises(NotEnoughCash):
                 self.run(drawers.open_drawer(self.db, teller, count))
         else:
             session = self.run(drawers.open_drawer(self.db, teller, count))
@@ -97,10 +104,10 @@ class Cash(RuleBasedStateMachine):
             self.drawer[teller.id] += amount
             self.posted.append((tx.id, [(customer, amount)], teller.id, amount))
         elif self.balance[customer] < amount:
-            with pytest.raises(refusals.InsufficientFunds):
+            with pytest.raises(InsufficientFunds):
                 self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
         elif self.drawer[teller.id] < amount:
-            with pytest.raises(refusals.NotEnoughCash):
+            with pytest.raises(NotEnoughCash):
                 self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
         else:
             tx = self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
@@ -136,16 +143,16 @@ class Cash(RuleBasedStateMachine):
             asking = self.tellers[asker]
             attempt = cash_desk.reverse_at_counter(self.db, tx_id, "model", asking, now=0.0, threshold_cents=10**12)
             if asking not in self.open_tellers():
-                with pytest.raises(refusals.DrawerNotOpen):
+                with pytest.raises(DrawerNotOpen):
                     self.run(attempt)
                 self.posted.append((tx_id, legs, teller_id, cash))
                 return
         if short_customer:
-            with pytest.raises(refusals.InsufficientFunds):
+            with pytest.raises(InsufficientFunds):
                 self.run(attempt)
             return
         if teller_id is not None and cash > 0 and self.drawer[asking.id] < cash:  # a deposit's cash handed back
-            with pytest.raises(refusals.NotEnoughCash):
+            with pytest.raises(NotEnoughCash):
                 self.run(attempt)
             return
         self.run(attempt)
@@ -161,7 +168,7 @@ class Cash(RuleBasedStateMachine):
         moved = self.run(vault.request_movement(self.db, teller, "to_vault" if to_vault else "to_drawer", amount))
         source = self.drawer[teller.id] if to_vault else self.vault
         if confirm and source < amount:
-            with pytest.raises(refusals.NotEnoughCash):
+            with pytest.raises(NotEnoughCash):
                 self.run(vault.decide_movement(self.db, moved.id, self.boss, True))
             return
         self.run(vault.decide_movement(self.db, moved.id, self.boss, confirm))

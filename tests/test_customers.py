@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from atm_web import customers
+from atm_web.customers import records as customers
 
 from conftest import holder_fields
 

@@ -2,8 +2,9 @@
 own accounts; cash never below zero; verify checks the sums."""
 import pytest
 
-from atm_web import accounts, refusals, reversals, verification
-from atm_web.rules import CLEARING, VAULT
+from atm_web.core.rules import CLEARING, VAULT
+from atm_web.ledger import accounts, reversals, verification
+from atm_web.ledger.refusals import InsufficientFunds, NotEnoughCash
 
 from conftest import add_token
 
@@ -67,7 +68,7 @@ def test_a_refused_posting_writes_no_row_on_either_side(api, db, raw, run):
     for headers in ({}, {"Idempotency-Key": "k1"}):
         refused = api.post("/accounts/R1/withdraw", json={"amount": 5000}, headers=headers)
         assert refused.status_code == 400
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         run(accounts.withdraw(db, "R1", 500000, "t"))
     assert raw.all_rows_count() == rows and unbalanced(raw) == []
 
@@ -104,7 +105,7 @@ def test_cash_never_goes_below_zero_the_database_refuses_it(db, raw, run):
     """The vault holds nothing yet: cash out of it is refused by the database's own check, both rows undone."""
     run(accounts.deposit(db, "C1", 5000, "t"))
     rows = raw.all_rows_count()
-    with pytest.raises(refusals.NotEnoughCash, match="Not enough cash"):
+    with pytest.raises(NotEnoughCash, match="Not enough cash"):
         run(accounts.withdraw(db, "C1", 100, "t", counter=VAULT))
     assert raw.all_rows_count() == rows
     with pytest.raises(raw.IntegrityError):

@@ -5,7 +5,9 @@ import uuid
 
 import pytest
 
-from atm_web import aio, tellers, vault
+from atm_web.cash import vault
+from atm_web.serving import aio
+from atm_web.staff import tellers
 
 from conftest import add_teller, holder_fields, log_in, open_drawer
 

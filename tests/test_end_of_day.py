@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from atm_web import accounts, aio, drawers, end_of_day, refusals, vault
+from atm_web.cash import drawers, end_of_day, vault
+from atm_web.cash.refusals import DrawerRefused
+from atm_web.ledger import accounts
+from atm_web.serving import aio
 
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
@@ -52,11 +55,11 @@ def test_the_report_shows_each_session_the_vault_totals_and_the_proof(db, run, d
 
 def test_close_the_day_waits_for_every_drawer_then_records_the_csv_digest(app, clock, db, raw, run, day):
     _, ada, bob, session = day
-    with pytest.raises(refusals.DrawerRefused, match=r"drawer 1 of tina \(waiting for sign-off\)"):
+    with pytest.raises(DrawerRefused, match=r"drawer 1 of tina \(waiting for sign-off\)"):
         run(end_of_day.close_day(db, ada, now=clock()))
     run(drawers.sign_off(db, session.id, ada, "recounted", now=clock()))
     second = run(drawers.open_drawer(db, bob, {}, now=clock()))
-    with pytest.raises(refusals.DrawerRefused, match=r"drawer 2 of bob \(open\)"):
+    with pytest.raises(DrawerRefused, match=r"drawer 2 of bob \(open\)"):
         run(end_of_day.close_day(db, ada, now=clock()))
     run(drawers.close_drawer(db, bob, {}, TOLERANCE, now=clock()))
     closed, digest = run(end_of_day.close_day(db, ada, now=clock()))
@@ -138,10 +141,10 @@ def test_a_day_is_closed_on_its_date_or_later_never_ahead(app, clock, db, raw, r
     ada = add_teller(app, "ada", "admin")
     closed, _ = run(end_of_day.close_day(db, ada, now=clock()))
     assert closed == "2023-11-14"
-    with pytest.raises(refusals.DrawerRefused, match=r"2023-11-15 has not begun yet \(today is 2023-11-14"):
+    with pytest.raises(DrawerRefused, match=r"2023-11-15 has not begun yet \(today is 2023-11-14"):
         run(end_of_day.close_day(db, ada, now=clock()))
     clock.advance(13 * 3600 + 46 * 60 + 39)  # 23:59:59 on the 14th
-    with pytest.raises(refusals.DrawerRefused, match="has not begun yet"):
+    with pytest.raises(DrawerRefused, match="has not begun yet"):
         run(end_of_day.close_day(db, ada, now=clock()))
     assert raw.rows("SELECT business_date FROM closed_days") == [("2023-11-14",)]
     clock.advance(1)  # midnight: the 15th may close

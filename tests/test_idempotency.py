@@ -3,7 +3,8 @@ import threading
 
 import pytest
 
-from atm_web import accounts, idempotency, rules
+from atm_web.core import rules
+from atm_web.ledger import accounts, idempotency
 
 from conftest import add_token, bearer
 

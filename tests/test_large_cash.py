@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from atm_web import aio, customers, holders
+from atm_web.customers import holders
+from atm_web.customers import records as customers
+from atm_web.serving import aio
 
 from conftest import add_teller, add_token, bearer, close_app, decide, holder_fields, log_in, make_app, open_drawer
 
@@ -267,7 +269,8 @@ def test_a_reversal_of_cash_counts_for_the_rule_and_pays_from_the_askers_drawer(
 def test_closing_the_day_does_not_reset_the_days_cash(bank, raw, clock, run):
     """Point 4: the large-cash day is the branch's calendar day: cash after Close the day (which moves postings to
     the next business date) still adds to the cash before it."""
-    from atm_web import drawers, end_of_day, tellers
+    from atm_web.cash import drawers, end_of_day
+    from atm_web.staff import tellers
     app, clients, ids, _ = bank
     db = app.extensions["atm_db"]
     people = {t.username: t for t in run(tellers.list_tellers(db))}
@@ -336,8 +339,8 @@ def test_two_tellers_confirming_one_new_number_at_once_open_it_once(bank, raw, r
     assert "Account TWIN was opened meanwhile by another teller for First Holder: check the number. Nothing was " \
         "recorded." in page
     assert raw.all_rows_count() == rows and raw.scalar("SELECT COUNT(*) FROM customers") == customers_count
-    from atm_web import cash_desk
-    from atm_web.refusals import AccountOpenedMeanwhile
+    from atm_web.cash import cash_desk
+    from atm_web.cash.refusals import AccountOpenedMeanwhile
     db = app.extensions["atm_db"]
     drawer = raw.scalar("SELECT account_number FROM drawer_sessions WHERE status = 'open' ORDER BY id LIMIT 1")
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from atm_web import accounts, aio
+from atm_web.ledger import accounts
+from atm_web.serving import aio
 
 from conftest import add_teller, add_token, bearer, close_app, decide, log_in, make_app
 

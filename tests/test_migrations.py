@@ -4,20 +4,13 @@ import sqlite3
 
 import pytest
 
-from atm_web import (
-    accounts,
-    aio,
-    approvals,
-    customers,
-    holders,
-    idempotency,
-    reversals,
-    sessions,
-    tellers,
-    tokens,
-    verification,
-)
-from atm_web.storage.migrations import migrations
+from atm_web.approvals import requests as approvals
+from atm_web.customers import holders
+from atm_web.customers import records as customers
+from atm_web.ledger import accounts, idempotency, reversals, verification
+from atm_web.serving import aio
+from atm_web.staff import login_sessions, tellers, tokens
+from atm_web.storage.migrate import migrations
 
 from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new_postgres_database, require_postgres
 
@@ -123,7 +116,7 @@ def populated(path, clock):
     db = app.extensions["atm_db"]
     ada = aio.run(tellers.create_teller(db, "ada", "scrypt:x", "admin", "setup", clock()))
     aio.run(tokens.create_token(db, "nightly", False, ada.actor, clock()))
-    aio.run(sessions.start_session(db, ada.id, clock()))
+    aio.run(login_sessions.start_session(db, ada.id, clock()))
     for n in range(30):
         aio.run(accounts.deposit(db, f"C{n % 7}", 1000 + n, "teller:ada", idempotency.Once("s", f"k{n}", "f", clock()),
                                  now=clock()))
@@ -228,7 +221,7 @@ def test_a_postgresql_ledger_of_the_schema_before_double_entry_upgrades_in_place
     entry, and verify passes; the chains go on."""
     import psycopg
 
-    from atm_web.journal import row_hash
+    from atm_web.ledger.journal import row_hash
     with psycopg.connect(postgres_target, autocommit=True) as conn:
         conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
                      "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")

@@ -8,7 +8,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from atm_web import accounts, aio, refusals, reversals, verification
+from atm_web.ledger import accounts, reversals, verification
+from atm_web.ledger.accounts import LEDGER_STARTUP
+from atm_web.ledger.refusals import CannotReverse, InsufficientFunds, LimitBelowDebt, UnknownAccount
+from atm_web.serving import aio
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
@@ -31,10 +34,10 @@ class Bank(RuleBasedStateMachine):
         if self.engine == "sqlite":
             self.dir = tempfile.TemporaryDirectory()
             self.location = str(Path(self.dir.name) / "model.db")
-            self.db = SQLiteDatabase(self.location, MAX_DEBT)
+            self.db = SQLiteDatabase(self.location, MAX_DEBT, startup=LEDGER_STARTUP)
         else:
             self.location = new_postgres_database()
-            self.db = PostgresDatabase(self.location, MAX_DEBT, pool_size=2)
+            self.db = PostgresDatabase(self.location, MAX_DEBT, pool_size=2, startup=LEDGER_STARTUP)
         self.raw = Raw(self.location)
         aio.run(self.db.open())
         self.balance, self.limit, self.own = {}, {}, {}
@@ -77,17 +80,17 @@ class Bank(RuleBasedStateMachine):
         if self._fits(number, amount):
             self._apply(number, "withdrawal", amount, aio.run(accounts.withdraw(self.db, number, amount, "m")))
         else:
-            with pytest.raises(refusals.InsufficientFunds):
+            with pytest.raises(InsufficientFunds):
                 aio.run(accounts.withdraw(self.db, number, amount, "m"))
 
     @rule(pair=st.permutations(NUMBERS), amount=amounts)
     def transfer(self, pair, amount):
         source, target = pair[0], pair[1]
         if source not in self.balance:
-            with pytest.raises(refusals.UnknownAccount):
+            with pytest.raises(UnknownAccount):
                 aio.run(accounts.transfer(self.db, source, target, amount, "m"))
         elif not self._fits(source, amount):
-            with pytest.raises(refusals.InsufficientFunds):
+            with pytest.raises(InsufficientFunds):
                 aio.run(accounts.transfer(self.db, source, target, amount, "m"))
         else:
             debit, credit = aio.run(accounts.transfer(self.db, source, target, amount, "m"))
@@ -103,7 +106,7 @@ class Bank(RuleBasedStateMachine):
             legs += [(i, n, k, a) for i, n, k, a, r in self.journal
                      if k.startswith("transfer") and i != tx_id and (i == related or r == tx_id)]
         if kind not in REVERSING:
-            with pytest.raises(refusals.CannotReverse):
+            with pytest.raises(CannotReverse):
                 aio.run(reversals.reverse(self.db, tx_id, "model", "m"))
             return
         if any(leg[0] in self.reversed for leg in legs):  # asked again with the same reason: the first answer
@@ -112,7 +115,7 @@ class Bank(RuleBasedStateMachine):
             return
         legs.sort(key=lambda leg: leg[2] in CREDIT, reverse=True)  # the ledger debits first
         if any(REVERSING[k] == "reversal_debit" and not self._fits(n, a) for _, n, k, a in legs):
-            with pytest.raises(refusals.InsufficientFunds):
+            with pytest.raises(InsufficientFunds):
                 aio.run(reversals.reverse(self.db, tx_id, "model", "m"))
             return
         rows = aio.run(reversals.reverse(self.db, tx_id, "model", "m")).rows
@@ -125,10 +128,10 @@ class Bank(RuleBasedStateMachine):
     def set_limit(self, number, limit):
         set_it = lambda: aio.run(accounts.set_overdraft_limit(self.db, number, limit, "m"))  # noqa: E731
         if number not in self.balance:
-            with pytest.raises(refusals.UnknownAccount):
+            with pytest.raises(UnknownAccount):
                 set_it()
         elif limit is not None and self.balance[number] < -limit:
-            with pytest.raises(refusals.LimitBelowDebt):
+            with pytest.raises(LimitBelowDebt):
                 set_it()
         else:
             account = set_it()

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from atm_web.money import InvalidAmount, format_cents, json_number, to_cents
+from atm_web.core.money import InvalidAmount, format_cents, json_number, to_cents
 
 
 @pytest.mark.parametrize("value, cents", [

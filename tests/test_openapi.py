@@ -66,7 +66,7 @@ def test_the_favicon_is_served_and_every_page_links_it(client):
 
 def test_the_document_states_the_rules_the_api_enforces(client):
     """Patterns and bounds come from rules.py: what the document promises is what the ledger checks."""
-    from atm_web import rules
+    from atm_web.core import rules
     spec = client.get("/openapi.json").get_json()
     paths, schemas = spec["paths"], spec["components"]["schemas"]
     number = paths["/accounts/{number}/balance"]["get"]["parameters"][0]["schema"]["pattern"]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from atm_web import accounts, refusals, reversals, verification
+from atm_web.ledger import accounts, reversals, verification
+from atm_web.ledger.refusals import CannotReverse, InsufficientFunds
 
 from conftest import add_teller, add_token, decide, log_in
 
@@ -24,9 +25,9 @@ def test_reversal_compensates_once_and_is_linked(db, run):
     assert reversal.memo == f"reverses {original.id}: keyed twice"
     again = run(reversals.reverse(db, original.id, "keyed twice", "teller:ada"))  # a retry: the first answer
     assert again.replayed and again.rows == [reversal]
-    with pytest.raises(refusals.CannotReverse, match="already reversed"):
+    with pytest.raises(CannotReverse, match="already reversed"):
         run(reversals.reverse(db, original.id, "again", "t"))
-    with pytest.raises(refusals.CannotReverse, match="cannot itself be reversed"):
+    with pytest.raises(CannotReverse, match="cannot itself be reversed"):
         run(reversals.reverse(db, reversal.id, "undo", "t"))
     assert run(verification.verify(db))[0] == []
 
@@ -34,7 +35,7 @@ def test_reversal_compensates_once_and_is_linked(db, run):
 def test_reversal_past_the_limit_is_refused_and_writes_nothing(db, raw, run):
     deposit = run(accounts.deposit(db, "R2", 10000, "t"))
     run(accounts.withdraw(db, "R2", 110000, "t"))  # at the limit: -1000.00
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         run(reversals.reverse(db, deposit.id, "bounced cheque", "t"))
     assert raw.journal_count() == 2
     assert raw.scalar("SELECT COUNT(*) FROM audit_log") == 0
@@ -47,15 +48,15 @@ def test_reversing_a_transfer_reverses_both_legs(db, run):
     assert {(r.account_number, r.kind, r.related_id) for r in rows} == \
         {("R3", "reversal_credit", debit.id), ("R4", "reversal_debit", credit.id)}
     assert run(accounts.get_balances(db, ["R3", "R4"])) == {"R3": 10000, "R4": 0}
-    with pytest.raises(refusals.CannotReverse):
+    with pytest.raises(CannotReverse):
         run(reversals.reverse(db, debit.id, "again", "t"))
 
 
 def test_unknown_entry_and_missing_reason(db, run):
-    with pytest.raises(refusals.CannotReverse):
+    with pytest.raises(CannotReverse):
         run(reversals.reverse(db, 999, "why", "t"))
     tx = run(accounts.deposit(db, "R5", 100, "t"))
-    with pytest.raises(refusals.CannotReverse):
+    with pytest.raises(CannotReverse):
         run(reversals.reverse(db, tx.id, "  ", "t"))
 
 

@@ -3,8 +3,17 @@ import re
 
 import pytest
 
-from atm_web import aio, approvals, customers, holders, refusals, tellers, tokens
-from atm_web.errors import teller_message
+from atm_web.approvals import requests as approvals
+from atm_web.approvals.refusals import ApprovalRefused
+from atm_web.cash.refusals import AccountOpenedMeanwhile
+from atm_web.core.refusals import ControlCharacters
+from atm_web.customers import holders
+from atm_web.customers import records as customers
+from atm_web.customers.refusals import CustomerRefused, NeedsHolder, NeedsIdentityCheck
+from atm_web.ledger.refusals import DrawerNotOpen, InsufficientFunds, UnknownAccount
+from atm_web.serving import aio
+from atm_web.staff import tellers, tokens
+from atm_web.web.errors import teller_message
 
 from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
 
@@ -388,11 +397,11 @@ def test_the_session_cookie_carries_no_personal_data(world, raw):
 
 
 @pytest.mark.parametrize("refusal", [
-    refusals.NeedsHolder("N1"), refusals.DrawerNotOpen("Your drawer is not open. Nothing was recorded."),
-    refusals.ApprovalRefused("That report is not open (filed already, or unknown)."),
-    refusals.CustomerRefused("No such customer."), refusals.InsufficientFunds(), refusals.UnknownAccount("Z9"),
-    refusals.AccountOpenedMeanwhile("A1", ["Holly Holder"]), refusals.ControlCharacters("The form"),
-    refusals.NeedsIdentityCheck([customers.Details("Holly Holder", "", "", "", "", "", "")])],
+    NeedsHolder("N1"), DrawerNotOpen("Your drawer is not open. Nothing was recorded."),
+    ApprovalRefused("That report is not open (filed already, or unknown)."),
+    CustomerRefused("No such customer."), InsufficientFunds(), UnknownAccount("Z9"),
+    AccountOpenedMeanwhile("A1", ["Holly Holder"]), ControlCharacters("The form"),
+    NeedsIdentityCheck([customers.Details("Holly Holder", "", "", "", "", "", "")])],
     ids=lambda r: type(r).__name__)
 def test_a_refusal_says_nothing_was_recorded_once_with_one_full_stop(refusal):
     """Point 13: '... .. Nothing was recorded.' no more."""

@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from atm_web import aio, audit, login_locks, tellers, tokens
+from atm_web.core import audit
+from atm_web.serving import aio
+from atm_web.staff import login_locks, tellers, tokens
 from atm_web.storage import IntegrityError
 
 from conftest import PASSWORD, add_teller, bearer, close_app, log_in, make_app

@@ -205,7 +205,8 @@ def test_csrf_does_not_apply_to_json_api(csrf_client, raw):
 
 
 def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw, run):
-    from atm_web import accounts, rules
+    from atm_web.core import rules
+    from atm_web.ledger import accounts
     run(accounts.deposit(db, "BIG", rules.BALANCE_MAX_CENTS - 5, "test"))
     response = client.post("/teller/transactions", data={"account_number": "BIG", "amount": "0.06",
                                                          "deposit": "Deposit", "form_key": "d" * 32})
@@ -216,7 +217,7 @@ def test_a_deposit_past_the_largest_balance_shows_the_form_again(client, db, raw
 
 def test_a_refusal_on_a_page_that_names_no_form_gets_the_refused_page(app):
     """errors.py's fallback: a refusal from a view that named no form page is still a page, with the status."""
-    from atm_web.refusals import InsufficientFunds
+    from atm_web.ledger.refusals import InsufficientFunds
 
     @app.get("/refuse-for-the-test")
     def refuse():

@@ -1,7 +1,8 @@
 
 import pytest
 
-from atm_web import accounts, refusals, verification
+from atm_web.ledger import accounts, verification
+from atm_web.ledger.refusals import InsufficientFunds, InvalidAccountNumber, SameAccount, UnknownAccount
 
 from conftest import holder_fields
 
@@ -26,15 +27,15 @@ def test_transfer_writes_two_linked_rows_in_one_transaction(db, raw, run):
 def test_transfer_past_limit_changes_nothing(db, raw, run):
     run(accounts.deposit(db, "T1", 100, "t"))
     before = journal(raw)
-    with pytest.raises(refusals.InsufficientFunds):
+    with pytest.raises(InsufficientFunds):
         run(accounts.transfer(db, "T1", "T2", 100101, "t"))  # 1.00 + 1,000.00 overdraft, plus 0.01
     assert journal(raw) == before
     assert run(accounts.get_account(db, "T2")).exists is False
 
 
 @pytest.mark.parametrize("source, target, error", [
-    ("T1", "T1", refusals.SameAccount), ("NOPE", "T1", refusals.UnknownAccount),
-    ("T 1", "T2", refusals.InvalidAccountNumber), ("T1", "", refusals.InvalidAccountNumber)])
+    ("T1", "T1", SameAccount), ("NOPE", "T1", UnknownAccount),
+    ("T 1", "T2", InvalidAccountNumber), ("T1", "", InvalidAccountNumber)])
 def test_transfer_refusals(db, raw, run, source, target, error):
     run(accounts.deposit(db, "T1", 100, "t"))
     with pytest.raises(error):

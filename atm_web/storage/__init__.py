@@ -3,23 +3,24 @@
 The ledger modules (accounts, journal, idempotency, reversals, verification) and the staff modules write the
 same SQL for both engines, with `?` or `:name` placeholders; what differs between engines (connections,
 turn-taking, the SQL dialect of triggers, error names) lives here and in the engines' migrations
-(atm_web/migrations/ENGINE/).
+(storage/migrations/ENGINE/).
 """
 from flask import current_app
 
-from .common import Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable
+from atm_web.storage.common import Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable
 
 __all__ = ["Database", "DatabaseUnreachable", "IntegrityError", "LedgerUnavailable", "get_db", "open_database"]
 
 
-def open_database(config) -> Database:
-    """The configured engine's database, not connected yet (Database.open() connects and migrates)."""
+def open_database(config, startup=()) -> Database:
+    """The configured engine's database, not connected yet (Database.open() connects, migrates and runs the
+    start-up steps a higher layer gives: see Database.startup)."""
     if config.get("DATABASE_URL"):
-        from .postgresql import PostgresDatabase
+        from atm_web.storage.postgresql import PostgresDatabase
         return PostgresDatabase(config["DATABASE_URL"], config["MAX_DEBT_CENTS"], config["DB_POOL_SIZE"],
-                                config["DB_PREPARED_STATEMENTS"], config["BRANCH_TIMEZONE"])
-    from .sqlite import SQLiteDatabase
-    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"], config["BRANCH_TIMEZONE"])
+                                config["DB_PREPARED_STATEMENTS"], config["BRANCH_TIMEZONE"], startup)
+    from atm_web.storage.sqlite import SQLiteDatabase
+    return SQLiteDatabase(config["DB_PATH"], config["MAX_DEBT_CENTS"], config["BRANCH_TIMEZONE"], startup)
 
 
 def get_db() -> Database:

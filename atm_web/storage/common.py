@@ -116,9 +116,13 @@ class Database:
     engine = ""
     checks_authorisation = False  # whether writes honour `authorisation` (else every token check reads the signal)
 
-    def __init__(self, max_debt_cents: int, branch_timezone: str = "UTC"):
+    def __init__(self, max_debt_cents: int, branch_timezone: str = "UTC", startup=()):
         self.max_debt_cents = max_debt_cents
         self.branch_timezone = branch_timezone  # an IANA name: the zone of a posting's business date
+        # Start-up steps a higher layer gives (the ledger's MAX_DEBT): each `await step(conn, db)` runs in the
+        # migration's transaction, so storage itself knows no domain module.
+        self.startup = tuple(startup)
+        self.settings = None  # the branch's settings, given by the app (core.settings.settings_of reads them)
         self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
         self._pending: list = []
         self._drain_task: asyncio.Task | None = None
@@ -127,7 +131,8 @@ class Database:
     # What each engine provides
 
     async def open(self) -> None:
-        """Connect, migrate the schema and apply MAX_DEBT (idempotent; safe from several processes at once)."""
+        """Connect, migrate the schema and run the start-up steps (idempotent; safe from several processes at
+        once)."""
         raise NotImplementedError
 
     async def close(self) -> None:

@@ -7,8 +7,8 @@ target as empty as it was.
 """
 import asyncpg
 
-from .postgresql import WRITE_LOCK, PostgresDatabase
-from .sqlite import SQLiteDatabase
+from atm_web.storage.postgresql import WRITE_LOCK, PostgresDatabase
+from atm_web.storage.sqlite import SQLiteDatabase
 
 # In the order their foreign keys need; settings is the target's own (MAX_DEBT of the configuration) but for the
 # business day, copied.

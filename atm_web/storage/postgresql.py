@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .common import (
+from atm_web.storage.common import (
     Connection,
     Database,
     DatabaseUnreachable,
@@ -31,7 +31,7 @@ from .common import (
     authorisation,
     settle,
 )
-from .migrations import migrations
+from atm_web.storage.migrate import migrations
 
 log = logging.getLogger(__name__)
 WRITE_LOCK = 0x41544D01     # pg_advisory_xact_lock key: the turn to commit a group of writes
@@ -150,8 +150,8 @@ class PostgresDatabase(Database):
     checks_authorisation = True
 
     def __init__(self, url: str, max_debt_cents: int, pool_size: int = 3, prepared_statements: bool = True,
-                 branch_timezone: str = "UTC"):
-        super().__init__(max_debt_cents, branch_timezone)
+                 branch_timezone: str = "UTC", startup=()):
+        super().__init__(max_debt_cents, branch_timezone, startup)
         self.url, self.pool_size, self.prepared_statements = url, pool_size, prepared_statements
         self._writer: PostgresConnection | None = None
         self._readers: asyncio.Queue | None = None
@@ -199,7 +199,7 @@ class PostgresDatabase(Database):
             self._reader_list, self._writer = readers, writer
 
     async def _migrate(self, conn: PostgresConnection) -> None:
-        """Apply the migrations schema_migrations does not list, and MAX_DEBT, in one transaction under the
+        """Apply the migrations schema_migrations does not list, and the start-up steps, in one transaction under the
         migration lock: servers starting together migrate once, the others wait and find it done."""
         async with conn.raw.transaction():
             await conn.raw.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
@@ -213,8 +213,8 @@ class PostgresDatabase(Database):
                 await conn.raw.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                                        migration.version, migration.name)
                 log.info("schema migrated to version %d (%s)", migration.version, migration.name)
-            from ..accounts import apply_max_debt
-            await apply_max_debt(conn, self.max_debt_cents)
+            for step in self.startup:
+                await step(conn, self)
 
     async def close(self) -> None:
         await self._wait_for_drain()
@@ -226,7 +226,10 @@ class PostgresDatabase(Database):
 
     def _reset(self) -> None:
         """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
-        self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements, self.branch_timezone)
+        settings = self.settings
+        self.__init__(self.url, self.max_debt_cents, self.pool_size, self.prepared_statements, self.branch_timezone,
+                      self.startup)
+        self.settings = settings
 
     async def read(self, op, snapshot: bool = False):
         await self.open()

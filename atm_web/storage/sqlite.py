@@ -11,8 +11,8 @@ import sqlite3
 
 import aiosqlite
 
-from .common import Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable, settle
-from .migrations import migrations
+from atm_web.storage.common import Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable, settle
+from atm_web.storage.migrate import migrations
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
@@ -93,8 +93,8 @@ class SQLiteDatabase(Database):
 
     engine = "sqlite"
 
-    def __init__(self, path: str, max_debt_cents: int, branch_timezone: str = "UTC"):
-        super().__init__(max_debt_cents, branch_timezone)
+    def __init__(self, path: str, max_debt_cents: int, branch_timezone: str = "UTC", startup=()):
+        super().__init__(max_debt_cents, branch_timezone, startup)
         self.path = path
         self._writer: SQLiteConnection | None = None
         self._reader: SQLiteConnection | None = None
@@ -157,8 +157,8 @@ class SQLiteDatabase(Database):
             self._writer, self._reader, self._lock_fd = writer, reader, lock_fd
 
     async def _migrate(self, writer: SQLiteConnection) -> None:
-        """Apply the migrations not applied yet (PRAGMA user_version counts them) and MAX_DEBT, in one transaction
-        (a failure closes the connection, which rolls it back)."""
+        """Apply the migrations not applied yet (PRAGMA user_version counts them) and the start-up steps, in one
+        transaction (a failure closes the connection, which rolls it back)."""
         # Foreign keys are off while migrating (SQLite's way to rebuild a table others refer to: a PRAGMA that
         # only takes effect outside a transaction) and checked before the commit instead.
         await writer.execute("PRAGMA foreign_keys = OFF")
@@ -169,8 +169,8 @@ class SQLiteDatabase(Database):
                 await writer.execute(statement)
             await writer.execute(f"PRAGMA user_version = {migration.version}")
             log.info("schema migrated to version %d (%s)", migration.version, migration.name)
-        from ..accounts import apply_max_debt
-        await apply_max_debt(writer, self.max_debt_cents)
+        for step in self.startup:
+            await step(writer, self)
         if await writer.fetchall("PRAGMA foreign_key_check"):
             raise DatabaseUnreachable(f"DB_PATH={self.path!r}: the migration left a broken reference; rolled back")
         await writer.execute("COMMIT")
@@ -187,7 +187,9 @@ class SQLiteDatabase(Database):
 
     def _reset(self) -> None:
         """Closed, with nothing bound to an event loop: open() may run on any loop (aio.adopt moves it)."""
-        self.__init__(self.path, self.max_debt_cents, self.branch_timezone)
+        settings = self.settings
+        self.__init__(self.path, self.max_debt_cents, self.branch_timezone, self.startup)
+        self.settings = settings
 
     async def read(self, op, snapshot: bool = False):
         await self.open()

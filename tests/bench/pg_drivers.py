@@ -29,7 +29,7 @@ SECONDS = float(os.environ.get("PGBENCH_SECONDS", "5"))
 ROUNDS = int(os.environ.get("PGBENCH_ROUNDS", "3"))
 CLIENTS = [int(c) for c in os.environ.get("PGBENCH_CLIENTS", "16,64").split(",")]
 SCHEMA = "atm_pgbench"
-MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "atm_web/migrations/postgresql").glob("*.sql"))
+MIGRATIONS = sorted((Path(__file__).resolve().parents[2] / "atm_web/storage/migrations/postgresql").glob("*.sql"))
 LOCK_KEY = 7_411_000  # any constant: the group's turn, as the engine takes it
 
 DEPOSIT = """INSERT INTO journal (account_number, kind, amount_cents, balance_after_cents, created_at, actor,

@@ -9,7 +9,10 @@ import time
 import urllib.parse
 import uuid
 
-from atm_web import aio, drawers, tellers, vault
+from atm_web.cash import drawers, vault
+from atm_web.ledger.accounts import LEDGER_STARTUP
+from atm_web.serving import aio
+from atm_web.staff import tellers
 from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
@@ -26,8 +29,8 @@ OPS, DEADLINE_S = 15, 90
 def prepare(database) -> dict[str, str]:
     """Four tellers with their drawers open (from a shipment into the vault); their drawer accounts."""
     location = str(database)
-    db = (PostgresDatabase(location, 0, pool_size=2) if location.startswith("postgresql://")
-          else SQLiteDatabase(location, 0))
+    db = (PostgresDatabase(location, 0, pool_size=2, startup=LEDGER_STARTUP)
+          if location.startswith("postgresql://") else SQLiteDatabase(location, 0, startup=LEDGER_STARTUP))
 
     async def setup():
         boss = await tellers.create_teller(db, "boss", password_hash(PASSWORD), "admin", "test", time.time())

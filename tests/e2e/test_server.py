@@ -162,7 +162,7 @@ def test_chunked_bodies_are_read_and_oversized_ones_are_413_json(server):
 def test_a_body_declared_and_never_sent_is_answered_not_held_open(server):
     """The probe's stalled request: headers promising 100 bytes, then silence. The server answers 408 within
     the adapter's body timeout and closes; it does not hold the connection (and a worker thread) for good."""
-    from atm_web.asgi import BODY_TIMEOUT_S
+    from atm_web.serving.asgi import BODY_TIMEOUT_S
     with socket.create_connection(("127.0.0.1", server.port), timeout=BODY_TIMEOUT_S + 10) as sock:
         sock.sendall(b"POST /accounts/STALL/deposit HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      b"Content-Type: application/json\r\nContent-Length: 100\r\n"

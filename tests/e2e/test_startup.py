@@ -36,7 +36,7 @@ def test_a_bad_configuration_is_one_line_and_a_failing_exit_status(tmp_path, env
 
 def test_a_worker_that_fails_to_start_fails_the_command(tmp_path):
     """hypercorn's own run loop reports 0 here (hypercorn#269); ours passes the worker's status on."""
-    code = ("import sys; sys.path.insert(0, 'tests/e2e'); from atm_web.serve import run_hypercorn; "
+    code = ("import sys; sys.path.insert(0, 'tests/e2e'); from atm_web.serving.serve import run_hypercorn; "
             f"sys.exit(run_hypercorn('failing_app:app', ['--bind', '127.0.0.1:{free_port()}', '--workers', '2']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, (done.returncode, done.stderr[-2000:])

@@ -5,7 +5,8 @@ import urllib.parse
 
 import pytest
 
-from atm_web import aio, tokens
+from atm_web.serving import aio
+from atm_web.staff import tokens
 
 from .server import Server
 from conftest import close_app, make_app

@@ -1,0 +1,1 @@
+"""Four eyes: requests held for a second person (requests) and their decisions (decisions)."""

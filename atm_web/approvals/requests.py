@@ -1,0 +1,245 @@
+"""Requests held for a second person (four eyes): what a teller asked for, kept with the values they entered until a
+supervisor or administrator other than them approves or declines it, or 15 minutes pass and it expires.
+
+This module keeps the records (holding a request, reading them, expiring them); approval_decisions.py carries an
+approved request out. Nothing here touches the ledger: a held request writes no journal row.
+"""
+from dataclasses import dataclass
+
+from atm_web.cash.refusals import DrawerRefused
+from atm_web.core import audit
+from atm_web.core.money import format_cents
+from atm_web.ledger.accounts import check_limit_in
+from atm_web.ledger.refusals import check_account_number
+from atm_web.staff import tellers
+from atm_web.storage import Database
+
+EXPIRES_AFTER_S = 15 * 60
+KIND_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
+               "drawer_signoff": "Drawer sign-off"}
+DEFAULT_LIMIT = "MAX_DEBT"  # an overdraft limit request's detail when it asks for the default limit again
+_COLUMNS = ("a.id, a.kind, a.status, a.account_number, a.amount_cents, a.tx_id, a.limit_cents, a.session_id, "
+            "a.detail, a.id_check, a.requested_by, t.username, a.requested_at, a.expires_at, a.decided_by, "
+            "a.decided_at, a.decision_note, a.entry_id")
+_SELECT = f"SELECT {_COLUMNS} FROM approvals a JOIN tellers t ON t.id = a.requested_by"
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: int
+    kind: str
+    status: str  # pending, approved, declined, expired
+    account_number: str | None
+    amount_cents: int | None
+    tx_id: int | None
+    limit_cents: int | None
+    session_id: int | None
+    detail: str
+    id_check: str | None
+    requested_by: int
+    requester: str
+    requested_at: float
+    expires_at: float
+    decided_by: str | None
+    decided_at: float | None
+    decision_note: str | None
+    entry_id: int | None
+
+    @property
+    def reference(self) -> str:
+        return f"R-{self.id}"
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+    @property
+    def what(self) -> str:
+        """The request in a line: what, and the values the teller entered."""
+        if self.kind == "withdrawal":
+            return f"Cash withdrawal of {format_cents(self.amount_cents)} from account {self.account_number}"
+        if self.kind == "reversal":
+            return f"Reversal of entry {self.tx_id}: {self.detail}"
+        if self.kind == "overdraft_limit":
+            limit = "the default limit (MAX_DEBT)" if self.detail == DEFAULT_LIMIT else format_cents(self.limit_cents)
+            return f"Overdraft limit of account {self.account_number}: {limit}"
+        return f"Sign-off of drawer {self.session_id}: {self.detail}"
+
+    def status_at(self, now: float) -> str:
+        """The status as of now: a pending request past its time is expired, whether or not recorded yet."""
+        return "expired" if self.status == "pending" and now >= self.expires_at else self.status
+
+
+def _approval(row) -> Approval:
+    return Approval(*row)
+
+
+async def get_in(conn, approval_id: int) -> Approval | None:
+    rows = await conn.fetchall(f"{_SELECT} WHERE a.id = ?", (approval_id,))
+    return _approval(rows[0]) if rows else None
+
+
+async def get(db: Database, approval_id: int) -> Approval | None:
+    return await db.read(lambda conn: get_in(conn, approval_id))
+
+
+async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = None, *, account_number=None,
+                  amount_cents=None, tx_id=None, limit_cents=None, session_id=None, detail: str = "",
+                  id_check: str | None = None) -> Approval:
+    """Hold a request (in the caller's transaction), audited. The same form sent twice (its form_key) is held
+    once: the second time answers the first request."""
+    rows = await conn.fetchall(
+        "INSERT INTO approvals (kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, "
+        "id_check, requested_by, form_key, requested_at, expires_at) "
+        "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (requested_by, form_key) DO NOTHING "
+        "RETURNING id", (kind, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check,
+                         teller.id, form_key, now, now + EXPIRES_AFTER_S))
+    if not rows:
+        rows = await conn.fetchall("SELECT id FROM approvals WHERE requested_by = ? AND form_key = ?",
+                                   (teller.id, form_key))
+        return await get_in(conn, rows[0][0])
+    held = await get_in(conn, rows[0][0])
+    await audit.record(conn, now, teller.actor, "approval requested", held.reference, held.what)
+    return held
+
+
+async def hold(db: Database, kind: str, teller, now: float, form_key: str | None = None, check=None,
+               **values) -> Approval:
+    """hold_in in a write of its own; check(conn), if given, runs first in the same transaction (and may refuse)."""
+    async def op(conn):
+        async with conn.savepoint():
+            if check is not None:
+                await check(conn)
+            return await hold_in(conn, kind, teller, now, form_key, **values)
+    return await db.write(op)
+
+
+async def ask_limit(db: Database, teller, number: str, limit_cents: int | None, now: float) -> Approval:
+    """An overdraft limit for account `number` (None: the default, MAX_DEBT), held for a supervisor; checked first
+    as it will be set (the account open, the limit not below what it owes)."""
+    check_account_number(number)
+
+    async def check(conn):
+        await check_limit_in(conn, number, limit_cents)
+
+    return await hold(db, "overdraft_limit", teller, now, None, check, account_number=number, limit_cents=limit_cents,
+                      detail=DEFAULT_LIMIT if limit_cents is None else "")
+
+
+async def expire_due(db: Database, now: float) -> None:
+    """Record (and audit) the expiry of every pending request past its time."""
+    if not await db.read(lambda conn: conn.fetchall(
+            "SELECT 1 FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT 1", (now,))):
+        return
+
+    async def op(conn):
+        async with conn.savepoint():
+            for approval_id, in await conn.fetchall(
+                    "UPDATE approvals SET status = 'expired', decided_at = expires_at "
+                    "WHERE status = 'pending' AND expires_at <= ? RETURNING id", (now,)):
+                await audit_expiry_in(conn, await get_in(conn, approval_id), now)
+    await db.write(op)
+
+
+async def audit_expiry_in(conn, expired: Approval, now: float) -> None:
+    await audit.record(conn, now, "system", "approval expired", expired.reference,
+                       f"requested by {expired.requester}: {expired.what}")
+
+
+async def waiting(db: Database, now: float) -> list[Approval]:
+    """Pending requests still in time, oldest first."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"{_SELECT} WHERE a.status = 'pending' AND a.expires_at > ? ORDER BY a.id", (now,)))
+    return [_approval(row) for row in rows]
+
+
+async def count_waiting_for(db: Database, teller_id: int, now: float) -> int:
+    """Pending requests in time that this approver may decide (not their own)."""
+    (count,), = await db.read(lambda conn: conn.fetchall(
+        "SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at > ? AND requested_by != ?",
+        (now, teller_id)))
+    return count
+
+
+async def recent(db: Database, *, requested_by: int | None = None, limit: int = 50) -> list[Approval]:
+    """The latest requests (one teller's, if given), newest first."""
+    where, params = ("WHERE a.requested_by = ?", (requested_by,)) if requested_by is not None else ("", ())
+    rows = await db.read(lambda conn: conn.fetchall(f"{_SELECT} {where} ORDER BY a.id DESC LIMIT ?",
+                                                    (*params, limit)))
+    return [_approval(row) for row in rows]
+
+
+async def approval_of_entry(db: Database, entry_id: int | None) -> Approval | None:
+    """The approved request a journal transaction carried out, if any (its receipt shows who approved it)."""
+    if entry_id is None:
+        return None
+    rows = await db.read(lambda conn: conn.fetchall(f"{_SELECT} WHERE a.entry_id = ? AND a.status = 'approved'",
+                                                    (entry_id,)))
+    return _approval(rows[0]) if rows else None
+
+
+async def latest_signoff(db: Database, session_id: int) -> Approval | None:
+    """The latest sign-off request of a drawer session."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"{_SELECT} WHERE a.kind = 'drawer_signoff' AND a.session_id = ? ORDER BY a.id DESC LIMIT 1", (session_id,)))
+    return _approval(rows[0]) if rows else None
+
+
+async def ask_signoff_again(db: Database, teller, now: float) -> Approval:
+    """The teller's close waits for a sign-off whose request expired or was declined: hold a new one (refused while
+    one still waits)."""
+    await expire_due(db, now)
+
+    async def check(conn):
+        rows = await conn.fetchall("SELECT id, variance_cents FROM drawer_sessions WHERE teller_id = ? "
+                                   "AND status = 'pending_signoff'", (teller.id,))
+        if not rows:
+            raise DrawerRefused("Your drawer is not waiting for a sign-off.")
+        if await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
+                               "AND status = 'pending' AND expires_at > ?", (rows[0][0], now)):
+            raise DrawerRefused("A sign-off request for your drawer is waiting already.")
+        return rows[0]
+
+    async def op(conn):
+        async with conn.savepoint():
+            session_id, variance = await check(conn)
+            return await hold_in(conn, "drawer_signoff", teller, now, session_id=session_id,
+                                 detail=f"variance {format_cents(variance)}, asked again")
+    return await db.write(op)
+
+
+async def receipt_of(db: Database, held: Approval) -> int | None:
+    """The customer's journal row an approved request posted (its receipt), if any."""
+    if held.entry_id is None:
+        return None
+    rows = await db.read(lambda conn: conn.fetchall(
+        "SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '@%'", (held.entry_id,)))
+    return rows[0][0] if rows else None
+
+
+async def settle_signoff_in(conn, session_id: int, approver, now: float, note: str) -> None:
+    """A drawer signed off directly (Admin > Vault) settles its held sign-off request, in the same transaction."""
+    await conn.execute("UPDATE approvals SET status = 'approved', decided_by = ?, decided_at = ?, decision_note = ? "
+                       "WHERE kind = 'drawer_signoff' AND session_id = ? AND status = 'pending'",
+                       (approver.username, now, note, session_id))
+
+
+REQUESTER_LEFT = "its requester was deactivated"
+
+
+async def _decline_waiting_of(conn, teller, now: float) -> None:
+    """A requester who loses access: their waiting requests are declined (audited), in the same transaction."""
+    for approval_id, in await conn.fetchall(
+            "UPDATE approvals SET status = 'declined', decided_by = 'system', decided_at = ?, decision_note = ? "
+            "WHERE requested_by = ? AND status = 'pending' RETURNING id", (now, REQUESTER_LEFT, teller.id)):
+        declined = await get_in(conn, approval_id)
+        await audit.record(conn, now, "system", "approval declined", declined.reference,
+                           f"requested by {declined.requester}: {declined.what}; note: {REQUESTER_LEFT}")
+
+
+async def set_teller_active(db: Database, teller_id: int, active: bool, by, now: float):
+    """Deactivate or reactivate a teller (tellers.set_active); a deactivation also declines every request of theirs
+    still waiting, in its transaction, so nothing is carried out in a leaver's name."""
+    return await tellers.set_active(db, teller_id, active, by, now,
+                                    also=None if active else lambda conn, teller: _decline_waiting_of(conn, teller,
+                                                                                                     now))

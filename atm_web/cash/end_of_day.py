@@ -1,0 +1,282 @@
+"""The end of the business day: the day's report (every drawer session, the vault, totals, the proof), its CSV
+(the same bytes every time for a closed day) and its chart, and Close the day.
+
+A day is its business date: every journal row carries one (the branch's local date at posting, or the day after
+the last day closed). Close the day is refused while any drawer is open or waits for a sign-off; it records the
+CSV's SHA-256 in the audit log, and postings carry the next business date from then on.
+"""
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from atm_web.cash.drawers import CLOSING_MEMO, OPENING_MEMO, DrawerSession, sessions
+from atm_web.cash.refusals import DrawerRefused
+from atm_web.core import audit
+from atm_web.core.clock import local, or_system, stamp
+from atm_web.core.money import format_cents, json_number
+from atm_web.core.refusals import InvalidDate
+from atm_web.core.rules import BANK_KINDS, VAULT
+from atm_web.ledger import journal, verification
+from atm_web.ledger.journal import SIGNED_SQL, delta
+from atm_web.storage import Database
+
+
+@dataclass
+class SessionLine:
+    session: DrawerSession
+    cash_in_cents: int | None = 0  # None while the drawer is open (see blind)
+    cash_out_cents: int | None = 0
+    from_vault_cents: int | None = 0  # mid-day movements, the opening float apart
+    to_vault_cents: int | None = 0
+    transactions: int = 0
+
+    @property
+    def opening_cents(self) -> int | None:
+        return None if self.session.status == "open" else self.session.opening_cents
+
+
+@dataclass
+class Report:
+    business_date: str
+    status: str  # open or closed
+    closed_at: str | None
+    closed_by: str | None
+    lines: list[SessionLine]
+    vault_open_cents: int
+    vault_close_cents: int | None  # None, like every amount below, while a drawer is open (see blind)
+    by_kind: dict[str, tuple[int, int | None]]  # kind: (count, cents)
+    by_teller: dict[str, tuple[int, int | None]]  # actor: (transactions, cents moved for customers)
+    per_hour: dict[str, list[int]]  # actor: 24 counts, by local hour
+    unbalanced: list[tuple[int, int]]  # (entry, sum) of the day's transactions that do not sum to zero
+    cash_accounts_cents: int | None  # what the cash accounts' journal rows sum to (cash stands at minus the notes)
+    cash_held_cents: int | None  # the vault plus every drawer, from their balances
+    cash_agrees: bool
+    verify_problems: list[str] = field(default_factory=list)
+    rows_checked: int = 0
+    day_rows: int = 0
+    blind: bool = False  # a drawer of the day is still open: no amount that adds up to its cash is shown
+
+    @property
+    def balanced(self) -> bool:
+        return not self.unbalanced
+
+    @property
+    def sound(self) -> bool:
+        return self.balanced and self.cash_agrees and not self.verify_problems
+
+
+def check_date(text) -> str:
+    """An ISO calendar date, YYYY-MM-DD, else InvalidDate."""
+    try:
+        if isinstance(text, str) and len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise InvalidDate()
+
+
+async def current_business_date(db: Database, *, now: float | None = None) -> str:
+    """The business date postings get now."""
+    today = stamp(or_system(now), db.branch_timezone).today
+    return await db.read(lambda conn: journal.business_date(conn, today))
+
+
+async def report(db: Database, business_date: str) -> Report:
+    """The day's report, read from one snapshot."""
+    business_date = check_date(business_date)
+
+    async def op(conn):
+        closed = await conn.fetchall("SELECT closed_at, closed_by FROM closed_days WHERE business_date = ?",
+                                     (business_date,))
+        rows = await conn.fetchall(
+            "SELECT id, account_number, kind, amount_cents, created_at, actor, entry_id, memo FROM journal "
+            "WHERE business_date = ? ORDER BY id", (business_date,))
+        vault_before = await conn.fetchall(
+            "SELECT balance_after_cents FROM journal WHERE account_number = ? AND (business_date < ? OR "
+            "business_date IS NULL) ORDER BY id DESC LIMIT 1", (VAULT, business_date))
+        unbalanced = await conn.fetchall(
+            f"SELECT entry_id, CAST(sum({SIGNED_SQL}) AS BIGINT) FROM journal WHERE business_date = ? "
+            f"GROUP BY entry_id HAVING sum({SIGNED_SQL}) != 0 ORDER BY 1", (business_date,))
+        (journal_cash,), = await conn.fetchall(
+            f"SELECT CAST(coalesce(sum({SIGNED_SQL}), 0) AS BIGINT) FROM journal WHERE account_number IN "
+            "(SELECT account_number FROM accounts WHERE kind IN ('vault', 'drawer'))")
+        (held,), = await conn.fetchall(
+            "SELECT CAST(coalesce(-sum(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ('vault', 'drawer')")
+        return closed, rows, vault_before, unbalanced, journal_cash, held
+
+    closed, rows, vault_before, unbalanced, journal_cash, held = await db.read(op, snapshot=True)
+    day_sessions = await sessions(db, business_date=business_date)
+    lines = {s.account_number: SessionLine(s) for s in day_sessions}
+    entries: dict[int, list[tuple]] = {}
+    for row in rows:
+        entries.setdefault(row[6], []).append(row)
+    vault_cents = -(vault_before[0][0] if vault_before else 0)
+    vault_open = vault_cents
+    by_kind: dict[str, list[int]] = {}
+    by_teller: dict[str, list[int]] = {}
+    per_hour: dict[str, list[int]] = {}
+    for entry_rows in entries.values():
+        customer = [r for r in entry_rows if not r[1].startswith("@")]
+        actor, created_at = entry_rows[0][5], entry_rows[0][4]
+        teller = by_teller.setdefault(actor, [0, 0])
+        teller[0] += 1
+        hour = int(local(created_at, db.branch_timezone)[11:13])
+        per_hour.setdefault(actor, [0] * 24)[hour] += 1
+        for r in customer:
+            kind = by_kind.setdefault(r[2], [0, 0])
+            kind[0] += 1
+            kind[1] += r[3]
+        teller[1] += sum(r[3] for r in customer if r[2] not in ("transfer_in",))
+        for _, number, kind, amount, *_rest, memo in entry_rows:
+            if number == VAULT:
+                vault_cents -= delta(kind, amount)
+            line = lines.get(number)
+            if line is None or kind not in BANK_KINDS or memo in (OPENING_MEMO, CLOSING_MEMO):
+                continue
+            cash_in = kind == "debit"  # a debit on a drawer: notes come in
+            if customer:
+                line.transactions += 1
+                if cash_in:
+                    line.cash_in_cents += amount
+                else:
+                    line.cash_out_cents += amount
+            elif cash_in:
+                line.from_vault_cents += amount
+            else:
+                line.to_vault_cents += amount
+    problems, rows_checked = await verification.verify(db)
+    day = Report(business_date, "closed" if closed else "open", closed[0][0] if closed else None,
+                 closed[0][1] if closed else None, list(lines.values()), vault_open, vault_cents,
+                 {k: tuple(v) for k, v in sorted(by_kind.items())},
+                 {k: tuple(v) for k, v in sorted(by_teller.items())}, dict(sorted(per_hour.items())),
+                 [tuple(u) for u in unbalanced], journal_cash, held, -journal_cash == held, problems, rows_checked,
+                 len(rows))
+    return blind(day) if any(line.session.status == "open" for line in day.lines) else day
+
+
+def blind(day: Report) -> Report:
+    """The report while a drawer is open: a drawer's close is a blind count, so nothing here may add up to its
+    expected cash before it is counted. Its line shows it open with no amounts; the totals by kind and by teller
+    keep their counts, and the vault's close and the cash held their verdict, without amounts; closed drawers'
+    lines are shown whole. Every amount appears once the last drawer of the day is closed."""
+    for line in day.lines:
+        if line.session.status == "open":
+            line.cash_in_cents = line.cash_out_cents = line.from_vault_cents = line.to_vault_cents = None
+    day.by_kind = {kind: (count, None) for kind, (count, _) in day.by_kind.items()}
+    day.by_teller = {actor: (count, None) for actor, (count, _) in day.by_teller.items()}
+    day.vault_close_cents = day.cash_accounts_cents = day.cash_held_cents = None
+    day.blind = True
+    return day
+
+
+def to_json(r: Report) -> dict:
+    """The report as the API answers it: money as JSON numbers, times as the journal keeps them (UTC)."""
+    def money(cents):
+        return None if cents is None else json_number(cents)
+
+    return {
+        "business_date": r.business_date, "status": r.status, "closed_at": r.closed_at, "closed_by": r.closed_by,
+        "amounts_hidden": r.blind,
+        "sessions": [{"drawer": x.session.id, "teller": x.session.username, "status": x.session.status,
+                      "opened_at": x.session.opened_at, "closed_at": x.session.closed_at,
+                      "opening_float": money(x.opening_cents), "cash_in": money(x.cash_in_cents),
+                      "cash_out": money(x.cash_out_cents), "from_vault": money(x.from_vault_cents),
+                      "to_vault": money(x.to_vault_cents), "expected": money(x.session.expected_cents),
+                      "counted": money(x.session.counted_cents), "variance": money(x.session.variance_cents),
+                      "signed_off_by": x.session.signed_off_by} for x in r.lines],
+        "vault": {"open": money(r.vault_open_cents), "close": money(r.vault_close_cents)},
+        "by_kind": {kind: {"count": count, "amount": money(cents)} for kind, (count, cents) in r.by_kind.items()},
+        "by_teller": {actor: {"transactions": count, "amount": money(cents)}
+                      for actor, (count, cents) in r.by_teller.items()},
+        "proof": {"balanced": r.balanced, "unbalanced_transactions": [entry for entry, _ in r.unbalanced],
+                  "cash_held": money(r.cash_held_cents),
+                  "cash_accounts": money(None if r.cash_accounts_cents is None else -r.cash_accounts_cents),
+                  "cash_agrees": r.cash_agrees, "verify": {"ok": not r.verify_problems,
+                                                           "rows_checked": r.rows_checked,
+                                                           "problems": r.verify_problems[:10]},
+                  "day_rows": r.day_rows},
+    }
+
+
+CSV_HEADER = ["business_date", "drawer", "teller", "opened", "closed", "opening_float", "cash_in", "cash_out",
+              "from_vault", "to_vault", "expected", "counted", "variance", "signed_off_by"]
+
+
+def to_csv(r: Report, zone: str) -> bytes:
+    """One row per drawer session, then the totals; money as plain decimals, times in the branch's zone. Only what
+    the day's rows hold: the same bytes every time for a closed day."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+
+    def money(cents):
+        return "" if cents is None else format_cents(cents).replace(",", "")
+
+    for line in r.lines:
+        s = line.session
+        writer.writerow([r.business_date, s.id, s.username, local(s.opened_at, zone),
+                         local(s.closed_at, zone) if s.closed_at else "", money(line.opening_cents),
+                         money(line.cash_in_cents), money(line.cash_out_cents), money(line.from_vault_cents),
+                         money(line.to_vault_cents), money(s.expected_cents), money(s.counted_cents),
+                         money(s.variance_cents), s.signed_off_by or ""])
+
+    def total(values):
+        values = list(values)
+        return None if None in values else sum(values)
+
+    writer.writerow([r.business_date, "total", f"{len(r.lines)} sessions", "", "",
+                     money(total(x.opening_cents for x in r.lines)),
+                     money(total(x.cash_in_cents for x in r.lines)), money(total(x.cash_out_cents for x in r.lines)),
+                     money(total(x.from_vault_cents for x in r.lines)), money(total(x.to_vault_cents for x in r.lines)),
+                     money(sum(x.session.expected_cents or 0 for x in r.lines)),
+                     money(sum(x.session.counted_cents or 0 for x in r.lines)),
+                     money(sum(x.session.variance_cents or 0 for x in r.lines)), ""])
+    writer.writerow([r.business_date, "vault", "", "", "", money(r.vault_open_cents), "", "", "", "",
+                     money(r.vault_close_cents), "", "", ""])
+    return out.getvalue().encode()
+
+
+async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[str, str]:
+    """Close the current business day: (its date, its CSV's SHA-256). Refused while a drawer is open or waits for
+    a sign-off (naming them), and for a day that has not begun at the branch (BRANCH_TIMEZONE): a day is closed on
+    its date or later, never ahead."""
+    now = or_system(now)
+    closing = await current_business_date(db, now=now)
+    today = stamp(now, db.branch_timezone).today
+    if closing > today:  # closed already today: the next business day has not begun in the branch's zone
+        raise DrawerRefused(f"The business day {closing} has not begun yet (today is {today} at the branch): it can "
+                            f"be closed on {closing} or later.")
+    not_closed = await sessions(db)
+    if not_closed:
+        names = ", ".join(f"drawer {s.id} of {s.username} ({'open' if s.status == 'open' else 'waiting for sign-off'})"
+                          for s in not_closed)
+        raise DrawerRefused(f"The day cannot be closed while drawers are not closed: {names}.")
+    day_report = await report(db, closing)
+    digest = hashlib.sha256(to_csv(day_report, db.branch_timezone)).hexdigest()
+    seen = (day_report.day_rows, len(day_report.lines))
+    next_date = (date.fromisoformat(closing) + timedelta(days=1)).isoformat()
+    at = stamp(now, db.branch_timezone)
+
+    async def op(conn):
+        async with conn.savepoint():
+            if await conn.fetchall("SELECT 1 FROM drawer_sessions WHERE status != 'closed'"):
+                raise DrawerRefused("A drawer was opened meanwhile: close it first.")
+            if await conn.fetchall("SELECT 1 FROM closed_days WHERE business_date = ?", (closing,)):
+                raise DrawerRefused(f"{closing} is closed already.")
+            (rows,), = await conn.fetchall("SELECT COUNT(*) FROM journal WHERE business_date = ?", (closing,))
+            (opened,), = await conn.fetchall("SELECT COUNT(*) FROM drawer_sessions WHERE business_date = ?",
+                                             (closing,))
+            if (rows, opened) != seen:  # the CSV whose digest is recorded must be the day's
+                raise DrawerRefused("The day changed while it was being closed: try again.")
+            if await journal.business_date(conn, at.today) != closing or await conn.fetchall(
+                    "SELECT 1 FROM journal WHERE business_date > ? LIMIT 1", (closing,)):
+                raise DrawerRefused("The business day moved on meanwhile: look at the report again.")
+            await conn.execute("INSERT INTO closed_days (business_date, closed_at, closed_by, csv_sha256) "
+                               "VALUES (?, ?, ?, ?)", (closing, at.created_at, admin.username, digest))
+            await conn.execute("UPDATE settings SET earliest_business_date = ?", (next_date,))
+            await audit.record(conn, now, admin.actor, "day closed", closing, f"CSV SHA-256 {digest}")
+
+    await db.write(op)
+    return closing, digest

@@ -1,0 +1,25 @@
+"""The branch's settings the domain packages decide by (the approval limit, the large-cash threshold, the variance
+tolerance...), read once from the configuration and carried by the database handle every domain call is given
+(`db.settings`), as the clock is read once per request and passed down as `now`."""
+from dataclasses import dataclass
+
+DEFAULT_DENOMINATIONS = (10000, 5000, 2000, 1000, 500, 200, 100, 25, 10, 5, 1)
+
+
+@dataclass(frozen=True)
+class BranchSettings:
+    approval_cash_limit_cents: int = 500_000  # APPROVAL_CASH_LIMIT: a teller's withdrawal above it waits
+    ctr_threshold_cents: int = 1_000_000  # CTR_THRESHOLD: a customer's cash of a day above it needs the check
+    variance_tolerance_cents: int = 500  # VARIANCE_TOLERANCE: a drawer's close beyond it waits for a sign-off
+    max_amount_cents: int = 100_000_000  # MAX_AMOUNT: the largest single amount
+    denominations: tuple[int, ...] = DEFAULT_DENOMINATIONS  # DENOMINATIONS, largest first
+
+    @classmethod
+    def from_config(cls, config) -> "BranchSettings":
+        return cls(config["APPROVAL_CASH_LIMIT_CENTS"], config["CTR_THRESHOLD_CENTS"],
+                   config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"])
+
+
+def settings_of(db) -> BranchSettings:
+    """The settings the app gave this database handle, or the defaults (a database opened outside the app)."""
+    return db.settings or BranchSettings()

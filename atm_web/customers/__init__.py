@@ -1,0 +1,1 @@
+"""Customers: their records and the accounts they hold, and the large-cash rule and worklist."""

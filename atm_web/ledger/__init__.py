@@ -1,0 +1,1 @@
+"""The ledger: journal rows and balances, postings, idempotency, reversals and verification."""

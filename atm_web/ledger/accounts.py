@@ -1,0 +1,255 @@
+"""Postings and balances: deposits, withdrawals, transfers and overdraft limits, and the balances they leave.
+
+Every function takes `now`, the app's clock (clock.py), for the rows it writes. Refusals are refusals.py's;
+idempotency is idempotency.py's; the journal's rows and its append are journal.py's.
+"""
+import logging
+from dataclasses import dataclass
+
+from atm_web.core import audit
+from atm_web.core.clock import Stamp, or_system
+from atm_web.core.money import format_cents
+from atm_web.core.refusals import check_amount
+from atm_web.core.rules import CLEARING
+from atm_web.ledger.idempotency import (
+    INSUFFICIENT_FUNDS,
+    Once,
+    Replay,
+    at_most_once,
+    batch_key,
+    purge_expired_keys,
+    replayed,
+)
+from atm_web.ledger.journal import (
+    ACCOUNT_COLUMNS,
+    TX_COLUMNS,
+    Account,
+    Transaction,
+    account_is_open,
+    append,
+    append_pair,
+    delta,
+    refusal,
+    stamp,
+)
+from atm_web.ledger.refusals import (
+    AccountNotFound,
+    AccountNotOpen,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    LimitBelowDebt,
+    SameAccount,
+    UnknownAccount,
+    check_account_number,
+)
+from atm_web.storage import Database, IntegrityError
+
+log = logging.getLogger(__name__)
+
+
+async def apply_max_debt(conn, db: Database) -> None:
+    """At start-up (in the migration's transaction): MAX_DEBT becomes the limit of every account without its own.
+    One already deeper in debt keeps its debt as its limit (so the CHECK holds), and every later change shrinks
+    that limit back towards MAX_DEBT (the journal trigger)."""
+    max_debt_cents = db.max_debt_cents
+    await conn.execute("UPDATE settings SET max_debt_cents = ?", (max_debt_cents,))
+    deeper = "CASE WHEN -balance_cents > :max THEN -balance_cents ELSE :max END"
+    await conn.execute(f"UPDATE accounts SET overdraft_limit_cents = {deeper} "
+                       f"WHERE own_overdraft_limit_cents IS NULL AND overdraft_limit_cents != {deeper}",
+                       {"max": max_debt_cents})
+    for number, balance in await conn.fetchall(
+            "SELECT account_number, balance_cents FROM accounts "
+            "WHERE own_overdraft_limit_cents IS NULL AND -balance_cents > ?", (max_debt_cents,)):
+        log.warning("account %s owes more than MAX_DEBT (balance %d cents): it cannot withdraw until repaid",
+                    number, balance)
+
+
+LEDGER_STARTUP = (apply_max_debt,)  # what the ledger runs each time its database opens (storage.Database.startup)
+
+
+async def get_account(db: Database, number: str) -> Account:
+    """The account, or an unopened one (balance 0, the default limit) when it does not exist yet."""
+    check_account_number(number)
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,)))
+    if not rows:
+        return Account(number, 0, db.max_debt_cents, None, None)
+    return Account(*rows[0])
+
+
+async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
+    """Balances of several accounts read in one statement, so they come from one snapshot (0 if unopened)."""
+    for number in numbers:
+        check_account_number(number)
+    marks = ",".join("?" * len(numbers))
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT account_number, balance_cents FROM accounts WHERE account_number IN ({marks})", numbers))
+    found = dict(rows)
+    return {number: found.get(number, 0) for number in numbers}
+
+
+async def account_with_history(db: Database, number: str, limit: int = 20):
+    """The account and its latest journal rows, read from one snapshot so they agree."""
+    check_account_number(number)
+
+    async def op(conn):
+        account_rows = await conn.fetchall(
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,))
+        tx_rows = await conn.fetchall(
+            f"SELECT {TX_COLUMNS} FROM journal WHERE account_number = ? ORDER BY id DESC LIMIT ?",
+            (number, limit))
+        return account_rows, tx_rows
+
+    account_rows, tx_rows = await db.read(op, snapshot=True)
+    account = Account(*account_rows[0]) if account_rows else Account(number, 0, db.max_debt_cents, None, None)
+    return account, [Transaction(*row) for row in tx_rows]
+
+
+async def deposit(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None, *,
+                  now: float | None = None, open_new: bool = True, counter: str = CLEARING) -> Transaction:
+    """Deposit, opening the account if new (unless open_new is False: then AccountNotOpen), against `counter`
+    (clearing, for the API; a drawer, for a teller's cash). The answer's `replayed` says it is an earlier
+    request's."""
+    return await _post(db, number, amount_cents, "deposit", actor, once, now, open_new, counter)
+
+
+async def withdraw(db: Database, number: str, amount_cents: int, actor: str, once: Once | None = None, *,
+                   now: float | None = None, open_new: bool = True, counter: str = CLEARING) -> Transaction:
+    """Withdraw within the overdraft limit, against `counter` (a drawer: NotEnoughCash if it holds less); an
+    unknown account opens in debt, as the original API did (unless open_new is False: then AccountNotOpen)."""
+    return await _post(db, number, amount_cents, "withdrawal", actor, once, now, open_new, counter)
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A deposit or withdrawal as a write op: a transaction of two rows, the customer's and the bank's side on
+    `counter` (of the opposite sign, its memo naming the customer's row). `await posting(conn)` posts it on any
+    engine (the generic path: at_most_once around journal.append_pair). An engine that posts many at once in one
+    statement (PostgreSQL's post_entries, migration 0005, the same steps in SQL) takes batch_row() instead and
+    hands back its answer to from_batch(), which reads it exactly as the generic path would have ended."""
+    number: str
+    kind: str
+    amount_cents: int
+    actor: str
+    at: Stamp
+    once: Once | None
+    counter: str = CLEARING
+
+    @property
+    def counter_memo(self) -> str:
+        return f"{self.kind} {self.number}"
+
+    @property
+    def batchable(self) -> bool:
+        """Whether an engine may post it in one statement with others (batch_row): against clearing only; cash
+        through a drawer is also noted for the day (journal.append_pair), which the batched path does not do."""
+        return self.counter == CLEARING
+
+    async def __call__(self, conn):
+        return await at_most_once(conn, self.once, lambda: append_pair(
+            conn, self.number, self.kind, self.amount_cents, self.counter, self.counter_memo, self.actor, self.at))
+
+    def batch_row(self) -> tuple:
+        """(number, kind, amount, delta, created_at, actor, memo, counter, counter memo, today, key scope, key,
+        fingerprint, key time, oldest key time still valid)."""
+        return (self.number, self.kind, self.amount_cents, delta(self.kind, self.amount_cents), self.at.created_at,
+                self.actor, "", self.counter, self.counter_memo, self.at.today, *batch_key(self.once))
+
+    def from_batch(self, outcome: str, tx_id: int | None, balance: int | None, constraint: str | None):
+        if outcome == "posted":
+            return Transaction(tx_id, self.number, self.kind, self.amount_cents, balance, self.at.created_at,
+                               self.actor)
+        if outcome == "replay":
+            return Replay(tx_id, constraint)
+        if outcome == "key_reused":
+            raise IdempotencyKeyReused(tx_id)
+        refused = refusal(constraint)
+        if isinstance(refused, InsufficientFunds) and self.once is not None:  # an outcome: a retry gets it again
+            return Replay(None, INSUFFICIENT_FUNDS, first_time=True)
+        raise refused or IntegrityError(constraint or "", constraint or "refused")
+
+
+async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: str, once: Once | None,
+                now: float | None, open_new: bool, counter: str):
+    check_account_number(number)
+    check_amount(amount_cents)
+    if not open_new and not (await get_account(db, number)).exists:  # opened meanwhile by another: no harm
+        raise AccountNotOpen(number)
+    await purge_expired_keys(db, once)
+    result = await db.write(Posting(number, kind, amount_cents, actor, stamp(db, now), once, counter))
+    return (await replayed(db, result))[0] if isinstance(result, Replay) else result
+
+
+async def transfer(db: Database, from_number: str, to_number: str, amount_cents: int, actor: str,
+                   once: Once | None = None, *, now: float | None = None) -> tuple[Transaction, Transaction]:
+    """Move money from an existing account to another (opened if new): two linked journal rows, one transaction
+    (no cash, no bank account: the two rows sum to zero by themselves)."""
+    check_account_number(from_number, "from_account")
+    check_account_number(to_number, "to_account")
+    check_amount(amount_cents)
+    if from_number == to_number:
+        raise SameAccount()
+    at = stamp(db, now)
+    await purge_expired_keys(db, once)
+    result = await db.write(lambda conn: at_most_once(conn, once, lambda: transfer_in(
+        conn, from_number, to_number, amount_cents, actor, at)))
+    return await replayed(db, result) if isinstance(result, Replay) else result
+
+
+async def transfer_in(conn, from_number: str, to_number: str, amount_cents: int, actor: str,
+                      at: Stamp) -> tuple[Transaction, Transaction]:
+    """transfer in the caller's transaction, all or nothing (UnknownAccount for a source not open)."""
+    async with conn.savepoint():
+        if not await account_is_open(conn, from_number):
+            raise UnknownAccount(from_number)
+        await conn.lock_accounts((from_number, to_number))
+        debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")
+        credit = await append(conn, to_number, "transfer_in", amount_cents, actor, at, related_id=debit.id,
+                              memo=f"from {from_number}", entry=debit.entry_id)
+        return debit, credit
+
+
+async def open_account_in(conn, number: str, opened_at: str) -> bool:
+    """Open a customer's account with no rows yet, at the default limit (in the caller's transaction), as its first
+    journal row would; False when it exists already."""
+    return bool(await conn.fetchall(
+        "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, opened_at) "
+        "SELECT ?, 0, max_debt_cents, ? FROM settings WHERE true ON CONFLICT (account_number) DO NOTHING "
+        "RETURNING account_number", (number, opened_at)))
+
+
+async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None, actor: str, *,
+                              now: float | None = None) -> Account:
+    """Give an existing account its own overdraft limit, or None to follow MAX_DEBT again, audited in the same
+    transaction. A limit below what the account already owes is refused."""
+    check_account_number(number)
+    if limit_cents is not None and (not isinstance(limit_cents, int) or limit_cents < 0):
+        raise ValueError("limit_cents must be a non-negative int or None")
+    now = or_system(now)
+    return await db.write(lambda conn: set_limit_in(conn, number, limit_cents, db.max_debt_cents, actor, now))
+
+
+async def check_limit_in(conn, number: str, limit_cents: int | None) -> int:
+    """The account's balance, refused unless the account exists and the limit is not below what it owes."""
+    rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ? AND kind = 'customer'",
+                               (number,))
+    if not rows:
+        raise AccountNotFound(number)
+    (balance,), = rows
+    if limit_cents is not None and balance < -limit_cents:
+        raise LimitBelowDebt(-balance)
+    return balance
+
+
+async def set_limit_in(conn, number: str, limit_cents: int | None, max_debt_cents: int, actor: str,
+                       now: float) -> Account:
+    """set_overdraft_limit in the caller's transaction."""
+    async with conn.savepoint():
+        balance = await check_limit_in(conn, number, limit_cents)
+        effective = limit_cents if limit_cents is not None else max(max_debt_cents, -balance)
+        account_rows = await conn.fetchall(
+            f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
+            f"WHERE account_number = ? RETURNING {ACCOUNT_COLUMNS}", (limit_cents, effective, number))
+        await audit.record(conn, now, actor, "overdraft limit set", number,
+                           "MAX_DEBT" if limit_cents is None else format_cents(limit_cents))
+        return Account(*account_rows[0])

@@ -1,0 +1,1 @@
+"""Staff: tellers and their roles, login sessions, API tokens and login locks."""

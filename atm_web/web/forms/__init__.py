@@ -1,0 +1,1 @@
+"""The pages' FlaskForm classes, one module per blueprint that uses them (common.py: what they share)."""
