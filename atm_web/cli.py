@@ -6,6 +6,7 @@ import click
 from atm_web.core.clock import now
 from atm_web.core.rules import ROLES
 from atm_web.ledger import verification
+from atm_web.ledger.accounts import balances_and_limits
 from atm_web.serving import aio
 from atm_web.staff import tellers, tokens
 from atm_web.staff.refusals import StaffRefused
@@ -91,7 +92,7 @@ def register(app):
         try:
             click.echo(f"Copied to {redacted(url)}: " + ", ".join(f"{n} {t}" for t, n in copied.items()))
             problems, rows_checked = aio.run(verification.verify_and_record(target, "cli copy-ledger", now=now()))
-            same = aio.run(_balances(source)) == aio.run(_balances(target))
+            same = aio.run(balances_and_limits(source)) == aio.run(balances_and_limits(target))
         finally:
             aio.run(target.close())
         for problem in problems + ([] if same else ["the balances differ from the SQLite ledger's"]):
@@ -100,8 +101,3 @@ def register(app):
             raise SystemExit(1)
         click.echo(f"OK: the copy verifies: {rows_checked} journal rows, every hash chain holds, every balance "
                    "equals its journal and the SQLite ledger's")
-
-
-async def _balances(db) -> list[tuple]:
-    return await db.read(lambda conn: conn.fetchall(
-        "SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts ORDER BY account_number"))

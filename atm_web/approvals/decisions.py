@@ -9,7 +9,7 @@ leaves the request pending and nothing written.
 from dataclasses import dataclass
 
 from atm_web.approvals.refusals import ApprovalRefused, SelfApproval
-from atm_web.approvals.requests import DEFAULT_LIMIT, REQUESTER_LEFT, Approval, audit_expiry_in, get_in
+from atm_web.approvals.requests import DEFAULT_LIMIT, REQUESTER_LEFT, Approval, audit_expiry_in, request_in
 from atm_web.cash import drawers
 from atm_web.cash.cash_desk import CashPosting, reverse_at_counter_in
 from atm_web.core import audit
@@ -17,9 +17,9 @@ from atm_web.core.refusals import checked_note
 from atm_web.core.settings import settings_of
 from atm_web.customers.large_cash import IdCheck
 from atm_web.ledger.accounts import set_limit_in
-from atm_web.ledger.journal import stamp
+from atm_web.ledger.journal import posting_stamp
 from atm_web.ledger.refusals import DrawerNotOpen
-from atm_web.staff.tellers import TELLER_COLUMNS, check_still_allowed_in, teller_from_row
+from atm_web.staff.tellers import check_still_allowed_in, teller_in
 from atm_web.storage import Database
 
 
@@ -39,18 +39,18 @@ async def decide(db: Database, approval_id: int, approver, approve: bool, note: 
         threshold_cents = settings_of(db).ctr_threshold_cents
     if not approver.can_approve:
         raise ApprovalRefused("Only a supervisor or an administrator decides requests.")
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def expire(conn, held: Approval) -> Decision:
         async with conn.savepoint():
             await conn.execute("UPDATE approvals SET status = 'expired', decided_at = expires_at WHERE id = ?",
                                (held.id,))
             await audit_expiry_in(conn, held, now)
-            return Decision(await get_in(conn, held.id), "expired")
+            return Decision(await request_in(conn, held.id), "expired")
 
     async def op(conn):
         await check_still_allowed_in(conn, approver, lambda current: current.can_approve)
-        held = await get_in(conn, approval_id)
+        held = await request_in(conn, approval_id)
         if held is None:
             raise ApprovalRefused("No such request.")
         if held.requested_by == approver.id:
@@ -70,14 +70,13 @@ async def decide(db: Database, approval_id: int, approver, approve: bool, note: 
                 ("approved" if approve else "declined", approver.username, now, note, entry_id, held.id))
             await audit.record(conn, now, approver.actor, "approval approved" if approve else "approval declined",
                                held.reference, f"requested by {held.requester}: {held.what}; note: {note}")
-            return Decision(await get_in(conn, held.id), "approved" if approve else "declined", receipt_id)
+            return Decision(await request_in(conn, held.id), "approved" if approve else "declined", receipt_id)
 
     return await db.write(op)
 
 
 async def _requester(conn, held: Approval):
-    rows = await conn.fetchall(f"SELECT {TELLER_COLUMNS} FROM tellers WHERE id = ?", (held.requested_by,))
-    return teller_from_row(rows[0])
+    return await teller_in(conn, held.requested_by)
 
 
 async def _carry_out(conn, db, held: Approval, approver, note, now, at, threshold_cents):

@@ -6,22 +6,20 @@ approved request out. Nothing here touches the ledger: a held request writes no 
 """
 from dataclasses import dataclass
 
-from atm_web.cash.refusals import DrawerRefused
 from atm_web.core import audit
 from atm_web.core.money import format_cents
+from atm_web.ledger import journal
 from atm_web.ledger.accounts import check_limit_in
 from atm_web.ledger.refusals import check_account_number
 from atm_web.staff import tellers
 from atm_web.storage import Database
 
 EXPIRES_AFTER_S = 15 * 60
-KIND_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
+REQUEST_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
                "drawer_signoff": "Drawer sign-off"}
 DEFAULT_LIMIT = "MAX_DEBT"  # an overdraft limit request's detail when it asks for the default limit again
-_COLUMNS = ("a.id, a.kind, a.status, a.account_number, a.amount_cents, a.tx_id, a.limit_cents, a.session_id, "
-            "a.detail, a.id_check, a.requested_by, t.username, a.requested_at, a.expires_at, a.decided_by, "
-            "a.decided_at, a.decision_note, a.entry_id")
-_SELECT = f"SELECT {_COLUMNS} FROM approvals a JOIN tellers t ON t.id = a.requested_by"
+_COLUMNS = ("id, kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check, "
+            "requested_by, requested_at, expires_at, decided_by, decided_at, decision_note, entry_id")
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Approval:
 
     @property
     def label(self) -> str:
-        return KIND_LABELS[self.kind]
+        return REQUEST_LABELS[self.kind]
 
     @property
     def what(self) -> str:
@@ -70,17 +68,20 @@ class Approval:
         return "expired" if self.status == "pending" and now >= self.expires_at else self.status
 
 
-def _approval(row) -> Approval:
-    return Approval(*row)
+async def _requests_in(conn, where: str, params=()) -> list[Approval]:
+    """The requests `where` selects (SQL after WHERE, with its ORDER BY), with their requesters' names."""
+    rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM approvals WHERE {where}", params)
+    names = await tellers.usernames_in(conn, (row[10] for row in rows))
+    return [Approval(*row[:11], names.get(row[10], "?"), *row[11:]) for row in rows]
 
 
-async def get_in(conn, approval_id: int) -> Approval | None:
-    rows = await conn.fetchall(f"{_SELECT} WHERE a.id = ?", (approval_id,))
-    return _approval(rows[0]) if rows else None
+async def request_in(conn, approval_id: int) -> Approval | None:
+    found = await _requests_in(conn, "id = ?", (approval_id,))
+    return found[0] if found else None
 
 
 async def get(db: Database, approval_id: int) -> Approval | None:
-    return await db.read(lambda conn: get_in(conn, approval_id))
+    return await db.read(lambda conn: request_in(conn, approval_id))
 
 
 async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = None, *, account_number=None,
@@ -97,8 +98,8 @@ async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = No
     if not rows:
         rows = await conn.fetchall("SELECT id FROM approvals WHERE requested_by = ? AND form_key = ?",
                                    (teller.id, form_key))
-        return await get_in(conn, rows[0][0])
-    held = await get_in(conn, rows[0][0])
+        return await request_in(conn, rows[0][0])
+    held = await request_in(conn, rows[0][0])
     await audit.record(conn, now, teller.actor, "approval requested", held.reference, held.what)
     return held
 
@@ -137,7 +138,7 @@ async def expire_due(db: Database, now: float) -> None:
             for approval_id, in await conn.fetchall(
                     "UPDATE approvals SET status = 'expired', decided_at = expires_at "
                     "WHERE status = 'pending' AND expires_at <= ? RETURNING id", (now,)):
-                await audit_expiry_in(conn, await get_in(conn, approval_id), now)
+                await audit_expiry_in(conn, await request_in(conn, approval_id), now)
     await db.write(op)
 
 
@@ -148,9 +149,8 @@ async def audit_expiry_in(conn, expired: Approval, now: float) -> None:
 
 async def waiting(db: Database, now: float) -> list[Approval]:
     """Pending requests still in time, oldest first."""
-    rows = await db.read(lambda conn: conn.fetchall(
-        f"{_SELECT} WHERE a.status = 'pending' AND a.expires_at > ? ORDER BY a.id", (now,)))
-    return [_approval(row) for row in rows]
+    return await db.read(lambda conn: _requests_in(conn, "status = 'pending' AND expires_at > ? ORDER BY id",
+                                                   (now,)))
 
 
 async def count_waiting_for(db: Database, teller_id: int, now: float) -> int:
@@ -163,58 +163,36 @@ async def count_waiting_for(db: Database, teller_id: int, now: float) -> int:
 
 async def recent(db: Database, *, requested_by: int | None = None, limit: int = 50) -> list[Approval]:
     """The latest requests (one teller's, if given), newest first."""
-    where, params = ("WHERE a.requested_by = ?", (requested_by,)) if requested_by is not None else ("", ())
-    rows = await db.read(lambda conn: conn.fetchall(f"{_SELECT} {where} ORDER BY a.id DESC LIMIT ?",
-                                                    (*params, limit)))
-    return [_approval(row) for row in rows]
+    where, params = ("requested_by = ?", (requested_by,)) if requested_by is not None else ("true", ())
+    return await db.read(lambda conn: _requests_in(conn, f"{where} ORDER BY id DESC LIMIT ?", (*params, limit)))
 
 
 async def approval_of_entry(db: Database, entry_id: int | None) -> Approval | None:
     """The approved request a journal transaction carried out, if any (its receipt shows who approved it)."""
     if entry_id is None:
         return None
-    rows = await db.read(lambda conn: conn.fetchall(f"{_SELECT} WHERE a.entry_id = ? AND a.status = 'approved'",
-                                                    (entry_id,)))
-    return _approval(rows[0]) if rows else None
+    found = await db.read(lambda conn: _requests_in(conn, "entry_id = ? AND status = 'approved'", (entry_id,)))
+    return found[0] if found else None
 
 
 async def latest_signoff(db: Database, session_id: int) -> Approval | None:
     """The latest sign-off request of a drawer session."""
-    rows = await db.read(lambda conn: conn.fetchall(
-        f"{_SELECT} WHERE a.kind = 'drawer_signoff' AND a.session_id = ? ORDER BY a.id DESC LIMIT 1", (session_id,)))
-    return _approval(rows[0]) if rows else None
+    found = await db.read(lambda conn: _requests_in(
+        conn, "kind = 'drawer_signoff' AND session_id = ? ORDER BY id DESC LIMIT 1", (session_id,)))
+    return found[0] if found else None
 
 
-async def ask_signoff_again(db: Database, teller, now: float) -> Approval:
-    """The teller's close waits for a sign-off whose request expired or was declined: hold a new one (refused while
-    one still waits)."""
-    await expire_due(db, now)
-
-    async def check(conn):
-        rows = await conn.fetchall("SELECT id, variance_cents FROM drawer_sessions WHERE teller_id = ? "
-                                   "AND status = 'pending_signoff'", (teller.id,))
-        if not rows:
-            raise DrawerRefused("Your drawer is not waiting for a sign-off.")
-        if await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
-                               "AND status = 'pending' AND expires_at > ?", (rows[0][0], now)):
-            raise DrawerRefused("A sign-off request for your drawer is waiting already.")
-        return rows[0]
-
-    async def op(conn):
-        async with conn.savepoint():
-            session_id, variance = await check(conn)
-            return await hold_in(conn, "drawer_signoff", teller, now, session_id=session_id,
-                                 detail=f"variance {format_cents(variance)}, asked again")
-    return await db.write(op)
+async def waiting_signoff_in(conn, session_id: int, now: float) -> bool:
+    """Whether a sign-off request of this drawer session is still waiting (in the caller's transaction)."""
+    return bool(await conn.fetchall("SELECT 1 FROM approvals WHERE kind = 'drawer_signoff' AND session_id = ? "
+                                    "AND status = 'pending' AND expires_at > ?", (session_id, now)))
 
 
 async def receipt_of(db: Database, held: Approval) -> int | None:
     """The customer's journal row an approved request posted (its receipt), if any."""
     if held.entry_id is None:
         return None
-    rows = await db.read(lambda conn: conn.fetchall(
-        "SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '@%'", (held.entry_id,)))
-    return rows[0][0] if rows else None
+    return await journal.customer_row_of(db, held.entry_id)
 
 
 async def settle_signoff_in(conn, session_id: int, approver, now: float, note: str) -> None:
@@ -232,7 +210,7 @@ async def _decline_waiting_of(conn, teller, now: float) -> None:
     for approval_id, in await conn.fetchall(
             "UPDATE approvals SET status = 'declined', decided_by = 'system', decided_at = ?, decision_note = ? "
             "WHERE requested_by = ? AND status = 'pending' RETURNING id", (now, REQUESTER_LEFT, teller.id)):
-        declined = await get_in(conn, approval_id)
+        declined = await request_in(conn, approval_id)
         await audit.record(conn, now, "system", "approval declined", declined.reference,
                            f"requested by {declined.requester}: {declined.what}; note: {REQUESTER_LEFT}")
 

@@ -18,11 +18,11 @@ from atm_web.core.refusals import check_amount
 from atm_web.core.rules import REVERSING_KIND
 from atm_web.core.settings import settings_of
 from atm_web.customers.large_cash import IdCheck, crossing, record
-from atm_web.customers.records import Details, add_customer, add_holder, get_in, holders_in
+from atm_web.customers.records import Details, add_customer, add_holder, customer_in, holders_in
 from atm_web.customers.refusals import CustomerRefused
 from atm_web.ledger.accounts import Posting, get_account, open_account_in, transfer_in
 from atm_web.ledger.idempotency import Once, Replay, at_most_once, purge_expired_keys, replayed
-from atm_web.ledger.journal import Transaction, account_is_open, append_pair, stamp
+from atm_web.ledger.journal import Transaction, account_open_in, append_pair, posting_stamp
 from atm_web.ledger.refusals import (
     AccountNotOpen,
     DrawerNotOpen,
@@ -52,7 +52,7 @@ async def open_with_holder(conn, number: str, holder: NewHolder, actor: str, at:
     if not await open_account_in(conn, number, at.created_at):
         raise AccountOpenedMeanwhile(number, [c.full_name for c in await holders_in(conn, number)])
     customer = (await add_customer(conn, holder.details, actor, at.seconds)
-                if holder.customer_id is None else await get_in(conn, holder.customer_id))
+                if holder.customer_id is None else await customer_in(conn, holder.customer_id))
     if customer is None:
         raise CustomerRefused("No such customer: search again.")
     await add_holder(conn, number, customer.id, actor, at.seconds)
@@ -129,7 +129,7 @@ async def post_cash(db: Database, number: str, kind: str, amount_cents: int, act
         raise AccountNotOpen(number)
     await purge_expired_keys(db, once)
     threshold = settings_of(db).ctr_threshold_cents if threshold_cents is None else threshold_cents
-    result = await db.write(CashPosting(number, kind, amount_cents, actor, stamp(db, now), drawer, threshold,
+    result = await db.write(CashPosting(number, kind, amount_cents, actor, posting_stamp(db, now), drawer, threshold,
                                         id_check, holder, once))
     return (await replayed(db, result))[0] if isinstance(result, Replay) else result
 
@@ -148,12 +148,12 @@ async def post_transfer(db: Database, from_number: str, to_number: str, amount_c
         raise UnknownAccount(from_number)
     if holder is None and not (await get_account(db, to_number)).exists:
         raise AccountNotOpen(to_number)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def apply(conn):
         async with conn.savepoint():
             if holder is not None:
-                if not await account_is_open(conn, from_number):  # before the new account is opened
+                if not await account_open_in(conn, from_number):  # before the new account is opened
                     raise UnknownAccount(from_number)
                 await open_with_holder(conn, to_number, holder, actor, at)
             return await transfer_in(conn, from_number, to_number, amount_cents, actor, at)
@@ -200,7 +200,7 @@ async def reverse_at_counter(db: Database, tx_id: int, reason: str, teller, *, n
                              threshold_cents: int | None = None, id_check: IdCheck | None = None) -> Reversal:
     """reverse_at_counter_in in a write of its own (an approval carries it out in the decision's write)."""
     reason = check_reason(reason)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
     threshold = settings_of(db).ctr_threshold_cents if threshold_cents is None else threshold_cents
     return await db.write(lambda conn: reverse_at_counter_in(conn, tx_id, reason, teller, threshold, id_check, now,
                                                              at))
@@ -213,10 +213,10 @@ async def hold_withdrawal(db: Database, teller, number: str, amount_cents: int, 
     teller can put right now."""
     check_account_number(number)
     check_amount(amount_cents)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def check(conn):
-        if not await account_is_open(conn, number):
+        if not await account_open_in(conn, number):
             raise UnknownAccount(number)
         await crossing(conn, number, "withdrawal", amount_cents, at.today, settings_of(db).ctr_threshold_cents,
                        id_check)
@@ -230,7 +230,7 @@ async def ask_reversal(db: Database, teller, tx_id: int, reason: str, form_key: 
     """A reversal to hold for a supervisor: nothing posted. Checked first as it will be carried out (reversible;
     for cash, the teller's drawer open and the large-cash rule with its identity check)."""
     reason = check_reason(reason)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def check(conn):
         await check_reversal_in(conn, tx_id, teller, settings_of(db).ctr_threshold_cents, id_check, at)

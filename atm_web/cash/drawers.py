@@ -16,17 +16,17 @@ from atm_web.core import audit
 from atm_web.core.clock import or_system
 from atm_web.core.money import format_cents
 from atm_web.core.refusals import checked_note
-from atm_web.core.rules import BANK_LIMIT_CENTS, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, VAULT
+from atm_web.core.rules import CASH_OVER, CASH_SHORT, DRAWER_PREFIX, VAULT
 from atm_web.core.settings import settings_of
-from atm_web.ledger.journal import append_entry, business_date, stamp
+from atm_web.ledger.accounts import balance_in, open_bank_account_in
+from atm_web.ledger.journal import append_entry, business_date, posting_stamp
 from atm_web.ledger.refusals import DrawerNotOpen, NotEnoughCash
-from atm_web.staff.tellers import check_still_allowed_in
+from atm_web.staff.tellers import check_still_allowed_in, usernames_in
 from atm_web.storage import Database
 
-_SESSION_COLUMNS = ("s.id, s.teller_id, t.username, s.account_number, s.status, s.business_date, s.opened_at, "
-                    "s.opening_counts, s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, "
-                    "s.counted_cents, s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note, s.closed_by")
-_SESSIONS = f"SELECT {_SESSION_COLUMNS} FROM drawer_sessions s JOIN tellers t ON t.id = s.teller_id"
+_SESSION_COLUMNS = ("s.id, s.teller_id, s.account_number, s.status, s.business_date, s.opened_at, s.opening_counts, "
+                    "s.opening_cents, s.closed_at, s.closing_counts, s.expected_cents, s.counted_cents, "
+                    "s.variance_cents, s.signed_off_by, s.signed_off_at, s.signoff_note, s.closed_by")
 OPENING_MEMO, CLOSING_MEMO = "opening float", "closing count"  # a drawer's first and last rows (the report's key)
 
 
@@ -73,9 +73,17 @@ def _counts(text: str | None) -> dict[int, int]:
     return {int(cents): number for cents, number in json.loads(text or "{}").items()}
 
 
+async def sessions_in(conn, where: str, params=()) -> list[DrawerSession]:
+    """The drawer sessions `where` selects (SQL over drawer_sessions s, with any ORDER BY), with their tellers'
+    names (staff's to give)."""
+    rows = await conn.fetchall(f"SELECT {_SESSION_COLUMNS} FROM drawer_sessions s WHERE {where}", params)
+    names = await usernames_in(conn, (row[1] for row in rows))
+    return [DrawerSession(row[0], row[1], names.get(row[1], "?"), *row[2:]) for row in rows]
+
+
 async def session_where(conn, where: str, params) -> DrawerSession | None:
-    rows = await conn.fetchall(f"{_SESSIONS} WHERE {where}", params)
-    return DrawerSession(*rows[0]) if rows else None
+    found = await sessions_in(conn, where, params)
+    return found[0] if found else None
 
 
 async def open_session_in(conn, teller_id: int) -> DrawerSession | None:
@@ -114,8 +122,7 @@ async def sessions(db: Database, *, status: str | None = None, business_date: st
         where, params = "s.status = ?", (status,)
     else:
         where, params = "s.status != 'closed'", ()
-    rows = await db.read(lambda conn: conn.fetchall(f"{_SESSIONS} WHERE {where} ORDER BY s.id", params))
-    return [DrawerSession(*row) for row in rows]
+    return await db.read(lambda conn: sessions_in(conn, f"{where} ORDER BY s.id", params))
 
 
 async def cash_entry(conn, rows, actor: str, at, short_of: str):
@@ -130,7 +137,7 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
     """Open the teller's drawer with the float counted out of the vault (refused if the vault holds less); one
     session per teller that is not closed."""
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
     float_cents = counts_total(counts)
 
     async def op(conn):
@@ -139,10 +146,7 @@ async def open_drawer(db: Database, teller, counts: dict[int, int], *, now: floa
                 raise DrawerRefused("You already have a drawer that is not closed.")
             (session_id,), = await conn.fetchall("SELECT coalesce(max(id), 0) + 1 FROM drawer_sessions")
             number = f"{DRAWER_PREFIX}{session_id}"
-            await conn.execute(
-                "INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, "
-                "own_overdraft_limit_cents, opened_at, kind) VALUES (?, 0, ?, ?, ?, 'drawer')",
-                (number, BANK_LIMIT_CENTS, BANK_LIMIT_CENTS, at.created_at))
+            await open_bank_account_in(conn, number, "drawer", at.created_at)
             await conn.execute(
                 "INSERT INTO drawer_sessions (id, teller_id, account_number, status, business_date, opened_at, "
                 "opening_counts, opening_cents) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
@@ -169,7 +173,7 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
     if tolerance_cents is None:
         tolerance_cents = settings_of(db).variance_tolerance_cents
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
     counted = counts_total(counts)
 
     async def op(conn):
@@ -186,9 +190,7 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
                     raise DrawerRefused("Close your own drawer on My drawer; only an administrator closes "
                                         "another teller's.")
                 await check_still_allowed_in(conn, teller, lambda current: current.is_admin)
-            (balance,), = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
-                                              (session.account_number,))
-            expected, name = -balance, f"drawer {session.id}"
+            expected, name = -await balance_in(conn, session.account_number), f"drawer {session.id}"
             variance = counted - expected
             await cash_entry(conn, [
                 (session.account_number, "credit", expected, CLOSING_MEMO),
@@ -215,12 +217,29 @@ async def close_drawer(db: Database, teller, counts: dict[int, int], tolerance_c
     return await db.write(op)
 
 
+async def ask_signoff_again(db: Database, teller, now: float):
+    """The teller's close waits for a sign-off whose request expired or was declined: hold a new one for a
+    supervisor (refused while one still waits): the request."""
+    await approvals.expire_due(db, now)
+
+    async def op(conn):
+        async with conn.savepoint():
+            session = await session_where(conn, "s.teller_id = ? AND s.status = 'pending_signoff'", (teller.id,))
+            if session is None:
+                raise DrawerRefused("Your drawer is not waiting for a sign-off.")
+            if await approvals.waiting_signoff_in(conn, session.id, now):
+                raise DrawerRefused("A sign-off request for your drawer is waiting already.")
+            return await approvals.hold_in(conn, "drawer_signoff", teller, now, session_id=session.id,
+                                           detail=f"variance {format_cents(session.variance_cents)}, asked again")
+    return await db.write(op)
+
+
 async def sign_off(db: Database, session_id: int, admin, note: str, *, now: float | None = None) -> DrawerSession:
     """A supervisor or administrator other than the drawer's teller (and whoever counted it) signs off a close
     whose variance was beyond tolerance."""
     note = checked_note(note, DrawerRefused, "A sign-off needs a note")
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def op(conn):
         await check_still_allowed_in(conn, admin, lambda current: current.is_admin)

@@ -18,8 +18,8 @@ from atm_web.core.clock import local, or_system, stamp
 from atm_web.core.money import format_cents, json_number
 from atm_web.core.refusals import InvalidDate
 from atm_web.core.rules import BANK_KINDS, VAULT
-from atm_web.ledger import journal, verification
-from atm_web.ledger.journal import SIGNED_SQL, delta
+from atm_web.ledger import days, journal, verification
+from atm_web.ledger.journal import delta
 from atm_web.storage import Database
 
 
@@ -90,20 +90,10 @@ async def report(db: Database, business_date: str) -> Report:
     async def op(conn):
         closed = await conn.fetchall("SELECT closed_at, closed_by FROM closed_days WHERE business_date = ?",
                                      (business_date,))
-        rows = await conn.fetchall(
-            "SELECT id, account_number, kind, amount_cents, created_at, actor, entry_id, memo FROM journal "
-            "WHERE business_date = ? ORDER BY id", (business_date,))
-        vault_before = await conn.fetchall(
-            "SELECT balance_after_cents FROM journal WHERE account_number = ? AND (business_date < ? OR "
-            "business_date IS NULL) ORDER BY id DESC LIMIT 1", (VAULT, business_date))
-        unbalanced = await conn.fetchall(
-            f"SELECT entry_id, CAST(sum({SIGNED_SQL}) AS BIGINT) FROM journal WHERE business_date = ? "
-            f"GROUP BY entry_id HAVING sum({SIGNED_SQL}) != 0 ORDER BY 1", (business_date,))
-        (journal_cash,), = await conn.fetchall(
-            f"SELECT CAST(coalesce(sum({SIGNED_SQL}), 0) AS BIGINT) FROM journal WHERE account_number IN "
-            "(SELECT account_number FROM accounts WHERE kind IN ('vault', 'drawer'))")
-        (held,), = await conn.fetchall(
-            "SELECT CAST(coalesce(-sum(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ('vault', 'drawer')")
+        rows = await days.rows_in(conn, business_date)
+        vault_before = await days.balance_before_in(conn, VAULT, business_date)
+        unbalanced = await days.unbalanced_in(conn, business_date)
+        journal_cash, held = await days.cash_totals_in(conn)
         return closed, rows, vault_before, unbalanced, journal_cash, held
 
     closed, rows, vault_before, unbalanced, journal_cash, held = await db.read(op, snapshot=True)
@@ -112,7 +102,7 @@ async def report(db: Database, business_date: str) -> Report:
     entries: dict[int, list[tuple]] = {}
     for row in rows:
         entries.setdefault(row[6], []).append(row)
-    vault_cents = -(vault_before[0][0] if vault_before else 0)
+    vault_cents = -vault_before
     vault_open = vault_cents
     by_kind: dict[str, list[int]] = {}
     by_teller: dict[str, list[int]] = {}
@@ -151,7 +141,7 @@ async def report(db: Database, business_date: str) -> Report:
                  closed[0][1] if closed else None, list(lines.values()), vault_open, vault_cents,
                  {k: tuple(v) for k, v in sorted(by_kind.items())},
                  {k: tuple(v) for k, v in sorted(by_teller.items())}, dict(sorted(per_hour.items())),
-                 [tuple(u) for u in unbalanced], journal_cash, held, -journal_cash == held, problems, rows_checked,
+                 unbalanced, journal_cash, held, -journal_cash == held, problems, rows_checked,
                  len(rows))
     return blind(day) if any(line.session.status == "open" for line in day.lines) else day
 
@@ -265,17 +255,17 @@ async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[s
                 raise DrawerRefused("A drawer was opened meanwhile: close it first.")
             if await conn.fetchall("SELECT 1 FROM closed_days WHERE business_date = ?", (closing,)):
                 raise DrawerRefused(f"{closing} is closed already.")
-            (rows,), = await conn.fetchall("SELECT COUNT(*) FROM journal WHERE business_date = ?", (closing,))
+            rows = await days.row_count_in(conn, closing)
             (opened,), = await conn.fetchall("SELECT COUNT(*) FROM drawer_sessions WHERE business_date = ?",
                                              (closing,))
             if (rows, opened) != seen:  # the CSV whose digest is recorded must be the day's
                 raise DrawerRefused("The day changed while it was being closed: try again.")
-            if await journal.business_date(conn, at.today) != closing or await conn.fetchall(
-                    "SELECT 1 FROM journal WHERE business_date > ? LIMIT 1", (closing,)):
+            if await journal.business_date(conn, at.today) != closing or await days.posted_after_in(conn,
+                                                                                                closing):
                 raise DrawerRefused("The business day moved on meanwhile: look at the report again.")
             await conn.execute("INSERT INTO closed_days (business_date, closed_at, closed_by, csv_sha256) "
                                "VALUES (?, ?, ?, ?)", (closing, at.created_at, admin.username, digest))
-            await conn.execute("UPDATE settings SET earliest_business_date = ?", (next_date,))
+            await days.move_on_in(conn, next_date)
             await audit.record(conn, now, admin.actor, "day closed", closing, f"CSV SHA-256 {digest}")
 
     await db.write(op)

@@ -9,15 +9,15 @@ from atm_web.core import audit
 from atm_web.core.clock import or_system
 from atm_web.core.refusals import check_amount
 from atm_web.core.rules import CLEARING, REASON_MAX, VAULT
+from atm_web.ledger.accounts import balance_in
 from atm_web.ledger.idempotency import Once, Replay, at_most_once
-from atm_web.ledger.journal import stamp
-from atm_web.staff.tellers import check_still_allowed_in
+from atm_web.ledger.journal import posting_stamp
+from atm_web.staff.tellers import check_still_allowed_in, usernames_in
 from atm_web.storage import Database
 
-_MOVEMENT_COLUMNS = ("m.id, m.session_id, t.username, m.direction, m.amount_cents, m.requested_by, m.requested_at, "
-                     "m.status, m.decided_by, m.decided_at")
-_MOVEMENTS = (f"SELECT {_MOVEMENT_COLUMNS} FROM vault_movements m JOIN drawer_sessions s ON s.id = m.session_id "
-              "JOIN tellers t ON t.id = s.teller_id")
+_MOVEMENTS = ("SELECT m.id, m.session_id, s.teller_id, m.direction, m.amount_cents, m.requested_by, m.requested_at, "
+              "m.status, m.decided_by, m.decided_at "
+              "FROM vault_movements m JOIN drawer_sessions s ON s.id = m.session_id")
 DIRECTIONS = {"to_vault": "Cash to the vault", "to_drawer": "Cash from the vault"}
 
 @dataclass(frozen=True)
@@ -38,23 +38,26 @@ class VaultMovement:
         return DIRECTIONS[self.direction]
 
 
+async def _movements_in(conn, where: str, params=()) -> list[VaultMovement]:
+    """The movements `where` selects (over vault_movements m), each with its drawer's teller's name."""
+    rows = await conn.fetchall(f"{_MOVEMENTS} WHERE {where}", params)
+    names = await usernames_in(conn, (row[2] for row in rows))
+    return [VaultMovement(row[0], row[1], names.get(row[2], "?"), *row[3:]) for row in rows]
+
+
 async def movements(db: Database, *, session_id: int | None = None) -> list[VaultMovement]:
     """A drawer session's movements, or every pending one."""
     where, params = ("m.session_id = ?", (session_id,)) if session_id is not None else ("m.status = 'pending'", ())
-    rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE {where} ORDER BY m.id", params))
-    return [VaultMovement(*row) for row in rows]
+    return await db.read(lambda conn: _movements_in(conn, f"{where} ORDER BY m.id", params))
 
 
 async def get_movement(db: Database, movement_id: int) -> VaultMovement:
-    rows = await db.read(lambda conn: conn.fetchall(f"{_MOVEMENTS} WHERE m.id = ?", (movement_id,)))
-    return VaultMovement(*rows[0])
+    return (await db.read(lambda conn: _movements_in(conn, "m.id = ?", (movement_id,))))[0]
 
 
 async def cash_held(db: Database, number: str = VAULT) -> int:
     """The notes and coins a cash account holds, in cents."""
-    rows = await db.read(lambda conn: conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?",
-                                                    (number,)))
-    return -rows[0][0] if rows else 0
+    return -await db.read(lambda conn: balance_in(conn, number))
 
 
 async def request_movement(db: Database, teller, direction: str, amount_cents: int, *,
@@ -63,7 +66,7 @@ async def request_movement(db: Database, teller, direction: str, amount_cents: i
     check_amount(amount_cents)
     if direction not in DIRECTIONS:
         raise ValueError(direction)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def op(conn):
         session = await session_where(conn, "s.teller_id = ? AND s.status = 'open'", (teller.id,))
@@ -83,12 +86,12 @@ async def decide_movement(db: Database, movement_id: int, admin, confirm: bool, 
                           now: float | None = None) -> VaultMovement:
     """Confirm (the cash moves, one transaction) or reject a pending vault movement; never one's own drawer's."""
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def op(conn):
         async with conn.savepoint():
-            rows = await conn.fetchall(f"{_MOVEMENTS} WHERE m.id = ?", (movement_id,))
-            movement = VaultMovement(*rows[0]) if rows else None
+            found = await _movements_in(conn, "m.id = ?", (movement_id,))
+            movement = found[0] if found else None
             if movement is None or movement.status != "pending":
                 raise DrawerRefused("That vault movement is not pending.")
             session = await session_where(conn, "s.id = ?", (movement.session_id,))
@@ -126,7 +129,7 @@ async def ship_cash(db: Database, direction: str, amount_cents: int, reference: 
     if not 1 <= len(reference) <= REASON_MAX:
         raise DrawerRefused(f"A shipment needs a reference of 1 to {REASON_MAX} characters.")
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
     memo = f"shipment {'in' if direction == 'in' else 'out'}: {reference}"
     rows = ([(CLEARING, "credit", amount_cents, memo), (VAULT, "debit", amount_cents, memo)] if direction == "in"
             else [(VAULT, "credit", amount_cents, memo), (CLEARING, "debit", amount_cents, memo)])

@@ -37,6 +37,7 @@ REVERSING_KIND = {"deposit": "reversal_debit", "transfer_in": "reversal_debit",
 # The bank's own accounts: numbered outside ACCOUNT_NUMBER, so no customer's number can be one, and every
 # customer endpoint refuses them as it refuses any malformed number. One sign convention for every account,
 # credit positive: cash (the vault, each drawer) stands at minus the notes it holds.
+BANK_PREFIX = "@"  # every account of the bank's own starts with it
 VAULT, CLEARING, CASH_OVER, CASH_SHORT = "@vault", "@clearing", "@cash-over", "@cash-short"
 DRAWER_PREFIX = "@drawer-"  # and the drawer session's id: each session has a cash account of its own
 CASH_KINDS = ("vault", "drawer")

@@ -18,16 +18,15 @@ import json
 import re
 from dataclasses import dataclass
 
-from atm_web.approvals.refusals import ApprovalRefused
 from atm_web.core import audit
 from atm_web.core.clock import iso
 from atm_web.core.money import format_cents
 from atm_web.customers import records as customers
-from atm_web.customers.refusals import NeedsHolder, NeedsIdentityCheck
+from atm_web.customers.refusals import NeedsHolder, NeedsIdentityCheck, ReportNotOpen
 from atm_web.ledger import journal
 from atm_web.storage import Database
 
-CASH_KINDS = {"deposit": "cash in", "withdrawal": "cash out", "reversal_credit": "cash in (reversal)",
+CSV_KIND_LABELS = {"deposit": "cash in", "withdrawal": "cash out", "reversal_credit": "cash in (reversal)",
               "reversal_debit": "cash out (reversal)"}
 
 
@@ -108,7 +107,7 @@ async def record(conn, above: list[customers.Customer], day: str, id_check: IdCh
     entry of each customer taken above, with the identity check and a copy of what was checked."""
     if not above:
         return
-    present = await customers.get_in(conn, id_check.customer_id)
+    present = await customers.customer_in(conn, id_check.customer_id)
     for customer in above:
         report_id = await _report_for(conn, customer, day, now)
         await conn.execute(
@@ -175,7 +174,7 @@ async def mark_filed(db: Database, report_id: int, admin, now: float) -> None:
                                        "WHERE id = ? AND status = 'open' RETURNING id", (admin.username, iso(now),
                                                                                          report_id))
             if not rows:
-                raise ApprovalRefused("That report is not open (filed already, or unknown).")
+                raise ReportNotOpen()
             await audit.record(conn, now, admin.actor, "large cash filed", f"report {report_id}")
     await db.write(op)
 
@@ -203,6 +202,6 @@ def to_csv(reports: list[CashReport]) -> str:
         head = [r.id, r.cash_day, r.customer_id, _text(r.full_name), _text(r.document),
                 format_cents(r.cash_in_cents), format_cents(r.cash_out_cents), r.status, r.filed_by or ""]
         for tx in r.transactions:
-            writer.writerow([*head, tx.id, tx.account_number, CASH_KINDS[tx.kind],
+            writer.writerow([*head, tx.id, tx.account_number, CSV_KIND_LABELS[tx.kind],
                              format_cents(tx.amount_cents), tx.created_at, tx.actor])
     return out.getvalue()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields
 from atm_web.core import audit
 from atm_web.core.clock import iso
 from atm_web.customers.refusals import CustomerRefused
-from atm_web.ledger.journal import account_is_open
+from atm_web.ledger.accounts import balances_in
+from atm_web.ledger.journal import account_open_in
 from atm_web.ledger.refusals import AccountNotFound
 from atm_web.storage import Database, IntegrityError
 
@@ -47,7 +48,7 @@ def _customer(row) -> Customer:
     return Customer(*row[1:8], id=row[0], created_at=row[8], created_by=row[9])
 
 
-async def get_in(conn, customer_id: int) -> Customer | None:
+async def customer_in(conn, customer_id: int) -> Customer | None:
     rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM customers WHERE id = ?", (customer_id,))
     return _customer(rows[0]) if rows else None
 
@@ -71,7 +72,7 @@ async def add_customer(conn, details: Details, actor: str, now: float) -> Custom
                                   "number.") from None
         raise
     await audit.record(conn, now, actor, "customer added", f"customer {customer_id}")
-    return await get_in(conn, customer_id)
+    return await customer_in(conn, customer_id)
 
 
 async def create_customer(db: Database, details: Details, actor: str, now: float) -> Customer:
@@ -85,7 +86,7 @@ async def update_customer(db: Database, customer_id: int, details: Details, acto
     """Change a customer's record, audited with the names of the fields changed."""
     async def op(conn):
         async with conn.savepoint():
-            before = await get_in(conn, customer_id)
+            before = await customer_in(conn, customer_id)
             if before is None:
                 raise CustomerRefused("No such customer.")
             changed = [name for name in DETAIL_FIELDS if getattr(before, name) != getattr(details, name)]
@@ -103,12 +104,12 @@ async def update_customer(db: Database, customer_id: int, details: Details, acto
                 raise
             await audit.record(conn, now, actor, "customer changed", f"customer {customer_id}",
                                "changed: " + ", ".join(changed))
-            return await get_in(conn, customer_id)
+            return await customer_in(conn, customer_id)
     return await db.write(op)
 
 
 async def get_customer(db: Database, customer_id: int) -> Customer | None:
-    return await db.read(lambda conn: get_in(conn, customer_id))
+    return await db.read(lambda conn: customer_in(conn, customer_id))
 
 
 async def note_reads(db: Database, reader: str, action: str, customer_ids, now: float) -> None:
@@ -147,9 +148,9 @@ async def reads(db: Database, limit: int = 200) -> list[Read]:
 
 async def add_holder(conn, number: str, customer_id: int, actor: str, now: float) -> None:
     """Make a customer a holder of an open account, in the caller's transaction, audited."""
-    if not await account_is_open(conn, number):
+    if not await account_open_in(conn, number):
         raise AccountNotFound(number)
-    if await get_in(conn, customer_id) is None:
+    if await customer_in(conn, customer_id) is None:
         raise CustomerRefused("No such customer.")
     if await conn.fetchall("SELECT 1 FROM account_holders WHERE account_number = ? AND customer_id = ?",
                            (number, customer_id)):
@@ -176,13 +177,17 @@ async def accounts_of(db: Database, customer_ids) -> dict[int, list[tuple[str, i
     customer_ids = list(customer_ids)
     if not customer_ids:
         return {}
-    rows = await db.read(lambda conn: conn.fetchall(
-        "SELECT h.customer_id, a.account_number, a.balance_cents FROM account_holders h JOIN accounts a "
-        f"ON a.account_number = h.account_number WHERE h.customer_id IN ({','.join('?' * len(customer_ids))}) "
-        "ORDER BY a.account_number", customer_ids))
+
+    async def op(conn):
+        rows = await conn.fetchall(
+            "SELECT customer_id, account_number FROM account_holders WHERE customer_id IN "
+            f"({','.join('?' * len(customer_ids))}) ORDER BY account_number", customer_ids)
+        return rows, await balances_in(conn, [number for _, number in rows])  # the ledger's to give
+
+    rows, balances = await db.read(op, snapshot=True)
     held: dict[int, list[tuple[str, int]]] = {customer_id: [] for customer_id in customer_ids}
-    for customer_id, number, balance in rows:
-        held[customer_id].append((number, balance))
+    for customer_id, number in rows:
+        held[customer_id].append((number, balances[number]))
     return held
 
 

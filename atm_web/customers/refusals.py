@@ -27,3 +27,12 @@ class NeedsIdentityCheck(Refusal):
         super().__init__(f"Large cash: this takes the day's cash of {names} above the threshold. Check the identity "
                          "document of the person present and record it below. Nothing was recorded yet.")
         self.customers = customers
+
+
+class ReportNotOpen(Refusal):
+    """A large-cash report entry to mark filed that is not open (filed already, or unknown)."""
+
+    status = 409
+
+    def __init__(self):
+        super().__init__("That report is not open (filed already, or unknown).")

@@ -10,7 +10,7 @@ from atm_web.core import audit
 from atm_web.core.clock import Stamp, or_system
 from atm_web.core.money import format_cents
 from atm_web.core.refusals import check_amount
-from atm_web.core.rules import CLEARING
+from atm_web.core.rules import BANK_LIMIT_CENTS, CLEARING
 from atm_web.ledger.idempotency import (
     INSUFFICIENT_FUNDS,
     Once,
@@ -25,12 +25,12 @@ from atm_web.ledger.journal import (
     TX_COLUMNS,
     Account,
     Transaction,
-    account_is_open,
+    account_open_in,
     append,
     append_pair,
     delta,
+    posting_stamp,
     refusal,
-    stamp,
 )
 from atm_web.ledger.refusals import (
     AccountNotFound,
@@ -64,7 +64,28 @@ async def apply_max_debt(conn, db: Database) -> None:
                     number, balance)
 
 
+async def balances_and_limits(db: Database) -> list[tuple[str, int, int]]:
+    """(number, balance, overdraft limit) of every account, in order (copy-ledger compares two ledgers by them)."""
+    return await db.read(lambda conn: conn.fetchall(
+        "SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts ORDER BY account_number"))
+
+
 LEDGER_STARTUP = (apply_max_debt,)  # what the ledger runs each time its database opens (storage.Database.startup)
+
+
+async def balance_in(conn, number: str) -> int:
+    """Any account's balance (the bank's own too: cash stands at minus the notes held), in the caller's
+    transaction; 0 for an account not opened."""
+    rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ?", (number,))
+    return rows[0][0] if rows else 0
+
+
+async def open_bank_account_in(conn, number: str, kind: str, opened_at: str) -> None:
+    """Open an account of the bank's own (a drawer session's cash, say), in the caller's transaction: no overdraft
+    limit to speak of; cash accounts are kept at or below zero by their own CHECK."""
+    await conn.execute("INSERT INTO accounts (account_number, balance_cents, overdraft_limit_cents, "
+                       "own_overdraft_limit_cents, opened_at, kind) VALUES (?, 0, ?, ?, ?, ?)",
+                       (number, BANK_LIMIT_CENTS, BANK_LIMIT_CENTS, opened_at, kind))
 
 
 async def get_account(db: Database, number: str) -> Account:
@@ -81,10 +102,17 @@ async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
     """Balances of several accounts read in one statement, so they come from one snapshot (0 if unopened)."""
     for number in numbers:
         check_account_number(number)
-    marks = ",".join("?" * len(numbers))
-    rows = await db.read(lambda conn: conn.fetchall(
-        f"SELECT account_number, balance_cents FROM accounts WHERE account_number IN ({marks})", numbers))
-    found = dict(rows)
+    return await db.read(lambda conn: balances_in(conn, numbers))
+
+
+async def balances_in(conn, numbers) -> dict[str, int]:
+    """{number: balance} of these accounts, in one statement (0 if unopened), in the caller's transaction."""
+    numbers = list(dict.fromkeys(numbers))
+    if not numbers:
+        return {}
+    found = dict(await conn.fetchall(
+        f"SELECT account_number, balance_cents FROM accounts WHERE account_number IN ({','.join('?' * len(numbers))})",
+        numbers))
     return {number: found.get(number, 0) for number in numbers}
 
 
@@ -176,7 +204,7 @@ async def _post(db: Database, number: str, amount_cents: int, kind: str, actor: 
     if not open_new and not (await get_account(db, number)).exists:  # opened meanwhile by another: no harm
         raise AccountNotOpen(number)
     await purge_expired_keys(db, once)
-    result = await db.write(Posting(number, kind, amount_cents, actor, stamp(db, now), once, counter))
+    result = await db.write(Posting(number, kind, amount_cents, actor, posting_stamp(db, now), once, counter))
     return (await replayed(db, result))[0] if isinstance(result, Replay) else result
 
 
@@ -189,7 +217,7 @@ async def transfer(db: Database, from_number: str, to_number: str, amount_cents:
     check_amount(amount_cents)
     if from_number == to_number:
         raise SameAccount()
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
     await purge_expired_keys(db, once)
     result = await db.write(lambda conn: at_most_once(conn, once, lambda: transfer_in(
         conn, from_number, to_number, amount_cents, actor, at)))
@@ -200,7 +228,7 @@ async def transfer_in(conn, from_number: str, to_number: str, amount_cents: int,
                       at: Stamp) -> tuple[Transaction, Transaction]:
     """transfer in the caller's transaction, all or nothing (UnknownAccount for a source not open)."""
     async with conn.savepoint():
-        if not await account_is_open(conn, from_number):
+        if not await account_open_in(conn, from_number):
             raise UnknownAccount(from_number)
         await conn.lock_accounts((from_number, to_number))
         debit = await append(conn, from_number, "transfer_out", amount_cents, actor, at, memo=f"to {to_number}")

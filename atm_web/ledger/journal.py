@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from atm_web.core import clock
 from atm_web.core.clock import Stamp
-from atm_web.core.rules import CREDIT_KINDS, DRAWER_PREFIX, HISTORY_MAX
+from atm_web.core.rules import BANK_PREFIX, CREDIT_KINDS, DRAWER_PREFIX, HISTORY_MAX
 from atm_web.ledger.refusals import (
     BalanceTooLarge,
     DrawerNotOpen,
@@ -82,7 +82,7 @@ def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_a
     return hashlib.sha256("|".join(str(v) for v in fields).encode()).hexdigest()
 
 
-def stamp(db: Database, seconds: float | None) -> Stamp:
+def posting_stamp(db: Database, seconds: float | None) -> Stamp:
     """The stamp for rows written at this time (the app's clock), in the branch's time zone."""
     return clock.stamp(seconds, db.branch_timezone)
 
@@ -232,7 +232,7 @@ async def _refusals(conn):
         raise refused from None
 
 
-async def account_is_open(conn, number: str) -> bool:
+async def account_open_in(conn, number: str) -> bool:
     """Whether a customer's account exists (in the caller's transaction)."""
     return bool(await conn.fetchall("SELECT 1 FROM accounts WHERE account_number = ? AND kind = 'customer'",
                                     (number,)))
@@ -256,6 +256,13 @@ def refusal(constraint: str | None) -> Exception | None:
     if constraint == "drawer_not_open":
         return DrawerNotOpen()
     return None
+
+
+async def customer_row_of(db: Database, entry_id: int) -> int | None:
+    """The (first) customer's row of a transaction: its receipt; None for a transaction of the bank's own."""
+    rows = await db.read(lambda conn: conn.fetchall(
+        f"SELECT min(id) FROM journal WHERE entry_id = ? AND account_number NOT LIKE '{BANK_PREFIX}%'", (entry_id,)))
+    return rows[0][0] if rows else None
 
 
 async def get_transaction(db: Database, tx_id: int) -> Transaction | None:

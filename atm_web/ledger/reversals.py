@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from atm_web.core import audit
 from atm_web.core.clock import or_system
 from atm_web.core.rules import BANK_KINDS, CLEARING, DRAWER_PREFIX, REVERSING_KIND
-from atm_web.ledger.journal import TX_COLUMNS, Transaction, append, note_cash, stamp
+from atm_web.ledger.journal import TX_COLUMNS, Transaction, append, note_cash, posting_stamp
 from atm_web.ledger.refusals import CannotReverse, CashAtTheCounter, UnknownEntry, check_reason
 from atm_web.storage import Database, IntegrityError
 
@@ -108,7 +108,7 @@ async def reverse(db: Database, tx_id: int, reason: str, actor: str, *, now: flo
     another reason; CashAtTheCounter for a transaction that moved cash (cash_desk.reverse_at_counter pays it)."""
     reason = check_reason(reason)
     now = or_system(now)
-    at = stamp(db, now)
+    at = posting_stamp(db, now)
 
     async def op(conn):
         return await reverse_in(conn, tx_id, reason, actor, now, at)

@@ -21,7 +21,7 @@ WINDOW_S = 15 * 60
 LOCK_S = 15 * 60
 USERNAME_ATTEMPTS = 5
 ADDRESS_ATTEMPTS = 20
-KINDS = ("username", "address")
+LOCK_KINDS = ("username", "address")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ async def current_locks(db: Database, now: float) -> list[Lock]:
 
 async def unlock(db: Database, kind: str, subject: str, actor: str, now: float) -> bool:
     """Lift a current lock and forget the failures behind it (audited). False when it was not locked."""
-    if kind not in KINDS:
+    if kind not in LOCK_KINDS:
         raise StaffRefused("Nothing to unlock: choose a username or an address.")
 
     async def op(conn):

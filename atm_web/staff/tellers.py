@@ -128,10 +128,23 @@ async def list_tellers(db: Database) -> list[Teller]:
     return [teller_from_row(row) for row in rows]
 
 
-async def get_teller(db: Database, teller_id: int) -> Teller | None:
-    rows = await db.read(lambda conn: conn.fetchall(f"SELECT {TELLER_COLUMNS} FROM tellers WHERE id = ?",
-                                                    (teller_id,)))
+async def teller_in(conn, teller_id: int) -> Teller | None:
+    rows = await conn.fetchall(f"SELECT {TELLER_COLUMNS} FROM tellers WHERE id = ?", (teller_id,))
     return teller_from_row(rows[0]) if rows else None
+
+
+async def get_teller(db: Database, teller_id: int) -> Teller | None:
+    return await db.read(lambda conn: teller_in(conn, teller_id))
+
+
+async def usernames_in(conn, teller_ids) -> dict[int, str]:
+    """{teller id: username} of these tellers (in the caller's transaction or snapshot): what other packages show
+    beside the ids they keep."""
+    ids = sorted(set(teller_ids))
+    if not ids:
+        return {}
+    return dict(await conn.fetchall(f"SELECT id, username FROM tellers WHERE id IN ({','.join('?' * len(ids))})",
+                                    ids))
 
 
 async def _change_teller(db, teller_id, sql, params, action, actor, now, loses_access: str = "", also=None) -> Teller:

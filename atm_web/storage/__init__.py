@@ -1,9 +1,14 @@
 """The database behind get_db(): SQLite at DB_PATH, or PostgreSQL when DATABASE_URL is set; one interface.
 
-The ledger modules (accounts, journal, idempotency, reversals, verification) and the staff modules write the
-same SQL for both engines, with `?` or `:name` placeholders; what differs between engines (connections,
-turn-taking, the SQL dialect of triggers, error names) lives here and in the engines' migrations
-(storage/migrations/ENGINE/).
+The domain packages above (ledger, staff, customers, approvals, cash) write the same SQL for both engines, with
+`?` or `:name` placeholders; what differs between engines (connections, turn-taking, the SQL dialect of triggers,
+error names) lives here and in the engines' migrations (storage/migrations/ENGINE/). Storage knows no domain
+module: what a domain must run when the database opens is given to it (Database.startup).
+
+One naming habit, everywhere above: a function whose name ends in `_in` (e.g. `account_open_in`,
+`reverse_in`, `hold_in`) takes a connection, `conn`, and runs in the caller's transaction, inside
+someone's write op or read snapshot (common.py); its twin without the suffix takes the Database and makes a write
+or read of its own. A write made of several `_in` steps is all or nothing.
 """
 from flask import current_app
 

@@ -86,7 +86,7 @@ async def request_signoff():
     if not ButtonForm().validate_on_submit():
         return redirect(url_for("drawer.index"), 303)
     show_refusals_on(flash_refusal("Not asked", "drawer.index"))
-    held = await approvals.ask_signoff_again(get_db(), g.teller, now())
+    held = await drawers.ask_signoff_again(get_db(), g.teller, now())
     return redirect(url_for("requests.page", approval_id=held.id), 303)
 
 

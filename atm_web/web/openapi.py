@@ -14,7 +14,7 @@ from atm_web.core.rules import (
     REASON_MAX,
 )
 
-ACCOUNT_NUMBER = {"name": "number", "in": "path", "required": True,
+ACCOUNT_NUMBER_PARAMETER = {"name": "number", "in": "path", "required": True,
                   "description": f"Account number: {ACCOUNT_NUMBER_RULE}",
                   "schema": {"type": "string", "pattern": f"^{ACCOUNT_NUMBER_PATTERN}$"}}
 MONEY = {"type": "number", "description": "Amount in the currency's units, at most 2 decimal places"}
@@ -49,7 +49,7 @@ def _ok(schema_name: str, description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
 
 
-IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+IDEMPOTENCY_KEY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "description": "Makes a retry safe: the same key (per token, kept 24 hours) with the same body "
                                   "gets the first answer again with Idempotent-Replayed: true and writes nothing; "
                                   "with a different body, 422.",
@@ -61,7 +61,7 @@ def _money_post(summary: str, result: str, extra: dict, body: str = "AmountReque
     return {
         "summary": summary,
         "security": SECURITY,
-        "parameters": [*(params if params is not None else [ACCOUNT_NUMBER]), IDEMPOTENCY_KEY],
+        "parameters": [*(params if params is not None else [ACCOUNT_NUMBER_PARAMETER]), IDEMPOTENCY_KEY_HEADER],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}},
         "responses": {"200": _ok(result, f"{summary}: done and durable"), **extra, **WRITE_ERRORS},
@@ -84,12 +84,12 @@ def document() -> dict:
             "/accounts/{number}/balance": {"get": {
                 "summary": "Balance of an account (0 for an account not opened yet)",
                 "security": SECURITY,
-                "parameters": [ACCOUNT_NUMBER],
+                "parameters": [ACCOUNT_NUMBER_PARAMETER],
                 "responses": {"200": _ok("Balance", "The balance"), **ERRORS}}},
             "/accounts/{number}": {"get": {
                 "summary": "An account with its holders (an empty list: no holder on file)",
                 "security": SECURITY,
-                "parameters": [ACCOUNT_NUMBER],
+                "parameters": [ACCOUNT_NUMBER_PARAMETER],
                 "responses": {"200": _ok("AccountWithHolders", "The account"), **ERRORS}}},
             "/accounts/{number}/deposit": {"post": _money_post(
                 "Deposit (opens the account if new)", "DepositResult", {})},
@@ -118,7 +118,7 @@ def document() -> dict:
             "/accounts/{number}/overdraft-limit": {"put": {
                 "summary": "Set an account's own overdraft limit, or null to follow MAX_DEBT (admin token; audited)",
                 "security": SECURITY,
-                "parameters": [ACCOUNT_NUMBER],
+                "parameters": [ACCOUNT_NUMBER_PARAMETER],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["overdraft_limit"], "properties": {"overdraft_limit": {
                         "oneOf": [{"type": "number", "minimum": 0, "maximum": json_number(LIMIT_MAX_CENTS)},
@@ -146,7 +146,7 @@ def document() -> dict:
                 "summary": "Journal of an account, newest first, cursor paginated",
                 "security": SECURITY,
                 "parameters": [
-                    ACCOUNT_NUMBER,
+                    ACCOUNT_NUMBER_PARAMETER,
                     {"name": "limit", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 1, "maximum": HISTORY_MAX, "default": 20}},
                     {"name": "cursor", "in": "query", "required": False,
@@ -224,8 +224,8 @@ def document() -> dict:
             "Balances": {"type": "object", "required": ["balances"], "properties": {
                 "balances": {"type": "object", "additionalProperties": MONEY}}},
             "TransferRequest": {"type": "object", "required": ["from_account", "to_account", "amount"],
-                                "properties": {"from_account": ACCOUNT_NUMBER["schema"],
-                                               "to_account": ACCOUNT_NUMBER["schema"],
+                                "properties": {"from_account": ACCOUNT_NUMBER_PARAMETER["schema"],
+                                               "to_account": ACCOUNT_NUMBER_PARAMETER["schema"],
                                                "amount": AMOUNT}},
             "TransferResult": {"type": "object",
                                "required": ["status", "from_account", "to_account", "amount", "from_balance",
