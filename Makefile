@@ -23,9 +23,11 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.test-installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The linter (rules in pyproject.toml); .ci/run runs it before the tests.
+# The linters (rules and contracts in pyproject.toml): ruff, then import-linter (imports only point down, no import
+# circle, no blueprint importing another); .ci/run runs them before the tests.
 lint: $(VENV)/.test-installed
 	$(PY) -m ruff check atm_web tests wsgi.py
+	$(VENV)/bin/lint-imports
 
 # The fast loop while working: the lint, then the in-process tests on SQLite (no server processes, no browser, no
 # slow soak). `make test` runs everything, on both engines.

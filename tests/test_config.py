@@ -6,7 +6,7 @@ import pytest
 
 from atm_web import config
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 
 
 def test_defaults(tmp_path):

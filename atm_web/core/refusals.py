@@ -15,6 +15,12 @@ class Refusal(Exception):
     status = 422  # the request cannot be done as asked
     replayed = False  # the stored outcome of an earlier request with the same idempotency key
 
+    @property
+    def for_teller(self) -> str:
+        """The refusal in a teller's words (web/errors.py adds that nothing was recorded): its message, unless a
+        refusal words it otherwise for a teller than for a script."""
+        return str(self)
+
 
 class InvalidDate(Refusal):
     def __init__(self):

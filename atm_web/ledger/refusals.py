@@ -7,6 +7,7 @@ from atm_web.core.rules import ACCOUNT_NUMBER_RULE, BALANCE_MAX_CENTS, is_accoun
 
 class InsufficientFunds(Refusal):
     status = 400  # the original ATM API's answer
+    for_teller = "Insufficient funds: this would go past the overdraft limit"
 
     def __init__(self, replayed: bool = False):
         super().__init__("Insufficient funds for withdrawal")
@@ -92,6 +93,8 @@ class LimitBelowDebt(Refusal):
 
 
 class IdempotencyKeyReused(Refusal):
+    for_teller = "This form was already used. Nothing new was recorded; start again from the account"
+
     def __init__(self, transaction_id: int | None = None):
         super().__init__("this idempotency key was already used for a different request")
         self.transaction_id = transaction_id

@@ -12,25 +12,11 @@ from atm_web.core.money import format_cents
 from atm_web.storage import get_db
 from atm_web.web.errors import flash_refusal, show_refusals_on
 from atm_web.web.forms.common import ButtonForm
-from atm_web.web.forms.drawer import MovementForm, count_form
+from atm_web.web.forms.drawer import MovementForm, close_form, open_form
 from atm_web.web.guards import require_teller
 
 bp = Blueprint("drawer", __name__, url_prefix="/teller/drawer")
 bp.before_request(require_teller)
-
-
-def _count_form(button: str, posted: bool):
-    """The count form (one field per DENOMINATIONS), empty, or with what was posted."""
-    form_class = count_form(current_app.config["DENOMINATIONS"], button)
-    return form_class() if posted else form_class(formdata=None)
-
-
-def open_form(posted: bool = False):
-    return _count_form("Open drawer", posted)
-
-
-def close_form(posted: bool = False):
-    return _count_form("Close drawer", posted)
 
 
 async def _drawer_page(form=None, movement_form=None, status=200, error=None):

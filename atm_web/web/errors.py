@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from atm_web.core.money import InvalidAmount
 from atm_web.core.refusals import Refusal
 from atm_web.core.rules import LEDGER_BUSY, LEDGER_UNCONFIRMED
-from atm_web.ledger.refusals import IdempotencyKeyReused, InsufficientFunds
+from atm_web.ledger.refusals import IdempotencyKeyReused
 from atm_web.storage import LedgerUnavailable
 
 
@@ -42,11 +42,7 @@ def teller_message(error: Exception) -> str:
     """A refusal as a teller reads it: what happened, and that nothing was recorded."""
     if isinstance(error, LedgerUnavailable):
         return unavailable_message(error, for_teller=True)
-    if isinstance(error, InsufficientFunds):
-        return "Insufficient funds: this would go past the overdraft limit. Nothing was recorded."
-    if isinstance(error, IdempotencyKeyReused):
-        return "This form was already used. Nothing new was recorded; start again from the account."
-    text = str(error).strip()
+    text = (error.for_teller if isinstance(error, Refusal) else str(error)).strip()
     text = f"{text[:1].upper()}{text[1:]}"
     if _SAYS_NOTHING_WRITTEN.search(text):  # the refusal says so itself
         return text if text.endswith(".") else f"{text}."

@@ -13,9 +13,9 @@ from atm_web.core.clock import now
 from atm_web.core.money import format_cents
 from atm_web.ledger.idempotency import Once
 from atm_web.storage import get_db
-from atm_web.web.drawer_pages import close_form
 from atm_web.web.errors import flash_refusal, show_refusals_on
 from atm_web.web.forms.common import ButtonForm, error_text, new_form_key
+from atm_web.web.forms.drawer import close_form
 from atm_web.web.forms.vault import ShipmentForm, SignOffForm
 from atm_web.web.guards import require_admin
 
@@ -33,7 +33,7 @@ async def index(shipment_form=None, status=200):
         vault.cash_held(db), drawers.sessions(db, status="open"), vault.movements(db),
         drawers.sessions(db, status="pending_signoff"))
     return render_template(
-        "admin/vault.html", held=held, open_sessions=open_sessions, pending=pending, waiting=waiting,
+        "vault/index.html", held=held, open_sessions=open_sessions, pending=pending, waiting=waiting,
         button=ButtonForm(formdata=None), signoff_form=SignOffForm(formdata=None),
         shipment_form=shipment_form or ShipmentForm(form_key=new_form_key(), formdata=None)), status
 
@@ -69,10 +69,10 @@ async def close_for(session_id):
     if session is None or session.status != "open" or session.teller_id == g.teller.id:
         return redirect(url_for("vault.index"), 303)
     if request.method == "GET":
-        return render_template("drawer/close.html", form=close_form(), session_for=session)
+        return render_template("vault/close.html", form=close_form(), session_for=session)
     form = close_form(posted=True)
     if not form.validate():
-        return render_template("drawer/close.html", form=form, session_for=session), 422
+        return render_template("vault/close.html", form=form, session_for=session), 422
     show_refusals_on(_back)
     closed = await drawers.close_drawer(get_db(), g.teller, form.counts,
                                         current_app.config["VARIANCE_TOLERANCE_CENTS"], now=now(),

@@ -2,6 +2,7 @@
 close for a teller)."""
 import functools
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import ValidationError
@@ -54,3 +55,19 @@ class MovementForm(AmountForm):
     @property
     def direction(self) -> str | None:
         return "to_vault" if self.to_vault.data else "to_drawer" if self.to_drawer.data else None
+
+
+def _count_form(button: str, posted: bool):
+    """The count form (one field per DENOMINATIONS), empty, or with what was posted."""
+    form_class = count_form(current_app.config["DENOMINATIONS"], button)
+    return form_class() if posted else form_class(formdata=None)
+
+
+def open_form(posted: bool = False):
+    """Open drawer's count (the drawer's page)."""
+    return _count_form("Open drawer", posted)
+
+
+def close_form(posted: bool = False):
+    """The blind count of Close drawer (the drawer's page, and the vault's close of a drawer for its teller)."""
+    return _count_form("Close drawer", posted)

@@ -3,7 +3,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from atm_web.serving import aio
 from atm_web.staff import common as staff
 from atm_web.staff import tellers, tokens
 
-from conftest import PASSWORD, add_teller, add_token, bearer, close_app, holder_fields, log_in, make_app
+from conftest import PASSWORD, ROOT, add_teller, add_token, bearer, close_app, holder_fields, log_in, make_app
 
 
 def login(client, username="tina", password=PASSWORD, **kwargs):
@@ -391,7 +390,7 @@ def test_revocation_holds_at_once_in_another_process(database, clock):
 
 
 def test_cli_commands_do_not_print_the_first_run_link_the_server_does(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     env = {**os.environ, "DB_PATH": str(tmp_path / "atm.db"), "SECRET_KEY": "k" * 32}
     env.pop("DATABASE_URL", None)
     for args in (["init-db"], ["verify"], ["create-token", "nightly"]):

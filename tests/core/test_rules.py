@@ -2,11 +2,11 @@
 
 A grep over the package and the templates, so a rule restated somewhere fails here."""
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 SOURCES = [*ROOT.joinpath("atm_web").rglob("*.py"), *ROOT.joinpath("templates").rglob("*.html")]
 
 

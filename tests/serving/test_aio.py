@@ -1,4 +1,4 @@
-"""The process loop (atm_web/aio.py) at interpreter exit: what was opened on it is closed, and its thread ends.
+"""The process loop (atm_web/serving/aio.py) at interpreter exit: what was opened on it is closed, and its thread ends.
 
 A uvloop loop left running in a daemon thread while Python finalizes can crash the process (CI saw
 `flask --app atm_web init-db` on PostgreSQL end with SIGSEGV, -11, after printing its result); how often is
@@ -8,9 +8,8 @@ database is closed.
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 AT_EXIT = textwrap.dedent("""
     import atexit, sys, threading
