@@ -30,9 +30,9 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/lint-imports
 
 # The fast loop while working: the lint, then the in-process tests on SQLite (no server processes, no browser, no
-# slow soak). `make test` runs everything, on both engines.
+# slow soak), spread over every core (pytest-xdist). `make test` runs everything, on both engines, one at a time.
 check: lint
-	$(PY) -m pytest -q -m "not e2e and not browser and not slow" -k "not postgresql" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto -m "not e2e and not browser and not slow" -k "not postgresql" $(PYTEST_ARGS)
 
 screenshots: $(VENV)/.test-installed
 	$(PY) -m pytest tests/e2e/test_browser.py -k screens

@@ -13,6 +13,7 @@ as an authorised user; tests/test_security.py covers everyone else.
 import contextlib
 import os
 import secrets
+import shutil
 import sqlite3
 import time
 from functools import cache
@@ -142,10 +143,26 @@ def engine(request):
     return request.param
 
 
+@cache
+def _sqlite_template() -> Path:
+    """A SQLite file with today's migrations applied (one per run): a test's ledger starts as a copy of it, which
+    takes a tenth of the time of migrating a new file (the same as PostgreSQL's template database)."""
+    import tempfile
+
+    from atm_web.ledger.accounts import LEDGER_STARTUP
+    from atm_web.storage.sqlite import SQLiteDatabase
+    path = Path(tempfile.mkdtemp(prefix="atm-test-template-")) / "template.db"
+    template = SQLiteDatabase(str(path), 0, startup=LEDGER_STARTUP)
+    aio.run(template.open())
+    aio.run(template.close())  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
 @pytest.fixture
 def database(engine, tmp_path):
-    """Where the test's ledger lives: a SQLite file's path, or a fresh PostgreSQL database's URL."""
+    """Where the test's ledger lives: a SQLite file's path (a migrated one), or a fresh PostgreSQL database's URL."""
     if engine == "sqlite":
+        shutil.copyfile(_sqlite_template(), tmp_path / "atm.db")
         yield tmp_path / "atm.db"
         return
     url = new_postgres_database()

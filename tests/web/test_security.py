@@ -1,5 +1,9 @@
 """Who may do what: every route x every kind of caller, CSRF on every form, cookie flags and headers."""
 import re
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +16,20 @@ from atm_web.customers import records as customers
 from atm_web.customers.refusals import CustomerRefused, NeedsHolder, NeedsIdentityCheck
 from atm_web.ledger.refusals import DrawerNotOpen, InsufficientFunds, UnknownAccount
 from atm_web.serving import aio
-from atm_web.staff import tellers, tokens
+from atm_web.staff import login_sessions, tellers, tokens
 from atm_web.web.errors import teller_message
 
-from conftest import add_teller, add_token, close_app, holder_fields, log_in, make_app, open_drawer
+from conftest import (
+    Clock,
+    _sqlite_template,
+    add_teller,
+    add_token,
+    close_app,
+    holder_fields,
+    log_in,
+    make_app,
+    open_drawer,
+)
 
 IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read_only", "read_write", "admin_token",
               "revoked",
@@ -143,18 +157,15 @@ def snapshot(raw):
     return state
 
 
-@pytest.fixture
-def world(database, clock):
-    """An app with a teller, an admin, a deactivated teller, a deactivated admin, tokens (one revoked, one made by
-    that admin) and one journal row."""
-    app = make_app(database, CLOCK=clock)
+def _build_world(app, clock):
+    """A teller, a supervisor, an admin, a deactivated teller, a deactivated admin, tokens (one revoked, one made by
+    that admin), one journal row, a customer and a held request: (token secrets, staff session ids, ids)."""
     db = app.extensions["atm_db"]
     people = {name: add_teller(app, name, role) for name, role in
-              (("tina", "teller"), ("ada", "admin"), ("dave", "teller"))}
-    clients = {"anonymous": app.test_client()}
-    people["sam"] = add_teller(app, "sam", "supervisor")
+              (("tina", "teller"), ("ada", "admin"), ("dave", "teller"), ("sam", "supervisor"))}
+    sessions = {}
     for identity, name in (("teller", "tina"), ("supervisor", "sam"), ("admin", "ada"), ("deactivated", "dave")):
-        clients[identity] = log_in(app, app.test_client(), people[name])
+        sessions[identity] = aio.run(login_sessions.start_session(db, people[name].id, clock()))
         open_drawer(app, people[name], 0)
     aio.run(tellers.set_active(db, people["dave"].id, False, "test", clock()))  # after dave logged in
     secrets_ = {"read_only": add_token(app, "ro", read_only=True), "read_write": add_token(app, "rw"),
@@ -166,13 +177,8 @@ def world(database, clock):
     aio.run(tellers.set_active(db, olga.id, False, people["ada"].actor, clock()))
     made = {t.name: t for t in aio.run(tokens.list_tokens(db))}
     aio.run(tokens.revoke_token(db, made["gone"].id, "test", clock()))
-    for identity, secret in secrets_.items():
-        client = app.test_client()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-        clients[identity] = client
-    admin_client = clients["admin"]
-    assert admin_client.post("/accounts/A1/deposit", json={"amount": 100},
-                             headers={"Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
+    assert app.test_client().post("/accounts/A1/deposit", json={"amount": 100}, headers={
+        "Authorization": f"Bearer {secrets_['read_write']}"}).status_code == 200
     holly = aio.run(holders.link_holder(db, "A1", None, customers.Details(
         "Holly Holder", "1980-02-29", "passport", "X0", "US", "1 Main Street", "+1 555 0100"), "test", clock(),
         threshold_cents=1_000_000))
@@ -180,6 +186,44 @@ def world(database, clock):
                                   limit_cents=2000))
     ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
            "held": held.id}
+    return secrets_, sessions, ids
+
+
+@cache
+def _sqlite_world():
+    """The world built once per run on SQLite: (its folder, the time it was built at, what _build_world gave). Each
+    test gets a copy of its files, and its clock at that time (the sessions and the held request are as fresh)."""
+    folder = Path(tempfile.mkdtemp(prefix="atm-test-world-"))
+    shutil.copyfile(_sqlite_template(), folder / "atm.db")
+    clock = Clock()
+    app = make_app(folder / "atm.db", CLOCK=clock)
+    try:
+        return folder, clock.now, _build_world(app, clock)
+    finally:
+        close_app(app)
+
+
+@pytest.fixture
+def world(engine, database, clock):
+    """The world (_build_world) and a client per identity: a copy of the one built once on SQLite, built afresh
+    on PostgreSQL."""
+    if engine == "sqlite":
+        folder, built_at, (secrets_, sessions, ids) = _sqlite_world()
+        for name in ("atm.db", "atm.db.token-generation"):
+            shutil.copyfile(folder / name, database.parent / name)
+        clock.now = built_at
+        app = make_app(database, CLOCK=clock)
+    else:
+        app = make_app(database, CLOCK=clock)
+        secrets_, sessions, ids = _build_world(app, clock)
+    clients = {"anonymous": app.test_client()}
+    for identity, session_id in sessions.items():
+        clients[identity] = app.test_client()
+        with clients[identity].session_transaction() as session:
+            session["sid"] = session_id
+    for identity, secret in secrets_.items():
+        clients[identity] = app.test_client()
+        clients[identity].environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     yield app, clients, ids
     close_app(app)
 
