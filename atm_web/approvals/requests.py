@@ -80,7 +80,10 @@ async def request_in(conn, approval_id: int) -> Approval | None:
     return found[0] if found else None
 
 
-async def get(db: Database, approval_id: int) -> Approval | None:
+async def get(db: Database, approval_id: int, now: float | None = None) -> Approval | None:
+    """One request; with now, the expiry of every request past its time is recorded first (expire_due)."""
+    if now is not None:
+        await expire_due(db, now)
     return await db.read(lambda conn: request_in(conn, approval_id))
 
 
@@ -148,7 +151,8 @@ async def audit_expiry_in(conn, expired: Approval, now: float) -> None:
 
 
 async def waiting(db: Database, now: float) -> list[Approval]:
-    """Pending requests still in time, oldest first."""
+    """Pending requests still in time, oldest first (the expiry of the others recorded first: expire_due)."""
+    await expire_due(db, now)
     return await db.read(lambda conn: _requests_in(conn, "status = 'pending' AND expires_at > ? ORDER BY id",
                                                    (now,)))
 
@@ -161,8 +165,11 @@ async def count_waiting_for(db: Database, teller_id: int, now: float) -> int:
     return count
 
 
-async def recent(db: Database, *, requested_by: int | None = None, limit: int = 50) -> list[Approval]:
-    """The latest requests (one teller's, if given), newest first."""
+async def recent(db: Database, *, requested_by: int | None = None, limit: int = 50,
+                 now: float | None = None) -> list[Approval]:
+    """The latest requests (one teller's, if given), newest first; with now, expire_due first."""
+    if now is not None:
+        await expire_due(db, now)
     where, params = ("requested_by = ?", (requested_by,)) if requested_by is not None else ("true", ())
     return await db.read(lambda conn: _requests_in(conn, f"{where} ORDER BY id DESC LIMIT ?", (*params, limit)))
 

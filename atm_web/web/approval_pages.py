@@ -23,7 +23,6 @@ bp.before_request(require_approver)
 @bp.get("/")
 async def index():
     db, at = get_db(), now()
-    await approvals.expire_due(db, at)
     waiting = await approvals.waiting(db, at)
     return render_template("approvals/index.html", waiting=waiting, holders=await _holders_for(db, waiting),
                            recent=[a for a in await approvals.recent(db, limit=30) if a.status != "pending"],

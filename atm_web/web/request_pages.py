@@ -14,18 +14,16 @@ bp.before_request(require_teller)
 
 @bp.get("/")
 async def mine():
-    db, at = get_db(), now()
-    await approvals.expire_due(db, at)
-    return render_template("requests/mine.html", requests=await approvals.recent(db, requested_by=g.teller.id),
-                           now=at)
+    at = now()
+    return render_template("requests/mine.html", now=at,
+                           requests=await approvals.recent(get_db(), requested_by=g.teller.id, now=at))
 
 
 @bp.get("/<id:approval_id>")
 async def page(approval_id):
     """The teller's request: waiting (with Check again), approved (its receipt), declined or expired."""
     db, at = get_db(), now()
-    await approvals.expire_due(db, at)
-    held = await approvals.get(db, approval_id)
+    held = await approvals.get(db, approval_id, at)
     if held is None or (held.requested_by != g.teller.id and not g.teller.can_approve):
         abort(404)
     receipt_id = await approvals.receipt_of(db, held)
