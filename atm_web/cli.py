@@ -39,6 +39,37 @@ def register(app):
         click.echo(f"OK: {rows_checked} journal rows; every hash chain holds, every balance equals its journal "
                    "and respects its limit, every transaction and all balances sum to zero")
 
+    @app.cli.command("backup")
+    @click.option("--to", "target", required=True, metavar="FILE", help="A new file (never overwritten).")
+    def backup_command(target):
+        """Copy this SQLite ledger to FILE while it serves (one point in time), then verify the copy; exit 0 only
+        when it verifies."""
+        from atm_web.serving.backups import BackupFailed, backup
+        try:
+            made = aio.run(backup(get_db(), target))
+        except BackupFailed as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Backup {made.path}: verified, {made.rows_checked} journal rows checked, "
+                   f"{made.size_bytes} bytes")
+
+    @app.cli.command("restore")
+    @click.option("--from", "source", required=True, metavar="FILE", help="A backup made by flask backup.")
+    def restore_command(source):
+        """Put the backup FILE in place of this SQLite ledger: verified first, refused while a server holds the
+        ledger; the file it replaces is kept beside it, renamed with the time."""
+        from atm_web.serving.backups import BackupFailed, restore
+        db = get_db()
+        if db.engine != "sqlite":
+            raise click.ClickException("flask restore is for a SQLite ledger; on PostgreSQL use pg_restore "
+                                       "(README, Backups)")
+        aio.run(db.close())  # this command's own hold on the ledger
+        try:
+            rows_checked, kept = aio.run(restore(db.path, source))
+        except BackupFailed as error:
+            raise click.ClickException(f"nothing restored: {error}") from None
+        click.echo(f"Restored {source} as {db.path} (it verifies: {rows_checked} journal rows checked); "
+                   + (f"the ledger it replaced is kept as {kept}" if kept else "there was no ledger to replace"))
+
     @app.cli.command("create-teller")
     @click.argument("name")
     @click.option("--admin", is_flag=True, help="Make an administrator (the same as --role admin).")

@@ -27,6 +27,10 @@ DEFAULTS = {
     "VARIANCE_TOLERANCE": "5.00",
     "APPROVAL_CASH_LIMIT": "5000.00",
     "CTR_THRESHOLD": "10000.00",
+    "BACKUP_DIR": "",
+    "BACKUP_EVERY_MINUTES": "0",
+    "BACKUP_KEEP": "24",
+    "LOG_FORMAT": "text",
 }
 DENOMINATIONS_MAX = 30
 
@@ -121,8 +125,20 @@ def load(environ, instance_path: str) -> dict:
         raise ConfigError("DATABASE_URL is not set on Heroku (DYNO is set): the SQLite file would be lost at every "
                           "restart; add the heroku-postgresql add-on (it sets DATABASE_URL), or set "
                           "ALLOW_EPHEMERAL_SQLITE=1 for a demo whose data may vanish")
+    backup_every = _whole("BACKUP_EVERY_MINUTES", raw["BACKUP_EVERY_MINUTES"], 0, 7 * 24 * 60)
+    if backup_every and not raw["BACKUP_DIR"]:
+        raise ConfigError("BACKUP_EVERY_MINUTES is set but BACKUP_DIR is not: name the folder backups go to")
+    if backup_every and url:
+        raise ConfigError("BACKUP_EVERY_MINUTES is for a SQLite ledger; with DATABASE_URL use the platform's "
+                          "backups or pg_dump (README, Backups)")
+    if raw["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT={raw['LOG_FORMAT']!r} is not valid: use text or json")
     return {
         "DB_PATH": raw["DB_PATH"],
+        "BACKUP_DIR": raw["BACKUP_DIR"],
+        "BACKUP_EVERY_MINUTES": backup_every,
+        "BACKUP_KEEP": _whole("BACKUP_KEEP", raw["BACKUP_KEEP"], 1, 10_000),
+        "LOG_FORMAT": raw["LOG_FORMAT"],
         "DATABASE_URL": url,
         "DB_POOL_SIZE": _whole("DB_POOL_SIZE", raw["DB_POOL_SIZE"], 2, 50),
         "DB_PREPARED_STATEMENTS": _flag("DB_PREPARED_STATEMENTS", raw["DB_PREPARED_STATEMENTS"]),

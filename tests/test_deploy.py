@@ -18,7 +18,7 @@ def test_render_and_heroku_run_the_same_commands():
     web = render["services"][0]
     assert web["startCommand"] == procfile()["web"]
     assert web["preDeployCommand"] == procfile()["release"] == "flask --app atm_web init-db"
-    assert web["healthCheckPath"] == "/is_alive"
+    assert web["healthCheckPath"] == "/health/ready"  # readiness: the database answers, with the code's schema
     assert (ROOT / "requirements.txt").read_text().splitlines()[-1] == "."  # installs pyproject's dependencies
 
 

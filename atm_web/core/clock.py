@@ -67,6 +67,16 @@ def stamp(seconds: float | None, zone: str) -> Stamp:
     return Stamp(journal_time(seconds), datetime.fromtimestamp(seconds, _zone(zone)).date().isoformat(), seconds)
 
 
+def file_stamp(seconds: float | None = None) -> str:
+    """A time in a file's name, sorting as it reads: 20261204T101500123456Z (UTC, to the microsecond)."""
+    return datetime.fromtimestamp(or_system(seconds), UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def log_time(seconds: float | None = None) -> str:
+    """A log line's time: 2026-12-04T10:15:00.123Z."""
+    return _iso(or_system(seconds), "milliseconds")
+
+
 def journal_time(seconds: float | None) -> str:
     """A journal row's time, to the microsecond: the given time, else the system's."""
     return _iso(or_system(seconds), "microseconds")

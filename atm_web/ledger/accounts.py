@@ -47,11 +47,16 @@ from atm_web.storage import Database, IntegrityError
 log = logging.getLogger(__name__)
 
 
-async def apply_max_debt(conn, db: Database) -> None:
+async def apply_max_debt(conn, db: Database, migrated: bool = True) -> None:
     """At start-up (in the migration's transaction): MAX_DEBT becomes the limit of every account without its own.
     One already deeper in debt keeps its debt as its limit (so the CHECK holds), and every later change shrinks
-    that limit back towards MAX_DEBT (the journal trigger)."""
+    that limit back towards MAX_DEBT (the journal trigger). Only when MAX_DEBT changed since the last start (or a
+    migration ran): otherwise every account follows it already, and a start touches no account (constant time,
+    however large the ledger)."""
     max_debt_cents = db.max_debt_cents
+    (current,), = await conn.fetchall("SELECT max_debt_cents FROM settings")
+    if current == max_debt_cents and not migrated:
+        return
     await conn.execute("UPDATE settings SET max_debt_cents = ?", (max_debt_cents,))
     deeper = "CASE WHEN -balance_cents > :max THEN -balance_cents ELSE :max END"
     await conn.execute(f"UPDATE accounts SET overdraft_limit_cents = {deeper} "

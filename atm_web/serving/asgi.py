@@ -30,9 +30,10 @@ class ThreadPoolWSGI:
     """An ASGI app that runs a WSGI app on its own threads; HTTP only (websockets are closed)."""
 
     def __init__(self, wsgi_app, max_body_bytes: int, threads: int = THREADS, body_timeout_s: float = BODY_TIMEOUT_S,
-                 database=None):
+                 database=None, schedule=None):
         self.wsgi_app = wsgi_app
         self.database = database  # storage.Database opened at import on the start-up loop, or None
+        self.schedule = schedule  # backups.Schedule started on the server's loop, or None
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wsgi")
@@ -69,8 +70,12 @@ class ThreadPoolWSGI:
                     log.exception("could not open the database on the server's loop")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                if self.schedule is not None:
+                    self.schedule.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.schedule is not None:
+                    await self.schedule.stop()
                 if self.database is not None:
                     await self.database.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -155,3 +160,13 @@ def build_environ(scope: dict, body: bytes) -> dict:
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["CONTENT_LENGTH"] = str(len(body))
     return environ
+
+
+def for_flask(flask_app) -> ThreadPoolWSGI:
+    """What the Procfile serves (wsgi.py): the Flask app behind this adapter, with its database and, when
+    BACKUP_EVERY_MINUTES is set, the backups' schedule."""
+    from atm_web.serving.backups import Schedule
+    config, database = flask_app.config, flask_app.extensions["atm_db"]
+    schedule = (Schedule(database, config["BACKUP_DIR"], config["BACKUP_EVERY_MINUTES"], config["BACKUP_KEEP"])
+                if config["BACKUP_EVERY_MINUTES"] else None)
+    return ThreadPoolWSGI(flask_app, config["MAX_CONTENT_LENGTH"], database=database, schedule=schedule)

@@ -14,11 +14,13 @@ op alone, and runs the others again.
 """
 import asyncio
 import contextvars
+import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 MAX_BATCH = 256
+log = logging.getLogger(__name__)
 
 
 class LedgerUnavailable(Exception):
@@ -119,8 +121,9 @@ class Database:
     def __init__(self, max_debt_cents: int, branch_timezone: str = "UTC", startup=()):
         self.max_debt_cents = max_debt_cents
         self.branch_timezone = branch_timezone  # an IANA name: the zone of a posting's business date
-        # Start-up steps a higher layer gives (the ledger's MAX_DEBT): each `await step(conn, db)` runs in the
-        # migration's transaction, so storage itself knows no domain module.
+        # Start-up steps a higher layer gives (the ledger's MAX_DEBT): each `await step(conn, db, migrated)` runs in
+        # the migration's transaction (migrated: whether a migration was applied just now), so storage itself knows
+        # no domain module.
         self.startup = tuple(startup)
         self.settings = None  # the branch's settings, given by the app (core.settings.settings_of reads them)
         self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
@@ -149,6 +152,26 @@ class Database:
     async def _commit(self, batch) -> None:
         """Run the batch's ops in one transaction and settle each one's future after the commit."""
         raise NotImplementedError
+
+    async def schema_version(self) -> int:
+        """The number of the last migration the database has had."""
+        raise NotImplementedError
+
+    async def readiness(self, timeout_s: float = 1.0) -> dict[str, str]:
+        """Whether this database answers within timeout_s and has the code's schema: {"database": "ok" or what is
+        wrong, "migrations": "current" or what is wrong}; the words are for an operator, never an error's text."""
+        from atm_web.storage.migrate import migrations
+        try:
+            async with asyncio.timeout(timeout_s):
+                version = await self.schema_version()
+        except TimeoutError:
+            return {"database": f"no answer within {timeout_s:g} s", "migrations": "unknown"}
+        except Exception:  # the server down, the file gone: which is in the log, not in the answer
+            log.warning("readiness: the database does not answer", exc_info=True)
+            return {"database": "unreachable", "migrations": "unknown"}
+        expected = len(migrations(self.engine))
+        return {"database": "ok", "migrations": "current" if version == expected else
+                f"schema version {version}, the code's is {expected}"}
 
     @property
     def revocation_signal(self):

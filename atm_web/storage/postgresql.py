@@ -206,15 +206,21 @@ class PostgresDatabase(Database):
             await conn.raw.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                                    "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
             applied = {row[0] for row in await conn.raw.fetch("SELECT version FROM schema_migrations")}
+            migrated = False
             for migration in migrations("postgresql"):
                 if migration.version in applied:
                     continue
+                migrated = True
                 await conn.raw.execute(migration.sql)
                 await conn.raw.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                                        migration.version, migration.name)
                 log.info("schema migrated to version %d (%s)", migration.version, migration.name)
             for step in self.startup:
-                await step(conn, self)
+                await step(conn, self, migrated)
+
+    async def schema_version(self) -> int:
+        rows = await self.read(lambda conn: conn.fetchall("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+        return rows[0][0]
 
     async def close(self) -> None:
         await self._wait_for_drain()

@@ -101,6 +101,8 @@ class SQLiteDatabase(Database):
         self._open_lock: asyncio.Lock | None = None
         self._read_lock: asyncio.Lock | None = None
         self._lock_fd: int | None = None
+        self._inuse_fd: int | None = None  # a shared lock on DB_PATH.inuse while open: a restore waits for none
+        self._inode: int | None = None  # the file opened (readiness: is DB_PATH still it?)
         self._revocations = FileGeneration(f"{path}.token-generation")
 
     @property
@@ -132,8 +134,11 @@ class SQLiteDatabase(Database):
                 return
             try:
                 lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+                inuse_fd = os.open(f"{self.path}.inuse", os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as error:
                 raise DatabaseUnreachable(f"DB_PATH={self.path!r}: cannot open it ({error.strerror})") from None
+            # held while open, by every process on the file (snapshots.held_alone: a restore refuses meanwhile)
+            await asyncio.get_running_loop().run_in_executor(None, fcntl.flock, inuse_fd, fcntl.LOCK_SH)
             try:
                 # Workers starting together on a new file would race to switch it to WAL, and SQLite answers
                 # that race with "database is locked" at once (no busy wait): they open it one at a time.
@@ -153,8 +158,10 @@ class SQLiteDatabase(Database):
                     fcntl.flock(lock_fd, fcntl.LOCK_UN)
             except BaseException:
                 os.close(lock_fd)
+                os.close(inuse_fd)
                 raise
-            self._writer, self._reader, self._lock_fd = writer, reader, lock_fd
+            self._writer, self._reader, self._lock_fd, self._inuse_fd = writer, reader, lock_fd, inuse_fd
+            self._inode = os.stat(self.path).st_ino
 
     async def _migrate(self, writer: SQLiteConnection) -> None:
         """Apply the migrations not applied yet (PRAGMA user_version counts them) and the start-up steps, in one
@@ -164,25 +171,37 @@ class SQLiteDatabase(Database):
         await writer.execute("PRAGMA foreign_keys = OFF")
         await writer.execute("BEGIN IMMEDIATE")
         (version,), = await writer.fetchall("PRAGMA user_version")
+        migrated = False
         for migration in migrations("sqlite")[version:]:
+            migrated = True
             for statement in filter(str.strip, _split(migration.sql)):
                 await writer.execute(statement)
             await writer.execute(f"PRAGMA user_version = {migration.version}")
             log.info("schema migrated to version %d (%s)", migration.version, migration.name)
         for step in self.startup:
-            await step(writer, self)
+            await step(writer, self, migrated)
         if await writer.fetchall("PRAGMA foreign_key_check"):
             raise DatabaseUnreachable(f"DB_PATH={self.path!r}: the migration left a broken reference; rolled back")
         await writer.execute("COMMIT")
         await writer.execute("PRAGMA foreign_keys = ON")
+
+    async def schema_version(self) -> int:
+        """PRAGMA user_version, read on the reader connection; but first, the file at DB_PATH must still be the one
+        this process opened (moved, deleted or replaced, it is not the ledger any more: FileNotFoundError)."""
+        await self.open()
+        if os.stat(self.path).st_ino != self._inode:
+            raise FileNotFoundError(f"{self.path} is not the file this process opened")
+        (version,), = await self.read(lambda conn: conn.fetchall("PRAGMA user_version"))
+        return version
 
     async def close(self) -> None:
         await self._wait_for_drain()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.raw.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        for fd in (self._lock_fd, self._inuse_fd):
+            if fd is not None:
+                os.close(fd)
         self._reset()
 
     def _reset(self) -> None:

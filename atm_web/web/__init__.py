@@ -19,7 +19,8 @@ csrf = CSRFProtect()
 
 
 def register(app) -> None:
-    """CSRF, the session cookie, the row-id converter, every blueprint, the error handlers and template helpers."""
+    """CSRF, the request log, the session cookie, the row-id converter, every blueprint, the error handlers and
+    template helpers."""
     from atm_web.web import (
         admin_pages,
         api,
@@ -31,6 +32,7 @@ def register(app) -> None:
         filters,
         large_cash_pages,
         report_pages,
+        request_log,
         request_pages,
         teller_pages,
         vault_pages,
@@ -38,6 +40,7 @@ def register(app) -> None:
     from atm_web.web.converters import RowIdConverter
     from atm_web.web.cookies import StaffSessionCookie
     csrf.init_app(app)
+    request_log.register(app)  # its first hook goes before every other (CSRF's too)
     app.session_interface = StaffSessionCookie()
     app.url_map.converters["id"] = RowIdConverter
     for blueprint in (api.bp, auth_pages.bp, teller_pages.bp, customer_pages.bp, drawer_pages.bp, request_pages.bp,

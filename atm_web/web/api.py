@@ -27,7 +27,7 @@ from atm_web.web.text_input import check_value
 bp = Blueprint("api", __name__)  # no URL prefix: the original API's paths are kept as they were
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"},
                     "api.end_of_day_report": {"date"}}
-PUBLIC = {"api.is_alive", "api.openapi", "api.docs", "api.swagger_ui_file"}
+PUBLIC = {"api.is_alive", "api.ready", "api.openapi", "api.docs", "api.swagger_ui_file"}
 PAGES = {"api.docs", "api.swagger_ui_file"}  # HTML, not JSON
 SWAGGER_UI = files("flask_swagger_ui") / "dist"  # Swagger UI's own files, from its PyPI package (no CDN)
 # Swagger UI's stylesheet draws its icons as data: images; nothing else on /docs loosens the app's CSP.
@@ -104,6 +104,15 @@ def _transaction(tx: journal.Transaction) -> dict:
 @bp.get("/is_alive")
 def is_alive():
     return {"active": "true"}
+
+
+@bp.get("/health/ready")
+async def ready():
+    """Readiness, for a platform's health check: 200 when the database answers within a second and its schema is
+    the code's, else 503 saying which (no error's text). /is_alive stays as the original API had it: the process
+    answers."""
+    status = await get_db().readiness(timeout_s=1.0)
+    return status, 200 if status == {"database": "ok", "migrations": "current"} else 503
 
 
 @bp.get("/accounts/<number>/balance")

@@ -81,6 +81,10 @@ def document() -> dict:
         "paths": {
             "/is_alive": {"get": {"summary": "Health check", "responses": {
                 "200": _ok("Alive", "The server is up")}}},
+            "/health/ready": {"get": {
+                "summary": "Readiness: the database answers within a second and has the code's schema",
+                "responses": {"200": _ok("Ready", "Ready to serve"),
+                              "503": _ok("Ready", "Not ready: what is wrong, for an operator")}}},
             "/accounts/{number}/balance": {"get": {
                 "summary": "Balance of an account (0 for an account not opened yet)",
                 "security": SECURITY,
@@ -163,6 +167,9 @@ def document() -> dict:
             "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
             "Alive": {"type": "object", "required": ["active"],
                       "properties": {"active": {"type": "string", "const": "true"}}},
+            "Ready": {"type": "object", "required": ["database", "migrations"], "properties": {
+                "database": {"type": "string", "description": "ok, or what is wrong"},
+                "migrations": {"type": "string", "description": "current, or what is wrong"}}},
             "Balance": {"type": "object", "required": ["account_number", "balance"],
                         "properties": {"account_number": {"type": "string"}, "balance": MONEY}},
             "AmountRequest": {"type": "object", "required": ["amount"], "properties": {"amount": AMOUNT}},

@@ -54,6 +54,7 @@ def api(ok, read_only_ok=None):
 HOLDER = holder_fields(document_number="X1")
 ROUTES = [
     ("GET", "/is_alive", None, dict.fromkeys(IDENTITIES, 200)),
+    ("GET", "/health/ready", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/openapi.json", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/docs", None, dict.fromkeys(IDENTITIES, 200)),
     ("GET", "/docs/swagger-ui.css", None, dict.fromkeys(IDENTITIES, 200)),
