@@ -94,9 +94,8 @@ def test_restore_is_refused_while_another_process_holds_the_ledger(database, clo
     close_app(operator)
 
 
-def test_backup_and_restore_are_for_sqlite_on_postgresql_pg_dump(engine, runner, tmp_path):
-    if engine != "postgresql":
-        pytest.skip("the PostgreSQL answer")
+@pytest.mark.postgresql_only
+def test_backup_and_restore_are_for_sqlite_on_postgresql_pg_dump(runner, tmp_path):
     for args in (["backup", "--to", str(tmp_path / "x.db")], ["restore", "--from", str(tmp_path / "x.db")]):
         done = runner.invoke(args=args)
         assert done.exit_code != 0 and "pg_" in done.output
@@ -189,12 +188,23 @@ def test_not_ready_when_the_schema_is_not_the_codes(client, raw):
 def test_not_ready_within_a_second_when_postgresql_does_not_answer(database, clock):
     """A server that accepts the connection and then says nothing (a stand-in for one that hangs): 503 after the
     one second readiness waits, never a hang."""
+    waiting = set()
+
     async def silent(reader, writer):
-        await asyncio.sleep(30)
-        writer.close()
+        waiting.add(asyncio.current_task())
+        try:
+            await asyncio.sleep(30)
+        finally:
+            writer.close()
 
     async def start():
         return await asyncio.start_server(silent, "127.0.0.1", 0)
+
+    async def stop():
+        server.close()
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
 
     server = aio.run(start())
     port = server.sockets[0].getsockname()[1]
@@ -208,7 +218,7 @@ def test_not_ready_within_a_second_when_postgresql_does_not_answer(database, clo
         answer = app.test_client().get("/health/ready")
         assert answer.status_code == 503 and answer.get_json()["migrations"] == "unknown"
     finally:
-        server.close()
+        aio.run(stop())
         close_app(app)
 
 
