@@ -6,8 +6,9 @@ import click
 from atm_web.core.clock import now
 from atm_web.core.rules import ROLES
 from atm_web.ledger import verification
-from atm_web.ledger.accounts import balances_and_limits
+from atm_web.ledger.accounts import same_balances
 from atm_web.serving import aio
+from atm_web.serving.progress import Progress
 from atm_web.staff import tellers, tokens
 from atm_web.staff.refusals import StaffRefused
 from atm_web.storage import DatabaseUnreachable, get_db
@@ -20,6 +21,25 @@ def _read_password() -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+def _progress(label: str) -> Progress | None:
+    """Progress on stderr when it is a terminal; None (quiet) otherwise."""
+    return Progress(lambda text: click.echo(text, err=True, nl=False), label) if sys.stderr.isatty() else None
+
+
+def _verify(db, actor: str, full: bool) -> verification.Verification:
+    """verify_and_record, its progress on stderr when that is a terminal, and each problem printed (FAIL ...)."""
+    progress = _progress("verify")
+    outcome = aio.run(verification.verify_and_record(
+        db, actor, full=full, now=now(), progress=progress, total=progress.set_total if progress else None))
+    if progress is not None:
+        progress.done()
+    for problem in outcome.problems:
+        click.echo(f"FAIL {problem}", err=True)
+    if outcome.problem_count > len(outcome.problems):
+        click.echo(f"... and {outcome.problem_count - len(outcome.problems)} more problems", err=True)
+    return outcome
+
+
 def register(app):
     @app.cli.command("init-db")
     def init_db():
@@ -28,16 +48,19 @@ def register(app):
         click.echo(f"Database ready: {get_db().describe()}")
 
     @app.cli.command("verify")
-    def verify():
+    @click.option("--full", is_flag=True, help="Check every row, not only those since the last run that passed.")
+    def verify(full):
         """Exit 0 when the journal, balances and limits reconcile and every transaction balances; else name each
-        problem and exit 1."""
-        problems, rows_checked = aio.run(verification.verify_and_record(get_db(), "cli", now=now()))
-        for problem in problems:
-            click.echo(f"FAIL {problem}", err=True)
-        if problems:
+        problem and exit 1. Checks the rows written since the last verification that passed (from the chain heads
+        it kept), or every row with --full or when there is no such run. Progress on a terminal."""
+        outcome = _verify(get_db(), "cli", full)
+        what = ("every row" if outcome.kind == "full"
+                else "the rows written since the last verification that passed")
+        if not outcome.ok:
+            click.echo(f"Checked {what}: {outcome.rows_checked} journal rows.", err=True)
             raise SystemExit(1)
-        click.echo(f"OK: {rows_checked} journal rows; every hash chain holds, every balance equals its journal "
-                   "and respects its limit, every transaction and all balances sum to zero")
+        click.echo(f"OK ({outcome.kind}): {outcome.rows_checked} journal rows, {what}; every hash chain holds, every "
+                   "balance equals its journal and respects its limit, every transaction and all balances sum to zero")
 
     @app.cli.command("backup")
     @click.option("--to", "target", required=True, metavar="FILE", help="A new file (never overwritten).")
@@ -115,20 +138,23 @@ def register(app):
             raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
         target = PostgresDatabase(url, source.max_debt_cents, pool_size=2, startup=source.startup)
         try:
-            copied = aio.run(copy_ledger(source, target))
+            progress = _progress("copy-ledger")
+            copied = aio.run(copy_ledger(source, target, progress, progress.set_total if progress else None))
+            if progress is not None:
+                progress.done()
         except CopyRefused as error:
             raise click.ClickException(str(error)) from None
         except DatabaseUnreachable as error:
             raise click.ClickException(str(error).replace("DATABASE_URL", "--to", 1)) from None
         try:
             click.echo(f"Copied to {redacted(url)}: " + ", ".join(f"{n} {t}" for t, n in copied.items()))
-            problems, rows_checked = aio.run(verification.verify_and_record(target, "cli copy-ledger", now=now()))
-            same = aio.run(balances_and_limits(source)) == aio.run(balances_and_limits(target))
+            outcome = _verify(target, "cli copy-ledger", full=True)
+            same = aio.run(same_balances(source, target))
         finally:
             aio.run(target.close())
-        for problem in problems + ([] if same else ["the balances differ from the SQLite ledger's"]):
-            click.echo(f"FAIL {problem}", err=True)
-        if problems or not same:
+        if not same:
+            click.echo("FAIL the balances differ from the SQLite ledger's", err=True)
+        if not outcome.ok or not same:
             raise SystemExit(1)
-        click.echo(f"OK: the copy verifies: {rows_checked} journal rows, every hash chain holds, every balance "
-                   "equals its journal and the SQLite ledger's")
+        click.echo(f"OK: the copy verifies: {outcome.rows_checked} journal rows, every hash chain holds, every "
+                   "balance equals its journal and the SQLite ledger's")

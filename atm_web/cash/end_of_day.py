@@ -11,15 +11,16 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from atm_web.cash.drawers import CLOSING_MEMO, OPENING_MEMO, DrawerSession, sessions
+from atm_web.cash.drawers import CLOSING_MEMO, OPENING_MEMO, DrawerSession, sessions, sessions_in
 from atm_web.cash.refusals import DrawerRefused
 from atm_web.core import audit
 from atm_web.core.clock import local, or_system, stamp
 from atm_web.core.money import format_cents, json_number
 from atm_web.core.refusals import InvalidDate
-from atm_web.core.rules import BANK_KINDS, VAULT
-from atm_web.ledger import days, journal, verification
-from atm_web.ledger.journal import delta
+from atm_web.core.rules import BANK_KINDS, BANK_PREFIX, DRAWER_PREFIX, VAULT
+from atm_web.ledger import days, journal
+from atm_web.ledger.day_check import DayCheck
+from atm_web.ledger.journal import Transaction
 from atm_web.storage import Database
 
 
@@ -50,8 +51,9 @@ class Report:
     by_teller: dict[str, tuple[int, int | None]]  # actor: (transactions, cents moved for customers)
     per_hour: dict[str, list[int]]  # actor: 24 counts, by local hour
     unbalanced: list[tuple[int, int]]  # (entry, sum) of the day's transactions that do not sum to zero
-    cash_accounts_cents: int | None  # what the cash accounts' journal rows sum to (cash stands at minus the notes)
-    cash_held_cents: int | None  # the vault plus every drawer, from their balances
+    cash_accounts_cents: int | None  # the cash accounts at the day's end by the journal: their opening (the last
+    #                                  close recorded) and the day's rows (cash stands at minus the notes)
+    cash_held_cents: int | None  # the vault plus every drawer at the day's end, by their balances
     cash_agrees: bool
     verify_problems: list[str] = field(default_factory=list)
     rows_checked: int = 0
@@ -83,66 +85,96 @@ async def current_business_date(db: Database, *, now: float | None = None) -> st
     return await db.read(lambda conn: journal.business_date(conn, today))
 
 
+class _Tally:
+    """The report's figures, from the day's rows as they stream past (a transaction's rows come one after another:
+    a transaction is written by one write, whole)."""
+
+    def __init__(self, lines: dict[str, SessionLine], zone: str):
+        self.lines, self.zone = lines, zone
+        self.by_kind: dict[str, list[int]] = {}
+        self.by_teller: dict[str, list[int]] = {}
+        self.per_hour: dict[str, list[int]] = {}
+        self._hours: dict[str, int] = {}  # a UTC minute: its local hour (every zone's offset is whole minutes)
+        self._entry: list[Transaction] = []
+
+    def add(self, tx: Transaction) -> None:
+        if self._entry and tx.entry_id != self._entry[0].entry_id:
+            self._close_entry()
+        self._entry.append(tx)
+
+    def done(self) -> None:
+        if self._entry:
+            self._close_entry()
+
+    def _hour(self, created_at: str) -> int:
+        minute = created_at[:16]
+        if minute not in self._hours:
+            self._hours[minute] = int(local(created_at, self.zone)[11:13])
+        return self._hours[minute]
+
+    def _close_entry(self) -> None:
+        rows, self._entry = self._entry, []
+        customer = [r for r in rows if not r.account_number.startswith(BANK_PREFIX)]
+        actor = rows[0].actor
+        teller = self.by_teller.setdefault(actor, [0, 0])
+        teller[0] += 1
+        self.per_hour.setdefault(actor, [0] * 24)[self._hour(rows[0].created_at)] += 1
+        for r in customer:
+            kind = self.by_kind.setdefault(r.kind, [0, 0])
+            kind[0] += 1
+            kind[1] += r.amount_cents
+        teller[1] += sum(r.amount_cents for r in customer if r.kind != "transfer_in")
+        for r in rows:
+            line = self.lines.get(r.account_number)
+            if line is None or r.kind not in BANK_KINDS or r.memo in (OPENING_MEMO, CLOSING_MEMO):
+                continue
+            cash_in = r.kind == "debit"  # a debit on a drawer: notes come in
+            if customer:
+                line.transactions += 1
+                if cash_in:
+                    line.cash_in_cents += r.amount_cents
+                else:
+                    line.cash_out_cents += r.amount_cents
+            elif cash_in:
+                line.from_vault_cents += r.amount_cents
+            else:
+                line.to_vault_cents += r.amount_cents
+
+
 async def report(db: Database, business_date: str) -> Report:
-    """The day's report, read from one snapshot."""
+    """The day's report, from one snapshot, on a connection of its own (a long read holds no one else's): the
+    day's rows read once, each counted and verified as it passes; the cash opened from the last close recorded.
+    Its cost follows the day, never the ledger's history."""
     business_date = check_date(business_date)
 
     async def op(conn):
         closed = await conn.fetchall("SELECT closed_at, closed_by FROM closed_days WHERE business_date = ?",
                                      (business_date,))
-        rows = await days.rows_in(conn, business_date)
-        vault_before = await days.balance_before_in(conn, VAULT, business_date)
-        unbalanced = await days.unbalanced_in(conn, business_date)
-        journal_cash, held = await days.cash_totals_in(conn)
-        return closed, rows, vault_before, unbalanced, journal_cash, held
+        day_sessions = await sessions_in(conn, "s.business_date = ? ORDER BY s.id", (business_date,))
+        opening = await days.opening_cash_in(conn, business_date)
+        tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone)
+        check = DayCheck()
+        moved: dict[str, int] = {}
+        async for row in days.rows_in(conn, business_date):
+            tx = check.add(row)
+            tally.add(tx)
+            if tx.account_number == VAULT or tx.account_number.startswith(DRAWER_PREFIX):
+                moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents
+        tally.done()
+        problems = await check.finish(conn)
+        held = await days.closing_cash_in(conn, business_date, bool(closed))
+        return closed, tally, check, problems, opening, moved, held
 
-    closed, rows, vault_before, unbalanced, journal_cash, held = await db.read(op, snapshot=True)
-    day_sessions = await sessions(db, business_date=business_date)
-    lines = {s.account_number: SessionLine(s) for s in day_sessions}
-    entries: dict[int, list[tuple]] = {}
-    for row in rows:
-        entries.setdefault(row[6], []).append(row)
-    vault_cents = -vault_before
-    vault_open = vault_cents
-    by_kind: dict[str, list[int]] = {}
-    by_teller: dict[str, list[int]] = {}
-    per_hour: dict[str, list[int]] = {}
-    for entry_rows in entries.values():
-        customer = [r for r in entry_rows if not r[1].startswith("@")]
-        actor, created_at = entry_rows[0][5], entry_rows[0][4]
-        teller = by_teller.setdefault(actor, [0, 0])
-        teller[0] += 1
-        hour = int(local(created_at, db.branch_timezone)[11:13])
-        per_hour.setdefault(actor, [0] * 24)[hour] += 1
-        for r in customer:
-            kind = by_kind.setdefault(r[2], [0, 0])
-            kind[0] += 1
-            kind[1] += r[3]
-        teller[1] += sum(r[3] for r in customer if r[2] not in ("transfer_in",))
-        for _, number, kind, amount, *_rest, memo in entry_rows:
-            if number == VAULT:
-                vault_cents -= delta(kind, amount)
-            line = lines.get(number)
-            if line is None or kind not in BANK_KINDS or memo in (OPENING_MEMO, CLOSING_MEMO):
-                continue
-            cash_in = kind == "debit"  # a debit on a drawer: notes come in
-            if customer:
-                line.transactions += 1
-                if cash_in:
-                    line.cash_in_cents += amount
-                else:
-                    line.cash_out_cents += amount
-            elif cash_in:
-                line.from_vault_cents += amount
-            else:
-                line.to_vault_cents += amount
-    problems, rows_checked = await verification.verify(db)
+    closed, tally, check, problems, opening, moved, held = await db.read(op, snapshot=True, long=True)
+    by_journal = {number: opening.get(number, 0) + moved.get(number, 0) for number in {*opening, *moved, *held}}
     day = Report(business_date, "closed" if closed else "open", closed[0][0] if closed else None,
-                 closed[0][1] if closed else None, list(lines.values()), vault_open, vault_cents,
-                 {k: tuple(v) for k, v in sorted(by_kind.items())},
-                 {k: tuple(v) for k, v in sorted(by_teller.items())}, dict(sorted(per_hour.items())),
-                 unbalanced, journal_cash, held, -journal_cash == held, problems, rows_checked,
-                 len(rows))
+                 closed[0][1] if closed else None, list(tally.lines.values()), -opening.get(VAULT, 0),
+                 -by_journal.get(VAULT, 0),
+                 {k: tuple(v) for k, v in sorted(tally.by_kind.items())},
+                 {k: tuple(v) for k, v in sorted(tally.by_teller.items())}, dict(sorted(tally.per_hour.items())),
+                 check.unbalanced(), sum(by_journal.values()), -sum(held.values()),
+                 all(by_journal[number] == held.get(number, 0) for number in by_journal), problems, check.rows,
+                 check.rows)
     return blind(day) if any(line.session.status == "open" for line in day.lines) else day
 
 
@@ -265,6 +297,7 @@ async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[s
                 raise DrawerRefused("The business day moved on meanwhile: look at the report again.")
             await conn.execute("INSERT INTO closed_days (business_date, closed_at, closed_by, csv_sha256) "
                                "VALUES (?, ?, ?, ?)", (closing, at.created_at, admin.username, digest))
+            await days.record_closing_in(conn, closing)  # the next day's report opens from it
             await days.move_on_in(conn, next_date)
             await audit.record(conn, now, admin.actor, "day closed", closing, f"CSV SHA-256 {digest}")
 

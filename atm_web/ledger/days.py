@@ -1,15 +1,25 @@
-"""The ledger's side of a business day: its rows, the transactions that do not balance, a cash account's balance
-before it, what the cash accounts hold, and moving postings on to the next business date (Close the day,
-cash/end_of_day.py, reads and does these through here)."""
-from atm_web.core.rules import CASH_KINDS
+"""The ledger's side of a business day: its rows (read once, in order), the cash each cash account held at its
+start and at its end, recording that end when the day is closed, and moving postings on to the next business date
+(Close the day, cash/end_of_day.py, reads and does these through here).
+
+Every cost here follows the day, never the history: a day opens from what Close the day recorded for the last
+closed day before it (closing_cash), plus any rows of days between that were never closed; the cash held now is
+read through the index of the accounts holding cash (the vault and the open drawers).
+"""
+from atm_web.core.rules import DRAWER_PREFIX, VAULT
+from atm_web.ledger.day_check import ROW_COLUMNS
 from atm_web.ledger.journal import SIGNED_SQL
 
-DAY_COLUMNS = "id, account_number, kind, amount_cents, created_at, actor, entry_id, memo"
+_CASH_ACCOUNT = f"(account_number = '{VAULT}' OR account_number LIKE '{DRAWER_PREFIX}%')"
+# The accounts holding cash now, through accounts_holding_cash (the same condition as the index's, word for word,
+# which SQLite needs to use a partial index).
+_HOLDING_CASH = ("SELECT account_number, balance_cents FROM accounts "
+                 "WHERE kind IN ('vault', 'drawer') AND balance_cents != 0")
 
 
-async def rows_in(conn, day: str) -> list[tuple]:
-    """The day's journal rows (DAY_COLUMNS), in order."""
-    return await conn.fetchall(f"SELECT {DAY_COLUMNS} FROM journal WHERE business_date = ? ORDER BY id", (day,))
+def rows_in(conn, day: str):
+    """The day's journal rows (day_check.ROW_COLUMNS), in order, as an async iterator: read once, never held."""
+    return conn.stream(f"SELECT {ROW_COLUMNS} FROM journal WHERE business_date = ? ORDER BY id", (day,))
 
 
 async def row_count_in(conn, day: str) -> int:
@@ -17,31 +27,55 @@ async def row_count_in(conn, day: str) -> int:
     return count
 
 
-async def balance_before_in(conn, number: str, day: str) -> int:
-    """An account's balance at the start of the day: after its last row of an earlier day (0 without one)."""
-    rows = await conn.fetchall(
-        "SELECT balance_after_cents FROM journal WHERE account_number = ? AND (business_date < ? OR "
-        "business_date IS NULL) ORDER BY id DESC LIMIT 1", (number, day))
-    return rows[0][0] if rows else 0
+async def _moved_in(conn, where: str, params) -> dict[str, int]:
+    """What the cash accounts' rows `where` selects add to each (through journal_by_business_date)."""
+    return {number: moved for number, moved in await conn.fetchall(
+        f"SELECT account_number, CAST(sum({SIGNED_SQL}) AS BIGINT) FROM journal WHERE {where} AND {_CASH_ACCOUNT} "
+        "GROUP BY account_number", params) if moved}
 
 
-async def unbalanced_in(conn, day: str) -> list[tuple[int, int]]:
-    """(entry, sum) of the day's transactions whose rows do not sum to zero."""
-    return [tuple(row) for row in await conn.fetchall(
-        f"SELECT entry_id, CAST(sum({SIGNED_SQL}) AS BIGINT) FROM journal WHERE business_date = ? "
-        f"GROUP BY entry_id HAVING sum({SIGNED_SQL}) != 0 ORDER BY 1", (day,))]
+def _plus(one: dict[str, int], other: dict[str, int], sign: int = 1) -> dict[str, int]:
+    total = dict(one)
+    for number, cents in other.items():
+        total[number] = total.get(number, 0) + sign * cents
+    return {number: cents for number, cents in total.items() if cents}
 
 
-async def cash_totals_in(conn) -> tuple[int, int]:
-    """(what the cash accounts' journal rows sum to, the cash their balances hold): equal when cash agrees (cash
-    stands at minus the notes held)."""
-    kinds = ", ".join(f"'{kind}'" for kind in CASH_KINDS)
-    (journal_cash,), = await conn.fetchall(
-        f"SELECT CAST(coalesce(sum({SIGNED_SQL}), 0) AS BIGINT) FROM journal WHERE account_number IN "
-        f"(SELECT account_number FROM accounts WHERE kind IN ({kinds}))")
-    (held,), = await conn.fetchall(
-        f"SELECT CAST(coalesce(-sum(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ({kinds})")
-    return journal_cash, held
+async def opening_cash_in(conn, day: str) -> dict[str, int]:
+    """Each cash account's balance at the start of the day (cash stands at minus the notes), those not empty: the
+    close recorded for the last closed day before it, plus the rows of any day between that was never closed."""
+    (last_closed,), = await conn.fetchall("SELECT max(business_date) FROM closed_days WHERE business_date < ?",
+                                          (day,))
+    closed = dict(await conn.fetchall(
+        "SELECT account_number, balance_cents FROM closing_cash WHERE business_date = ?", (last_closed,))) \
+        if last_closed else {}
+    between = await _moved_in(conn, "business_date > ? AND business_date < ?", (last_closed or "", day))
+    return _plus(closed, between)
+
+
+async def holding_cash_in(conn) -> dict[str, int]:
+    """Each cash account holding cash now, with its balance."""
+    return dict(await conn.fetchall(_HOLDING_CASH))
+
+
+async def closing_cash_in(conn, day: str, closed: bool) -> dict[str, int]:
+    """Each cash account's balance at the end of the day, by its balances (not by the day's rows): as recorded
+    when the day was closed; for a day not closed, the balances now less the rows of later days (none, for the
+    current day)."""
+    if closed:
+        return dict(await conn.fetchall(
+            "SELECT account_number, balance_cents FROM closing_cash WHERE business_date = ?", (day,)))
+    return _plus(await holding_cash_in(conn), await _moved_in(conn, "business_date > ?", (day,)), -1)
+
+
+async def record_closing_in(conn, day: str) -> dict[str, int]:
+    """At Close the day (every drawer closed, no later row): what each cash account holds, kept as the day's
+    close (the next day opens from it)."""
+    held = await holding_cash_in(conn)
+    for number, cents in held.items():
+        await conn.execute("INSERT INTO closing_cash (business_date, account_number, balance_cents) VALUES (?, ?, ?)",
+                           (day, number, cents))
+    return held
 
 
 async def posted_after_in(conn, day: str) -> bool:

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 MAX_BATCH = 256
+LONG_READS = 2  # long reads (Database.read(long=True)) at once per process, each on a connection of its own
 log = logging.getLogger(__name__)
 
 
@@ -128,6 +129,7 @@ class Database:
         self.settings = None  # the branch's settings, given by the app (core.settings.settings_of reads them)
         self.idempotency_purged_at = 0.0  # when accounts last purged expired idempotency keys (app clock)
         self._pending: list = []
+        self._long_read_turns: asyncio.Semaphore | None = None
         self._drain_task: asyncio.Task | None = None
         self._pid = os.getpid()
 
@@ -141,9 +143,17 @@ class Database:
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def read(self, op, snapshot: bool = False):
-        """Run op(connection) outside any write; snapshot=True gives all its statements one consistent view."""
+    async def read(self, op, snapshot: bool = False, long: bool = False):
+        """Run op(connection) outside any write; snapshot=True gives all its statements one consistent view.
+        long=True: a read that may take seconds (a report, a verification) runs on a connection of its own, opened
+        for it, so the reads of every other request never wait behind it; LONG_READS of them at once per process,
+        the others waiting their turn."""
         raise NotImplementedError
+
+    def _long_reads(self) -> asyncio.Semaphore:
+        if self._long_read_turns is None:
+            self._long_read_turns = asyncio.Semaphore(LONG_READS)
+        return self._long_read_turns
 
     def _turn(self):
         """An async context manager: this process's turn to commit a group, among all that share the data."""

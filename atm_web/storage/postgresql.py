@@ -237,22 +237,39 @@ class PostgresDatabase(Database):
                       self.startup)
         self.settings = settings
 
-    async def read(self, op, snapshot: bool = False):
+    async def read(self, op, snapshot: bool = False, long: bool = False):
         await self.open()
+        if long:
+            async with self._long_reads():
+                try:
+                    conn = await self._connect()
+                except _CONNECTION_ERRORS as error:
+                    raise LedgerUnavailable(f"could not connect to the database: {error}") from None
+                try:
+                    return await self._read_on(conn, op, snapshot)
+                except _CONNECTION_ERRORS as error:
+                    raise LedgerUnavailable(f"lost the connection to the database: {error}") from None
+                finally:
+                    with contextlib.suppress(Exception):
+                        await conn.raw.close(timeout=5)
         conn = await self._readers.get()
         try:
             if conn.raw.is_closed():
                 conn = await self._connect()
-            if not snapshot:
-                return await op(conn)
-            async with conn.raw.transaction(isolation="repeatable_read", readonly=True):
-                return await op(conn)
+            return await self._read_on(conn, op, snapshot)
         except _CONNECTION_ERRORS as error:
             with contextlib.suppress(Exception):
                 conn.raw.terminate()
             raise LedgerUnavailable(f"lost the connection to the database: {error}") from None
         finally:
             self._readers.put_nowait(conn)
+
+    @staticmethod
+    async def _read_on(conn: PostgresConnection, op, snapshot: bool):
+        if not snapshot:
+            return await op(conn)
+        async with conn.raw.transaction(isolation="repeatable_read", readonly=True):
+            return await op(conn)
 
     async def write(self, op):
         """As Database.write; an op of a request whose token is trusted on condition (`authorisation`) runs only

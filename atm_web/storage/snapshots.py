@@ -69,6 +69,12 @@ class ReadOnlyCopy(SQLiteDatabase):
             await self._reader.raw.close()
             self._reader = None
 
+    async def read(self, op, snapshot: bool = False, long: bool = False):
+        """Every read on the one read-only connection (no one else reads a copy being verified)."""
+        await self.open()
+        async with self._read_lock:
+            return await self._read_on(self._reader, op, snapshot)
+
     async def schema_version(self) -> int:
         (version,), = await self.read(lambda conn: conn.fetchall("PRAGMA user_version"))
         return version

@@ -112,8 +112,9 @@ class SQLiteDatabase(Database):
     def describe(self) -> str:
         return f"SQLite: {self.path}"
 
-    async def _connect(self) -> SQLiteConnection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    async def _connect(self, iter_chunk_size: int = 64) -> SQLiteConnection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                                       iter_chunk_size=iter_chunk_size)
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = FULL")
@@ -210,16 +211,27 @@ class SQLiteDatabase(Database):
         self.__init__(self.path, self.max_debt_cents, self.branch_timezone, self.startup)
         self.settings = settings
 
-    async def read(self, op, snapshot: bool = False):
+    async def read(self, op, snapshot: bool = False, long: bool = False):
         await self.open()
+        if long:
+            async with self._long_reads():
+                conn = await self._connect(iter_chunk_size=512)
+                try:
+                    return await self._read_on(conn, op, snapshot)
+                finally:
+                    await conn.raw.close()
         async with self._read_lock:
-            if not snapshot:
-                return await op(self._reader)
-            await self._reader.execute("BEGIN")
-            try:
-                return await op(self._reader)
-            finally:
-                await self._reader.execute("COMMIT")
+            return await self._read_on(self._reader, op, snapshot)
+
+    @staticmethod
+    async def _read_on(conn: SQLiteConnection, op, snapshot: bool):
+        if not snapshot:
+            return await op(conn)
+        await conn.execute("BEGIN")
+        try:
+            return await op(conn)
+        finally:
+            await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
     async def _turn(self):

@@ -191,6 +191,6 @@ async def verification_page():
 @bp.post("/verification")
 async def verify_now():
     if ButtonForm().validate_on_submit():
-        problems, _ = await verification.verify_and_record(get_db(), g.teller.actor, now=now())
-        flash("The ledger verifies." if not problems else "The ledger does NOT verify: see below.")
+        outcome = await verification.verify_and_record(get_db(), g.teller.actor, now=now())
+        flash("The ledger verifies." if outcome.ok else "The ledger does NOT verify: see below.")
     return redirect(url_for("admin.verification"), 303)

@@ -175,6 +175,9 @@ def test_the_request_log_has_patterns_ids_and_times_never_a_query_name_or_token(
         server.request("GET", "/accounts/HOLLYHOLDER/balance?secret=1")
         server.request("POST", "/accounts/A1/deposit", {"amount": 3})
         server.request("GET", "/teller/accounts/A1?who=Holly")
+        deadline = time.monotonic() + 5  # each line is written by the log's own thread, a moment after the answer
+        while time.monotonic() < deadline and " GET /teller/accounts/<number> " not in server.output():
+            time.sleep(0.05)
         log = server.output()
     lines = [line for line in log.splitlines() if " id=" in line]
     assert any(" GET /accounts/<number>/balance 422 " in line for line in lines), lines  # ?secret=1: unknown

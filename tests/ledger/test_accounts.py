@@ -214,7 +214,7 @@ def test_verify_names_the_first_row_edited_behind_the_triggers_back(app, db, raw
     runner = app.test_cli_runner()
     assert runner.invoke(args=["verify"]).exit_code == 0
     raw.without_immutability(edit)
-    result = runner.invoke(args=["verify"])
+    result = runner.invoke(args=["verify", "--full"])
     assert result.exit_code == 1
     assert result.output.splitlines()[0].startswith("FAIL journal row 3")
 

@@ -138,10 +138,9 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
         assert result.exit_code == 0, result.output
         assert "OK: the copy verifies: 66 journal rows" in result.output
         raw = Raw(postgres_target)
-        for table in TABLES:
-            order = "1" if table != "login_locks" else "1, 2"
-            assert raw.rows(f"SELECT * FROM {table} ORDER BY {order}") == [
-                tuple(row) for row in rows(path, table)], table
+        for table in TABLES:  # every row, whatever order each engine gives rows of equal keys
+            assert sorted(raw.rows(f"SELECT * FROM {table}"), key=repr) == sorted(
+                (tuple(row) for row in rows(path, table)), key=repr), table
         assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 66)]
     finally:
         close_app(app)

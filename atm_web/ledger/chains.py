@@ -1,0 +1,17 @@
+"""The check every verification makes of a journal row against the row before it on its account: its balance
+after follows from that row's, and its hash from that row's hash and its own fields (verification.py for the whole
+ledger, day_check.py for one day)."""
+from atm_web.ledger.journal import Transaction, row_hash
+
+
+def row_problem(tx: Transaction, stored: str | None, previous_hash: str | None, previous_balance: int) -> str | None:
+    """What is wrong with the row tx (its stored hash `stored`), given the row before it on its account (its hash
+    and balance after; None and 0 for the first row): None when nothing is."""
+    if tx.balance_after_cents != previous_balance + tx.signed_cents:
+        return (f"journal row {tx.id}: balance after is {tx.balance_after_cents}, the journal sums to "
+                f"{previous_balance + tx.signed_cents}")
+    if stored is None:  # rows written before the hash chain have none; none may follow a hashed row
+        return f"journal row {tx.id}: no hash after hashed rows (removed?)" if previous_hash is not None else None
+    expected = row_hash(previous_hash or "", tx.account_number, tx.kind, tx.amount_cents, tx.balance_after_cents,
+                        tx.created_at, tx.actor, tx.related_id, tx.memo, tx.entry_id, tx.business_date)
+    return None if stored == expected else f"journal row {tx.id}: hash does not match its fields or its chain (edited?)"

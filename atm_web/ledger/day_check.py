@@ -1,0 +1,64 @@
+"""Verification of one business day's rows, as they stream past once: each row's balance after and hash against
+the row before it on its account (verification.py's checks, for the day only), and every transaction of the day
+summing to zero. The day's end-of-day report feeds it each row it reads (cash/end_of_day.py).
+
+Within the day, a row's chain is checked against the account's row before it in the day; the first row of each
+account, and any row whose row before was of another date (a server whose clock ran behind, around midnight), are
+checked once the day is read, against the account's row just before it, all fetched by a few statements. Memory
+follows the day (an entry per account and per transaction of the day), never the ledger.
+"""
+from atm_web.ledger.chains import row_problem
+from atm_web.ledger.journal import TX_COLUMNS, Transaction
+
+ROW_COLUMNS = TX_COLUMNS + ", hash"  # what add() takes: a Transaction's columns and the row's hash
+_PAIRS_PER_READ = 400
+
+
+class DayCheck:
+    """Feed it the day's rows in order (add), then `await finish(conn)` for the problems, first rows first."""
+
+    def __init__(self):
+        self.rows = 0
+        self._last: dict[str, tuple[str | None, int]] = {}  # account: (hash, balance after) of its last row so far
+        self._deferred: list[tuple[Transaction, str | None]] = []  # rows to check against the row just before them
+        self._entries: dict[int, list[int]] = {}  # entry: [sum, rows]
+        self._problems: list[tuple[int, str]] = []
+
+    def add(self, row) -> Transaction:
+        """One row (ROW_COLUMNS); its Transaction."""
+        tx, stored = Transaction(*row[:-1]), row[-1]
+        self.rows += 1
+        before = self._last.get(tx.account_number)
+        if before is None or row_problem(tx, stored, *before) is not None:
+            self._deferred.append((tx, stored))
+        self._last[tx.account_number] = (stored, tx.balance_after_cents)
+        entry = self._entries.setdefault(tx.entry_id or 0, [0, 0])
+        entry[0] += tx.signed_cents
+        entry[1] += 1
+        return tx
+
+    async def finish(self, conn) -> list[str]:
+        """The day's problems: rows that do not follow the row before them, transactions that do not balance."""
+        for start in range(0, len(self._deferred), _PAIRS_PER_READ):
+            batch = self._deferred[start:start + _PAIRS_PER_READ]
+            values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(batch))
+            params = [value for tx, _ in batch for value in (tx.account_number, tx.id)]
+            before = {(number, row_id): (hash_, balance) for number, row_id, hash_, balance in await conn.fetchall(
+                f"WITH f (n, row_id) AS (VALUES {values}) "
+                "SELECT f.n, f.row_id, p.hash, coalesce(p.balance_after_cents, 0) FROM f LEFT JOIN journal p "
+                "ON p.id = (SELECT max(id) FROM journal WHERE account_number = f.n AND id < f.row_id)", params)}
+            for tx, stored in batch:
+                problem = row_problem(tx, stored, *before[(tx.account_number, tx.id)])
+                if problem is not None:
+                    self._problems.append((tx.id, problem))
+        self._deferred = []
+        problems = [text for _, text in sorted(self._problems)]
+        for entry, (total, count) in sorted(self._entries.items()):
+            if total != 0 or (count < 2 and entry != 0):
+                problems.append(f"transaction {entry}: its {count} rows sum to {total}, not to zero")
+        return problems
+
+    def unbalanced(self) -> list[tuple[int, int]]:
+        """(entry, sum) of the day's transactions whose rows do not sum to zero."""
+        return [(entry, total) for entry, (total, _) in sorted(self._entries.items()) if total != 0]
+
