@@ -11,6 +11,7 @@ from atm_web.cash import drawers, end_of_day, vault
 from atm_web.cash.refusals import DrawerRefused
 from atm_web.ledger import accounts
 from atm_web.serving import aio
+from atm_web.storage.migrate import migrations
 
 from conftest import add_teller, add_token, close_app, log_in, make_app
 
@@ -185,3 +186,90 @@ def test_the_report_shows_no_amount_of_an_open_drawer_before_its_blind_count(app
     body = api.get("/reports/end-of-day?date=2023-11-14").get_json()
     assert body["amounts_hidden"] is False and body["sessions"][0]["expected"] == 330
     assert body["sessions"][0]["opening_float"] == 200 and body["proof"]["cash_held"] == 1030
+
+
+# A report that follows the day (issue 22)
+
+def _close(run, db, clock, day):
+    """Sign off the day's short close and close the day."""
+    _, ada, _, session = day
+    run(drawers.sign_off(db, session.id, ada, "recounted", now=clock()))
+    return run(end_of_day.close_day(db, ada, now=clock()))
+
+
+def _second_day(run, db, clock, day):
+    """The next day: Tina's drawer again, a cash deposit, closed even."""
+    tina = day[0]
+    clock.advance(86400)
+    session = run(drawers.open_drawer(db, tina, {10000: 1}, now=clock()))
+    run(accounts.deposit(db, "C1", 2500, tina.actor, counter=session.account_number, now=clock()))
+    run(drawers.close_drawer(db, tina, {10000: 1, 1000: 2, 100: 5}, TOLERANCE, now=clock()))
+    return session
+
+
+def test_close_the_day_records_the_cash_each_cash_account_holds_and_the_next_day_opens_from_it(
+        app, clock, db, raw, run, day):
+    closed, _ = _close(run, db, clock, day)
+    assert raw.rows("SELECT business_date, account_number, balance_cents FROM closing_cash") == [
+        (closed, "@vault", -102000)]  # every drawer closed: the vault holds all the cash
+    _second_day(run, db, clock, day)
+    report = run(end_of_day.report(db, "2023-11-15"))
+    assert (report.vault_open_cents, report.vault_close_cents) == (102000, 104500)
+    assert report.cash_agrees and report.sound and report.cash_held_cents == 104500
+    assert report.rows_checked == report.day_rows == raw.scalar(
+        "SELECT count(*) FROM journal WHERE business_date = '2023-11-15'")
+
+
+def test_the_report_opens_from_the_close_recorded_not_from_the_history(app, clock, db, raw, run, day):
+    """The day before's rows are not read: a close recorded wrongly (behind its triggers) shows in the next day's
+    proof, and a row of the day before edited does not (a full verify finds it)."""
+    _close(run, db, clock, day)
+    _second_day(run, db, clock, day)
+    raw.without_immutability("UPDATE journal SET memo = 'edited' WHERE id = 3")  # a row of the 14th
+    report = run(end_of_day.report(db, "2023-11-15"))
+    assert report.sound and report.rows_checked < raw.all_rows_count()
+    assert run(end_of_day.report(db, "2023-11-14")).verify_problems[0].startswith("journal row 3: hash")
+    raw.script("DROP TRIGGER closing_cash_no_update; UPDATE closing_cash SET balance_cents = -1;",
+               "ALTER TABLE closing_cash DISABLE TRIGGER USER; UPDATE closing_cash SET balance_cents = -1; "
+               "ALTER TABLE closing_cash ENABLE TRIGGER USER;")
+    report = run(end_of_day.report(db, "2023-11-15"))
+    assert report.vault_open_cents == 1 and not report.cash_agrees and not report.sound
+
+
+@pytest.mark.parametrize("account", ["C2", "C1"])  # C2's only row of the day; C1's last of several
+def test_the_reports_verification_catches_an_edited_row_of_its_day(db, raw, run, day, account):
+    row = raw.scalar(f"SELECT max(id) FROM journal WHERE account_number = '{account}'")
+    raw.without_immutability(f"UPDATE journal SET actor = 'someone else' WHERE id = {row}")
+    report = run(end_of_day.report(db, "2023-11-14"))
+    assert report.verify_problems == [f"journal row {row}: hash does not match its fields or its chain (edited?)"]
+    assert not report.sound
+
+
+def test_a_row_of_the_day_after_a_row_of_another_date_is_checked_against_it(app, clock, db, raw, run, day):
+    """A server whose clock ran behind, around midnight: a row of the 15th between two of the 14th on one account.
+    Each row of the day is still checked against the row just before it on its account."""
+    run(accounts.deposit(db, "C2", 100, "token:nightly", now=clock()))
+    later = run(accounts.deposit(db, "C2", 100, "token:nightly", now=clock() + 86400))  # the 15th
+    run(accounts.deposit(db, "C2", 100, "token:nightly", now=clock()))
+    assert raw.scalar("SELECT business_date FROM journal WHERE id = ?", (later.id,)) == "2023-11-15"
+    report = run(end_of_day.report(db, "2023-11-14"))
+    assert report.verify_problems == [] and report.sound
+
+
+def test_days_closed_before_the_migration_get_the_close_the_journal_gives(app, clock, db, raw, run, day):
+    """Migration 0016/0009 fills closing_cash for the days closed before it from each cash account's running sum:
+    the same rows Close the day records."""
+    _close(run, db, clock, day)
+    _second_day(run, db, clock, day)
+    run(end_of_day.close_day(db, day[1], now=clock()))
+    recorded = raw.rows("SELECT * FROM closing_cash ORDER BY 1, 2")
+    assert [row[0] for row in recorded] == ["2023-11-14", "2023-11-15"]
+    engine = "postgresql" if raw.is_postgres else "sqlite"
+    migration = next(m for m in migrations(engine) if "a_ledger_that_scales" in m.name).sql
+    fill = migration[migration.index("WITH per_day AS"):]
+    fill = fill[:fill.index(";") + 1]
+    raw.script("DROP TRIGGER closing_cash_no_delete; DELETE FROM closing_cash;",
+               "ALTER TABLE closing_cash DISABLE TRIGGER USER; DELETE FROM closing_cash; "
+               "ALTER TABLE closing_cash ENABLE TRIGGER USER;")
+    raw.execute(fill)
+    assert raw.rows("SELECT * FROM closing_cash ORDER BY 1, 2") == recorded
