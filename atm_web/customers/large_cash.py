@@ -141,15 +141,21 @@ def _document(doc_type: str, number: str, country: str) -> str:
     return f"{doc_type} {number} ({country})"
 
 
-async def worklist(db: Database, reader: str, now: float, status: str | None = None) -> list[CashReport]:
-    """Every report entry (of one status, if given), newest day first, with the day's cash from the ledger; the
-    customers listed are logged as read by `reader` (customers.note_reads)."""
+FILED_SHOWN = 100  # entries filed already that the worklist shows, the latest
+
+
+async def worklist(db: Database, reader: str, now: float) -> list[CashReport]:
+    """Every entry still to file, then the FILED_SHOWN latest filed; newest day first, with the day's cash from
+    the ledger (its cost follows the work to do, never the years of reports); the customers listed are logged as
+    read by `reader` (customers.note_reads)."""
     async def op(conn):
-        where, params = ("WHERE r.status = ?", (status,)) if status else ("", ())
+        columns = ("r.id, r.customer_id, r.full_name, r.document_type, r.document_number, r.document_country, "
+                   "r.cash_day, r.status, r.filed_by, r.filed_at")
         reports = await conn.fetchall(
-            "SELECT r.id, r.customer_id, r.full_name, r.document_type, r.document_number, r.document_country, "
-            f"r.cash_day, r.status, r.filed_by, r.filed_at FROM large_cash r {where} ORDER BY r.cash_day DESC, r.id",
-            params)
+            f"SELECT {columns} FROM large_cash r WHERE r.status = 'open' ORDER BY r.cash_day DESC, r.id DESC")
+        reports += await conn.fetchall(
+            f"SELECT {columns} FROM large_cash r WHERE r.status = 'filed' ORDER BY r.cash_day DESC, r.id DESC "
+            "LIMIT ?", (FILED_SHOWN,))
         made = []
         for report_id, customer_id, name, doc_type, doc_number, country, day, state, by, at in reports:
             rows = await journal.cash_rows(conn, await _accounts_of(conn, customer_id), day)

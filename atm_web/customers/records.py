@@ -195,15 +195,39 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+# Finding customers by part of a name, through an index fit for it on each engine (migration 0016 / 0009): three
+# characters or more, anywhere in the name, by trigrams (SQLite's FTS5 table customer_names, PostgreSQL's pg_trgm
+# index on name_folded); one or two, the names that begin with them (an ordinary index). Or an identity document's
+# number, exactly.
+_BY_PART = {
+    "sqlite": "id IN (SELECT rowid FROM customer_names WHERE customer_names MATCH :part)",
+    "postgresql": "name_folded LIKE :part ESCAPE '\\'",
+}
+_BY_START = {
+    "sqlite": "(name_folded >= :low AND name_folded < :high)",
+    "postgresql": "(name_folded COLLATE \"C\" >= :low AND name_folded COLLATE \"C\" < :high)",
+}
+TRIGRAM = 3  # characters a part of a name needs to be found anywhere in it
+_AFTER_EVERY_CHARACTER = "\U0010ffff"
+
+
+def _name_condition(engine: str, folded: str) -> tuple[str, dict]:
+    if len(folded) >= TRIGRAM:
+        part = '"' + folded.replace('"', '""') + '"' if engine == "sqlite" else _like(folded)
+        return _BY_PART[engine], {"part": part}
+    return _BY_START[engine], {"low": folded, "high": folded + _AFTER_EVERY_CHARACTER}
+
+
 async def search(db: Database, text: str, reader: str, now: float) -> list[Customer]:
-    """Customers whose name holds the text (any case), or whose identity document number is the text; the records
-    listed are logged as read by `reader` (note_reads)."""
+    """Customers whose name holds the text (any case; one or two characters: whose name begins with them), or whose
+    identity document number is the text; the records listed are logged as read by `reader` (note_reads)."""
     text = (text or "").strip()
     if not text:
         return []
+    condition, params = _name_condition(db.engine, text.casefold())
     rows = await db.read(lambda conn: conn.fetchall(
-        f"SELECT {_COLUMNS} FROM customers WHERE name_folded LIKE ? ESCAPE '\\' OR document_number = ? "
-        "ORDER BY full_name, id LIMIT ?", (_like(text.casefold()), text.upper(), SEARCH_MAX)))
+        f"SELECT {_COLUMNS} FROM customers WHERE {condition} OR document_number = :document "
+        "ORDER BY full_name, id LIMIT :most", {**params, "document": text.upper(), "most": SEARCH_MAX}))
     found = [_customer(row) for row in rows]
     await note_reads(db, reader, "search listed", (c.id for c in found), now)
     return found

@@ -43,10 +43,11 @@ class DayCheck:
             batch = self._deferred[start:start + _PAIRS_PER_READ]
             values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(batch))
             params = [value for tx, _ in batch for value in (tx.account_number, tx.id)]
-            before = {(number, row_id): (hash_, balance) for number, row_id, hash_, balance in await conn.fetchall(
+            before_row = "FROM journal WHERE account_number = f.n AND id < f.row_id ORDER BY id DESC LIMIT 1"
+            before = {(number, row_id): (hash_, balance or 0) for number, row_id, hash_, balance in await conn.fetchall(
                 f"WITH f (n, row_id) AS (VALUES {values}) "
-                "SELECT f.n, f.row_id, p.hash, coalesce(p.balance_after_cents, 0) FROM f LEFT JOIN journal p "
-                "ON p.id = (SELECT max(id) FROM journal WHERE account_number = f.n AND id < f.row_id)", params)}
+                f"SELECT f.n, f.row_id, (SELECT hash {before_row}), (SELECT balance_after_cents {before_row}) FROM f",
+                params)}
             for tx, stored in batch:
                 problem = row_problem(tx, stored, *before[(tx.account_number, tx.id)])
                 if problem is not None:

@@ -16,7 +16,7 @@ bp.before_request(require_admin)
 @bp.get("/")
 async def index():
     return render_template("large_cash/index.html", reports=await large_cash.worklist(get_db(), g.teller.actor, now()),
-                           button=ButtonForm(formdata=None))
+                           button=ButtonForm(formdata=None), filed_shown=large_cash.FILED_SHOWN)
 
 
 @bp.get("/report.csv")

@@ -154,3 +154,23 @@ def test_reading_customers_records_is_logged_by_who_and_which_never_what(app, cl
     assert "search listed" in page and f'href="/teller/customers/{rhett}"' in page and "Rhoda" not in page
     with pytest.raises(raw.IntegrityError if not raw.is_postgres else Exception):
         raw.execute("DELETE FROM customer_reads")
+
+
+def test_a_name_is_found_by_any_three_letters_of_it_or_by_its_first_one_or_two(app, db, run):
+    """Issue 22: the search goes through an index fit for it (trigrams; a prefix for one or two letters), kept in
+    step when a record's name changes."""
+    from atm_web.customers import records
+    made = {name: run(records.create_customer(db, records.Details(
+        name, "1980-01-01", "passport", f"N{i}", "US", "1 Main Street", "+1 555 0100"), "teller:tina", 0)).id
+        for i, name in enumerate(["Ada Lovelace", "Alan Turing", "Grace Hopper", "Wu Li"])}
+
+    def found(text):
+        return {c.full_name for c in run(records.search(db, text, "teller:tina", 0))}
+
+    assert found("ovel") == {"Ada Lovelace"} and found("ING") == {"Alan Turing"}
+    assert found("a") == {"Ada Lovelace", "Alan Turing"} and found("wu") == {"Wu Li"}  # the start only
+    assert found("li") == set() and found("n2") == {"Grace Hopper"}  # "N2": her document number
+    assert found('a"d') == set() and found("%%%") == set()
+    run(records.update_customer(db, made["Grace Hopper"], records.Details(
+        "Grace Brewster Murray", "1980-01-01", "passport", "N2", "US", "1 Main Street", "+1 555 0100"), "t", 0))
+    assert found("hopper") == set() and found("brewster") == {"Grace Brewster Murray"}

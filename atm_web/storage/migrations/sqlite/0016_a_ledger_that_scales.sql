@@ -72,3 +72,4 @@ CREATE INDEX customers_by_name ON customers(name_folded);
 CREATE INDEX approvals_by_session ON approvals(session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX large_cash_by_day ON large_cash(cash_day, id);
 CREATE INDEX large_cash_by_status ON large_cash(status, cash_day, id);
+CREATE INDEX vault_movements_by_status ON vault_movements(status, id);
