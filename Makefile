@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test check lint bench screenshots clean
+.PHONY: run test check lint bench bench-scale screenshots clean
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ screenshots: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(PY) tests/bench/bench.py
+
+# The ledger at two sizes, built through the app's own statements, each cost of issue 22 measured at both (README,
+# "The ledger at scale"): a few minutes at the default sizes; SCALE_SMALL, SCALE_LARGE, SCALE_DAY, SCALE_ENGINES.
+bench-scale: $(VENV)/.test-installed
+	$(PY) tests/bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
