@@ -43,11 +43,12 @@ class DayCheck:
             batch = self._deferred[start:start + _PAIRS_PER_READ]
             values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(batch))
             params = [value for tx, _ in batch for value in (tx.account_number, tx.id)]
-            before_row = "FROM journal WHERE account_number = f.n AND id < f.row_id ORDER BY id DESC LIMIT 1"
+            # one seek of journal_by_account per row for the row before it, then that row by its id
             before = {(number, row_id): (hash_, balance or 0) for number, row_id, hash_, balance in await conn.fetchall(
                 f"WITH f (n, row_id) AS (VALUES {values}) "
-                f"SELECT f.n, f.row_id, (SELECT hash {before_row}), (SELECT balance_after_cents {before_row}) FROM f",
-                params)}
+                "SELECT f.n, f.row_id, j.hash, j.balance_after_cents FROM f LEFT JOIN journal j ON j.id = "
+                "(SELECT p.id FROM journal p WHERE p.account_number = f.n AND p.id < f.row_id ORDER BY p.id DESC "
+                "LIMIT 1)", params)}
             for tx, stored in batch:
                 problem = row_problem(tx, stored, *before[(tx.account_number, tx.id)])
                 if problem is not None:

@@ -117,6 +117,8 @@ class Ledger:
             failed = [r for r in aio.run(self._gather(ops)) if isinstance(r, Exception)]
             assert not failed, failed[:3]
             done += len(batch)
+            if day % 10 == 9:
+                say(f"  history: {done:,} of {len(plan):,} postings")
         say(f"  history: {done:,} postings ({2 * done:,} journal rows) over {HISTORY_DAYS} days")
 
     def people(self):
@@ -410,6 +412,11 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
         drop()
 
 
+def write(table: dict) -> None:
+    Path(OUT).write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "small": SMALL, "large": LARGE, "day": DAY,
+                                     "results": table}, indent=1))
+
+
 def main():
     say(f"bench-scale: {SMALL:,} and {LARGE:,} accounts, {DAY:,} cash transactions today, on {', '.join(ENGINES)}")
     table = {}
@@ -417,6 +424,7 @@ def main():
         for engine in ENGINES:
             for size in (SMALL, LARGE):
                 table[f"{engine} {size}"] = measure(engine, size, Path(tmp))
+                write(table)  # each ledger's figures kept as soon as measured
     names = list(next(iter(table.values())))
     print()
     for engine in ENGINES:
@@ -425,8 +433,7 @@ def main():
         for name in names:
             growth = large[name] / small[name] if small[name] else float("nan")
             print(f"  {name}: {small[name]:,.1f} | {large[name]:,.1f} | x{growth:.2f}")
-    Path(OUT).write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "small": SMALL, "large": LARGE, "day": DAY,
-                                     "results": table}, indent=1))
+    write(table)
     print(f"\n(written to {OUT})")
 
 
