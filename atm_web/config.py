@@ -31,6 +31,8 @@ DEFAULTS = {
     "BACKUP_EVERY_MINUTES": "0",
     "BACKUP_KEEP": "24",
     "LOG_FORMAT": "text",
+    "HOLD_SECONDS": "600",
+    "HOLD_MAX_SECONDS": "604800",
 }
 DENOMINATIONS_MAX = 30
 
@@ -131,6 +133,10 @@ def load(environ, instance_path: str) -> dict:
     if backup_every and url:
         raise ConfigError("BACKUP_EVERY_MINUTES is for a SQLite ledger; with DATABASE_URL use the platform's "
                           "backups or pg_dump (README, Backups)")
+    hold_max = _whole("HOLD_MAX_SECONDS", raw["HOLD_MAX_SECONDS"], 1, 366 * 24 * 3600)
+    hold_seconds = _whole("HOLD_SECONDS", raw["HOLD_SECONDS"], 1, 366 * 24 * 3600)
+    if hold_seconds > hold_max:
+        raise ConfigError(f"HOLD_SECONDS={hold_seconds} is longer than HOLD_MAX_SECONDS={hold_max}")
     if raw["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError(f"LOG_FORMAT={raw['LOG_FORMAT']!r} is not valid: use text or json")
     return {
@@ -139,6 +145,8 @@ def load(environ, instance_path: str) -> dict:
         "BACKUP_EVERY_MINUTES": backup_every,
         "BACKUP_KEEP": _whole("BACKUP_KEEP", raw["BACKUP_KEEP"], 1, 10_000),
         "LOG_FORMAT": raw["LOG_FORMAT"],
+        "HOLD_SECONDS": hold_seconds,
+        "HOLD_MAX_SECONDS": hold_max,
         "DATABASE_URL": url,
         "DB_POOL_SIZE": _whole("DB_POOL_SIZE", raw["DB_POOL_SIZE"], 2, 50),
         "DB_PREPARED_STATEMENTS": _flag("DB_PREPARED_STATEMENTS", raw["DB_PREPARED_STATEMENTS"]),

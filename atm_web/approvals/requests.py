@@ -124,7 +124,7 @@ async def ask_limit(db: Database, teller, number: str, limit_cents: int | None, 
     check_account_number(number)
 
     async def check(conn):
-        await check_limit_in(conn, number, limit_cents)
+        await check_limit_in(conn, number, limit_cents, now)
 
     return await hold(db, "overdraft_limit", teller, now, None, check, account_number=number, limit_cents=limit_cents,
                       detail=DEFAULT_LIMIT if limit_cents is None else "")

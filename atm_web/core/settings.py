@@ -13,11 +13,14 @@ class BranchSettings:
     variance_tolerance_cents: int = 500  # VARIANCE_TOLERANCE: a drawer's close beyond it waits for a sign-off
     max_amount_cents: int = 100_000_000  # MAX_AMOUNT: the largest single amount
     denominations: tuple[int, ...] = DEFAULT_DENOMINATIONS  # DENOMINATIONS, largest first
+    hold_seconds: int = 600  # HOLD_SECONDS: a hold's life when its request names none
+    hold_max_seconds: int = 7 * 24 * 3600  # HOLD_MAX_SECONDS: the longest a hold may be asked to last
 
     @classmethod
     def from_config(cls, config) -> "BranchSettings":
         return cls(config["APPROVAL_CASH_LIMIT_CENTS"], config["CTR_THRESHOLD_CENTS"],
-                   config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"])
+                   config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"],
+                   config["HOLD_SECONDS"], config["HOLD_MAX_SECONDS"])
 
 
 def settings_of(db) -> BranchSettings:

@@ -4,13 +4,14 @@ Every function takes `now`, the app's clock (clock.py), for the rows it writes. 
 idempotency is idempotency.py's; the journal's rows and its append are journal.py's.
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from atm_web.core import audit
-from atm_web.core.clock import Stamp, or_system
+from atm_web.core.clock import Stamp, journal_time, or_system
 from atm_web.core.money import format_cents
 from atm_web.core.refusals import check_amount
 from atm_web.core.rules import BANK_LIMIT_CENTS, CLEARING
+from atm_web.ledger.holds import expire_due_in, held_now_in
 from atm_web.ledger.idempotency import (
     INSUFFICIENT_FUNDS,
     Once,
@@ -58,13 +59,13 @@ async def apply_max_debt(conn, db: Database, migrated: bool = True) -> None:
     if current == max_debt_cents and not migrated:
         return
     await conn.execute("UPDATE settings SET max_debt_cents = ?", (max_debt_cents,))
-    deeper = "CASE WHEN -balance_cents > :max THEN -balance_cents ELSE :max END"
+    deeper = "CASE WHEN held_cents - balance_cents > :max THEN held_cents - balance_cents ELSE :max END"
     await conn.execute(f"UPDATE accounts SET overdraft_limit_cents = {deeper} "
                        f"WHERE own_overdraft_limit_cents IS NULL AND overdraft_limit_cents != {deeper}",
                        {"max": max_debt_cents})
     for number, balance in await conn.fetchall(
             "SELECT account_number, balance_cents FROM accounts "
-            "WHERE own_overdraft_limit_cents IS NULL AND -balance_cents > ?", (max_debt_cents,)):
+            "WHERE own_overdraft_limit_cents IS NULL AND held_cents - balance_cents > ?", (max_debt_cents,)):
         log.warning("account %s owes more than MAX_DEBT (balance %d cents): it cannot withdraw until repaid",
                     number, balance)
 
@@ -112,14 +113,21 @@ async def open_bank_account_in(conn, number: str, kind: str, opened_at: str) -> 
                        (number, BANK_LIMIT_CENTS, BANK_LIMIT_CENTS, opened_at, kind))
 
 
-async def get_account(db: Database, number: str) -> Account:
-    """The account, or an unopened one (balance 0, the default limit) when it does not exist yet."""
+async def get_account(db: Database, number: str, *, now: float | None = None) -> Account:
+    """The account as it stands at `now` (its holds past their time left out), or an unopened one (balance 0, the
+    default limit) when it does not exist yet."""
     check_account_number(number)
-    rows = await db.read(lambda conn: conn.fetchall(
-        f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,)))
+    rows = await db.read(lambda conn: account_in(conn, number, or_system(now)), snapshot=True)
+    return rows or Account(number, 0, db.max_debt_cents, None, None)
+
+
+async def account_in(conn, number: str, now: float) -> Account | None:
+    """The account at `now` (what is held then: holds.held_now_in), in the caller's transaction; None if unopened."""
+    rows = await conn.fetchall(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,))
     if not rows:
-        return Account(number, 0, db.max_debt_cents, None, None)
-    return Account(*rows[0])
+        return None
+    account = Account(*rows[0])
+    return replace(account, held_cents=await held_now_in(conn, number, account.held_cents, now))
 
 
 async def get_balances(db: Database, numbers: list[str]) -> dict[str, int]:
@@ -140,20 +148,19 @@ async def balances_in(conn, numbers) -> dict[str, int]:
     return {number: found.get(number, 0) for number in numbers}
 
 
-async def account_with_history(db: Database, number: str, limit: int = 20):
-    """The account and its latest journal rows, read from one snapshot so they agree."""
+async def account_with_history(db: Database, number: str, limit: int = 20, *, now: float | None = None):
+    """The account (at `now`: get_account) and its latest journal rows, read from one snapshot so they agree."""
     check_account_number(number)
 
     async def op(conn):
-        account_rows = await conn.fetchall(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_number = ?", (number,))
+        account = await account_in(conn, number, or_system(now))
         tx_rows = await conn.fetchall(
             f"SELECT {TX_COLUMNS} FROM journal WHERE account_number = ? ORDER BY id DESC LIMIT ?",
             (number, limit))
-        return account_rows, tx_rows
+        return account, tx_rows
 
-    account_rows, tx_rows = await db.read(op, snapshot=True)
-    account = Account(*account_rows[0]) if account_rows else Account(number, 0, db.max_debt_cents, None, None)
+    account, tx_rows = await db.read(op, snapshot=True)
+    account = account or Account(number, 0, db.max_debt_cents, None, None)
     return account, [Transaction(*row) for row in tx_rows]
 
 
@@ -281,24 +288,25 @@ async def set_overdraft_limit(db: Database, number: str, limit_cents: int | None
     return await db.write(lambda conn: set_limit_in(conn, number, limit_cents, db.max_debt_cents, actor, now))
 
 
-async def check_limit_in(conn, number: str, limit_cents: int | None) -> int:
-    """The account's balance, refused unless the account exists and the limit is not below what it owes."""
-    rows = await conn.fetchall("SELECT balance_cents FROM accounts WHERE account_number = ? AND kind = 'customer'",
-                               (number,))
-    if not rows:
+async def check_limit_in(conn, number: str, limit_cents: int | None, now: float) -> int:
+    """What the account owes counting its holds (held - balance), refused unless the account exists and the limit
+    is not below that. Its holds past their time are recorded expired first."""
+    if not await account_open_in(conn, number):
         raise AccountNotFound(number)
-    (balance,), = rows
-    if limit_cents is not None and balance < -limit_cents:
-        raise LimitBelowDebt(-balance)
-    return balance
+    await expire_due_in(conn, number, journal_time(now))
+    (owed,), = await conn.fetchall("SELECT held_cents - balance_cents FROM accounts WHERE account_number = ?",
+                                   (number,))
+    if limit_cents is not None and owed > limit_cents:
+        raise LimitBelowDebt(owed)
+    return owed
 
 
 async def set_limit_in(conn, number: str, limit_cents: int | None, max_debt_cents: int, actor: str,
                        now: float) -> Account:
     """set_overdraft_limit in the caller's transaction."""
     async with conn.savepoint():
-        balance = await check_limit_in(conn, number, limit_cents)
-        effective = limit_cents if limit_cents is not None else max(max_debt_cents, -balance)
+        owed = await check_limit_in(conn, number, limit_cents, now)
+        effective = limit_cents if limit_cents is not None else max(max_debt_cents, owed)
         account_rows = await conn.fetchall(
             f"UPDATE accounts SET own_overdraft_limit_cents = ?, overdraft_limit_cents = ? "
             f"WHERE account_number = ? RETURNING {ACCOUNT_COLUMNS}", (limit_cents, effective, number))

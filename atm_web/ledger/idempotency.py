@@ -22,10 +22,12 @@ class Once:
 
 @dataclass(frozen=True)
 class Replay:
-    """What a write returns when its key already had an outcome (or a refusal stored with a first claim)."""
+    """What a write returns when its key already had an outcome (or a refusal stored with a first claim): the
+    transaction it posted, or the hold it placed or ended (holds.py)."""
     transaction_id: int | None
     refusal: str | None
     first_time: bool = False
+    hold_id: int | None = None
 
 
 INSUFFICIENT_FUNDS = "insufficient_funds"  # the one refusal stored as an outcome: a retry gets it again
@@ -43,26 +45,29 @@ async def at_most_once(conn, once: Once | None, apply):
         claimed = await conn.fetchall(
             "INSERT INTO idempotency_keys (scope, key, fingerprint, transaction_id, refusal, created_at) "
             "VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT (scope, key) DO UPDATE SET "
-            "fingerprint = excluded.fingerprint, transaction_id = NULL, refusal = NULL, "
+            "fingerprint = excluded.fingerprint, transaction_id = NULL, hold_id = NULL, refusal = NULL, "
             "created_at = excluded.created_at "
             "WHERE idempotency_keys.created_at < ? RETURNING scope",
             (once.scope, once.key, once.fingerprint, once.now, once.now - IDEMPOTENCY_TTL_S))
         if not claimed:
-            (fingerprint, tx_id, refusal), = await conn.fetchall(
-                "SELECT fingerprint, transaction_id, refusal FROM idempotency_keys WHERE scope = ? AND key = ?",
+            (fingerprint, tx_id, refusal, hold_id), = await conn.fetchall(
+                "SELECT fingerprint, transaction_id, refusal, hold_id FROM idempotency_keys "
+                "WHERE scope = ? AND key = ?",
                 (once.scope, once.key))
             if fingerprint != once.fingerprint:
                 raise IdempotencyKeyReused(tx_id)
-            return Replay(tx_id, refusal)
+            return Replay(tx_id, refusal, hold_id=hold_id)
         try:
             async with conn.savepoint():  # a refusal must leave the claim standing, to record it
                 result = await apply()
         except InsufficientFunds:  # an outcome like any other: a retry gets the same refusal
-            outcome, first_id, refusal = Replay(None, INSUFFICIENT_FUNDS, first_time=True), None, INSUFFICIENT_FUNDS
+            outcome, first, refusal = Replay(None, INSUFFICIENT_FUNDS, first_time=True), None, INSUFFICIENT_FUNDS
         else:
-            outcome, first_id, refusal = result, (result[0] if isinstance(result, tuple) else result).id, None
-        await conn.execute("UPDATE idempotency_keys SET transaction_id = ?, refusal = ? WHERE scope = ? AND key = ?",
-                           (first_id, refusal, once.scope, once.key))
+            outcome, first, refusal = result, (result[0] if isinstance(result, tuple) else result), None
+        hold_id = first.id if getattr(first, "is_hold", False) else None
+        tx_id = None if first is None or hold_id is not None else first.id
+        await conn.execute("UPDATE idempotency_keys SET transaction_id = ?, hold_id = ?, refusal = ? "
+                           "WHERE scope = ? AND key = ?", (tx_id, hold_id, refusal, once.scope, once.key))
         return outcome
 
 

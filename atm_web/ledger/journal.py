@@ -17,7 +17,8 @@ from atm_web.ledger.refusals import (
 )
 from atm_web.storage import Database, IntegrityError
 
-ACCOUNT_COLUMNS = "account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at, kind"
+ACCOUNT_COLUMNS = ("account_number, balance_cents, overdraft_limit_cents, own_overdraft_limit_cents, opened_at, kind, "
+                   "held_cents")
 TX_COLUMNS = ("id, account_number, kind, amount_cents, balance_after_cents, created_at, actor, related_id, memo, "
               "entry_id, business_date")
 # A row's signed amount in SQL (credit positive), as delta() gives it here.
@@ -33,11 +34,12 @@ class Account:
     own_overdraft_limit_cents: int | None
     opened_at: str | None
     kind: str = "customer"  # or one of the bank's own: vault, drawer, cash_over, cash_short, clearing
+    held_cents: int = 0  # reserved by pending holds (holds.py); as read at a time, those past it left out
 
     @property
     def available_cents(self) -> int:
-        """What can still be withdrawn before the overdraft limit is reached."""
-        return self.balance_cents + self.overdraft_limit_cents
+        """What can still be withdrawn (or held) before the overdraft limit is reached, counting the holds."""
+        return self.balance_cents + self.overdraft_limit_cents - self.held_cents
 
     @property
     def exists(self) -> bool:
@@ -142,7 +144,7 @@ async def append_pair(conn, number: str, kind: str, amount_cents: int, counter: 
                       at: Stamp) -> Transaction:
     """A deposit or withdrawal and its other side on `counter`, in one statement (see _APPEND_PAIR): the
     customer's row, or the ledger's refusal with nothing written. Through a drawer, it is cash (note_cash)."""
-    async with _refusals(conn):
+    async with ledger_refusals(conn):
         rows = await conn.fetchall(_APPEND_PAIR, {
             "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
             "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
@@ -195,7 +197,7 @@ async def append(conn, number: str, kind: str, amount_cents: int, actor: str, at
                  related_id: int | None = None, memo: str = "", entry: int | None = None) -> Transaction:
     """Append one journal row (see _APPEND) to a transaction (entry; None: a new one); refusals by the database
     become the ledger's own. A transaction's rows must sum to zero: its caller appends them all, in a savepoint."""
-    async with _refusals(conn):
+    async with ledger_refusals(conn):
         (tx_id, balance, entry_id, business_date), = await conn.fetchall(_APPEND, {
             "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
             "now": at.created_at, "actor": actor, "related": related_id, "memo": memo, "entry": entry,
@@ -219,7 +221,7 @@ async def append_entry(conn, rows, actor: str, at: Stamp) -> list[Transaction]:
 
 
 @contextlib.asynccontextmanager
-async def _refusals(conn):
+async def ledger_refusals(conn):
     """Around one statement that writes journal rows: a refusal by the database (a CHECK or trigger) leaves the
     transaction usable and becomes the ledger's own refusal."""
     try:

@@ -2,7 +2,7 @@
 given (account numbers, reasons)."""
 from atm_web.core.money import format_cents
 from atm_web.core.refusals import Refusal, checked_note
-from atm_web.core.rules import ACCOUNT_NUMBER_RULE, BALANCE_MAX_CENTS, is_account_number
+from atm_web.core.rules import ACCOUNT_NUMBER_RULE, BALANCE_MAX_CENTS, REASON_MAX, is_account_number
 
 
 class InsufficientFunds(Refusal):
@@ -100,6 +100,28 @@ class IdempotencyKeyReused(Refusal):
         self.transaction_id = transaction_id
 
 
+class HoldNotFound(Refusal):
+    status = 404
+
+    def __init__(self, hold_id: int):
+        super().__init__(f"there is no hold {hold_id}")
+
+
+class HoldEnded(Refusal):
+    """A capture or void of a hold that ended already (captured, voided, expired): its status says how."""
+
+    status = 409
+
+    def __init__(self, hold_id: int, status: str):
+        super().__init__(f"hold {hold_id} is {status}: it can no longer be captured or voided")
+        self.json_fields = {"hold_id": hold_id, "status": status}
+
+
+class CaptureAboveHold(Refusal):
+    def __init__(self, held_cents: int):
+        super().__init__(f"a capture takes at most the hold's amount ({format_cents(held_cents)})")
+
+
 class InvalidAccountNumber(Refusal):
     def __init__(self, field: str = "account number"):
         super().__init__(f"{field} must be {ACCOUNT_NUMBER_RULE}")
@@ -118,3 +140,14 @@ def check_account_number(number, field: str = "account number") -> str:
 
 def check_reason(reason) -> str:
     return checked_note(reason, CannotReverse, "a reversal needs a reason")
+
+
+class InvalidHold(Refusal):
+    """A hold asked with a memo or an expiry the ledger does not take."""
+
+
+def check_hold_memo(memo) -> str:
+    """A hold's memo: text of at most REASON_MAX characters, stripped (may be empty)."""
+    if not isinstance(memo, str) or len(memo.strip()) > REASON_MAX:
+        raise InvalidHold(f"memo must be text of at most {REASON_MAX} characters")
+    return memo.strip()

@@ -218,10 +218,16 @@ class _Run:
                 "AND j.id <= ?) ORDER BY 1", (self.through, self.since, self.through))
         for number, balance in untouched:
             self.problems.add(f"account {number}: balance {balance} differs from its journal sum")
-        for number, balance, limit in await self.conn.fetchall(
-                "SELECT account_number, balance_cents, overdraft_limit_cents FROM accounts "
-                "WHERE balance_cents < -overdraft_limit_cents ORDER BY 1"):
-            self.problems.add(f"account {number}: balance {balance} is below its limit -{limit}")
+        for number, balance, held, limit in await self.conn.fetchall(
+                "SELECT account_number, balance_cents, held_cents, overdraft_limit_cents FROM accounts "
+                "WHERE balance_cents - held_cents < -overdraft_limit_cents ORDER BY 1"):
+            self.problems.add(f"account {number}: balance {balance} less {held} held is below its limit -{limit}")
+        for number, held, pending in await self.conn.fetchall(
+                "SELECT a.account_number, a.held_cents, coalesce(h.total, 0) FROM accounts a LEFT JOIN "
+                "(SELECT account_number, CAST(sum(amount_cents) AS BIGINT) AS total FROM holds "
+                " WHERE status = 'pending' GROUP BY account_number) h ON h.account_number = a.account_number "
+                "WHERE a.held_cents != coalesce(h.total, 0) ORDER BY 1"):
+            self.problems.add(f"account {number}: {held} held, but its pending holds come to {pending}")
         for number, balance in await self.conn.fetchall(
                 "SELECT account_number, balance_cents FROM accounts "
                 "WHERE kind IN ('vault', 'drawer') AND balance_cents != 0 AND balance_cents > 0 ORDER BY 1"):
@@ -240,9 +246,21 @@ class _Run:
         for entry, number in await self.conn.fetchall(_CASH_WITHOUT_ROW, (first_entry, last_entry)):
             self.problems.add(f"transaction {entry}: cash noted on account {number} that its journal row does "
                               "not show")
+        for hold_id, in await self.conn.fetchall(_CAPTURE_NOT_AS_HELD, (self.since, self.through)):
+            self.problems.add(f"hold {hold_id}: captured, but its row is missing or is not a withdrawal of what was "
+                              "captured, within the hold, on its account")
         for row_id, in await self.conn.fetchall(_ROW_WITHOUT_CASH, (self.since, self.through)):
             self.problems.add(f"journal row {row_id}: cash through a drawer not noted for the large-cash rule",
                               row_id)
+
+
+# A captured hold whose row (written in the range, or never written) is not a withdrawal of what it captured, at
+# most its amount, on its account.
+_CAPTURE_NOT_AS_HELD = (
+    "SELECT h.id FROM holds h LEFT JOIN journal j ON j.id = h.transaction_id "
+    "WHERE h.status = 'captured' AND (h.transaction_id IS NULL OR (h.transaction_id > ? AND h.transaction_id <= ? "
+    "AND (j.id IS NULL OR j.account_number != h.account_number OR j.kind != 'withdrawal' "
+    "OR j.amount_cents != h.captured_cents OR h.captured_cents > h.amount_cents))) ORDER BY h.id")
 
 
 async def _entry_at(conn, row_id: int) -> int:

@@ -13,8 +13,9 @@ from atm_web.cash import end_of_day
 from atm_web.core.clock import now
 from atm_web.core.money import json_number, to_cents
 from atm_web.core.rules import HISTORY_MAX, LIMIT_MAX_CENTS
+from atm_web.core.settings import settings_of
 from atm_web.customers import records as customers
-from atm_web.ledger import accounts, journal, reversals
+from atm_web.ledger import accounts, holds, journal, reversals
 from atm_web.ledger.idempotency import Once
 from atm_web.ledger.refusals import check_account_number
 from atm_web.storage import get_db
@@ -26,7 +27,7 @@ from atm_web.web.text_input import check_value
 
 bp = Blueprint("api", __name__)  # no URL prefix: the original API's paths are kept as they were
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"},
-                    "api.end_of_day_report": {"date"}}
+                    "api.end_of_day_report": {"date"}, "api.account_holds": {"status"}}
 PUBLIC = {"api.is_alive", "api.ready", "api.openapi", "api.docs", "api.swagger_ui_file"}
 PAGES = {"api.docs", "api.swagger_ui_file"}  # HTML, not JSON
 SWAGGER_UI = files("flask_swagger_ui") / "dist"  # Swagger UI's own files, from its PyPI package (no CDN)
@@ -60,7 +61,10 @@ def refuse_unknown_query_parameters():
         raise ApiError(422, f"unknown query parameter: {sorted(unknown)[0]!r}")
 
 
-def _json_body() -> dict:
+def _json_body(optional: bool = False) -> dict:
+    """The request's JSON object; {} for no body at all where the body is optional."""
+    if optional and not request.get_data(cache=True):
+        return {}
     if not request.is_json:
         raise ApiError(422, "Content-Type must be application/json")
     try:
@@ -118,8 +122,9 @@ async def ready():
 @bp.get("/accounts/<number>/balance")
 @token_required()
 async def balance(number):
-    account = await accounts.get_account(get_db(), number)
-    return {"account_number": number, "balance": json_number(account.balance_cents)}
+    account = await accounts.get_account(get_db(), number, now=now())
+    return {"account_number": number, "balance": json_number(account.balance_cents),
+            "held": json_number(account.held_cents), "available": json_number(account.available_cents)}
 
 
 @bp.get("/accounts/<number>")
@@ -127,11 +132,11 @@ async def balance(number):
 async def account(number):
     """The account with its holders (id and full name only: the rest of a customer's record is for staff pages)."""
     db = get_db()
-    found = await accounts.get_account(db, number)
+    found = await accounts.get_account(db, number, now=now())
     holders = await customers.holders_of(db, number) if found.exists else []
     return {"account_number": number, "exists": found.exists, "opened_at": found.opened_at,
             "balance": json_number(found.balance_cents), "overdraft_limit": json_number(found.overdraft_limit_cents),
-            "own_limit": found.own_overdraft_limit_cents is not None,
+            "own_limit": found.own_overdraft_limit_cents is not None, "held": json_number(found.held_cents),
             "available": json_number(found.available_cents),
             "holders": [{"customer_id": c.id, "full_name": c.full_name} for c in holders]}
 
@@ -207,6 +212,74 @@ async def reversal(tx_id):
         {"transaction_id": r.id, "account_number": r.account_number, "kind": r.kind,
          "amount": json_number(r.amount_cents), "balance_after": json_number(r.balance_after_cents),
          "reverses": r.related_id} for r in done.rows]}, done.replayed)
+
+
+def _hold(hold: holds.Hold, at: float) -> dict:
+    return {"hold_id": hold.id, "account_number": hold.account_number, "status": hold.status_at(at),
+            "amount": json_number(hold.amount_cents), "created_at": hold.created_at, "expires_at": hold.expires_at,
+            "memo": hold.memo, "ended_at": hold.ended_at if hold.status != "pending" else None,
+            "captured_amount": None if hold.captured_cents is None else json_number(hold.captured_cents),
+            "transaction_id": hold.transaction_id}
+
+
+def _expires_in(body: dict) -> int:
+    """expires_in: whole seconds, 1 to HOLD_MAX_SECONDS; HOLD_SECONDS when not given."""
+    settings = settings_of(get_db())
+    value = body.get("expires_in", settings.hold_seconds)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= settings.hold_max_seconds:
+        raise ApiError(422, f"expires_in must be a whole number of seconds from 1 to {settings.hold_max_seconds}")
+    return value
+
+
+@bp.post("/accounts/<number>/holds")
+@token_required(write=True)
+async def place_hold(number):
+    """Reserve an amount on the account: 201 with the hold and the account's available after it."""
+    check_account_number(number)
+    body, at = _json_body(), now()
+    hold, available = await holds.place(get_db(), number, _amount_cents(body), _expires_in(body),
+                                        body.get("memo", ""), g.token.actor, _once(body, at), now=at)
+    answer = {**_hold(hold, at), "available": json_number(available)}
+    return answer, 201, REPLAYED if hold.replayed else {}
+
+
+@bp.post("/holds/<id:hold_id>/capture")
+@token_required(write=True)
+async def capture_hold(hold_id):
+    """Post the hold (all of it, or "amount" of it) as a withdrawal: a withdrawal's answer, plus hold_id."""
+    body, at = _json_body(optional=True), now()
+    amount = _amount_cents(body) if body.get("amount") is not None else None
+    done = await holds.capture(get_db(), hold_id, amount, g.token.actor, _once(body, at), now=at)
+    tx = done.transaction
+    return _answer({"account_number": tx.account_number, "withdrawn_amount": json_number(tx.amount_cents),
+                    "balance": json_number(tx.balance_after_cents), "status": "success", "transaction_id": tx.id,
+                    "hold_id": hold_id}, tx.replayed)
+
+
+@bp.post("/holds/<id:hold_id>/void")
+@token_required(write=True)
+async def void_hold(hold_id):
+    body, at = _json_body(optional=True), now()
+    hold = await holds.void(get_db(), hold_id, g.token.actor, _once(body, at), now=at)
+    return _answer(_hold(hold, at), hold.replayed)
+
+
+@bp.get("/holds/<id:hold_id>")
+@token_required()
+async def get_hold(hold_id):
+    return _hold(await holds.get_hold(get_db(), hold_id), now())
+
+
+@bp.get("/accounts/<number>/holds")
+@token_required()
+async def account_holds(number):
+    """The account's holds, newest first (at most 100), of one status if ?status= names it."""
+    status = request.args.get("status")
+    if status is not None and status not in holds.STATUSES:
+        raise ApiError(422, f"status must be one of: {', '.join(holds.STATUSES)}")
+    at = now()
+    found = await holds.holds_of(get_db(), number, status, now=at)
+    return {"account_number": number, "holds": [_hold(hold, at) for hold in found]}
 
 
 @bp.get("/accounts/<number>/transactions")

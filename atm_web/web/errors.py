@@ -85,8 +85,8 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def json_error(status: int, detail: str, headers=None):
-    response = jsonify(detail=detail)
+def json_error(status: int, detail: str, headers=None, fields: dict | None = None):
+    response = jsonify(detail=detail, **(fields or {}))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -119,7 +119,7 @@ def _refused(error: Exception):
         if isinstance(error, LedgerUnavailable):
             return json_error(status, unavailable_message(error), retry)
         replayed = {"Idempotent-Replayed": "true"} if getattr(error, "replayed", False) else None
-        return json_error(status, str(error), replayed)
+        return json_error(status, str(error), replayed, getattr(error, "json_fields", None))
     if isinstance(error, IdempotencyKeyReused) and error.transaction_id is not None:
         flash(ALREADY_USED)
         return redirect(url_for("teller.receipt", tx_id=error.transaction_id), 303)

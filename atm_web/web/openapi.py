@@ -68,6 +68,21 @@ def _money_post(summary: str, result: str, extra: dict, body: str = "AmountReque
     }
 
 
+HOLD_STATUSES = ("pending", "captured", "voided", "expired")
+HOLD_ID_PARAMETER = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+HOLD_SCHEMA = {"type": "object",
+               "required": ["hold_id", "account_number", "status", "amount", "created_at", "expires_at", "memo",
+                            "ended_at", "captured_amount", "transaction_id"],
+               "properties": {"hold_id": {"type": "integer"}, "account_number": {"type": "string"},
+                              "status": {"type": "string", "enum": list(HOLD_STATUSES)}, "amount": MONEY,
+                              "created_at": {"type": "string", "description": "UTC"},
+                              "expires_at": {"type": "string", "description": "UTC"},
+                              "memo": {"type": "string"}, "ended_at": {"type": ["string", "null"]},
+                              "captured_amount": {"oneOf": [MONEY, {"type": "null"}]},
+                              "transaction_id": {"type": ["integer", "null"],
+                                                 "description": "The capture's journal row"}}}
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     result_fields = {"account_number": {"type": "string"}, "balance": MONEY,
@@ -157,6 +172,47 @@ def document() -> dict:
                      "description": "next_cursor from the previous page",
                      "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}}],
                 "responses": {"200": _ok("TransactionPage", "One page of journal rows"), **ERRORS}}},
+            "/accounts/{number}/holds": {
+                "post": {
+                    "summary": "Place a hold: reserve an amount on an open customer account until it is captured, "
+                               "voided or expires (it counts against available meanwhile)",
+                    "security": SECURITY,
+                    "parameters": [ACCOUNT_NUMBER_PARAMETER, IDEMPOTENCY_KEY_HEADER],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/HoldRequest"}}}},
+                    "responses": {"201": _ok("PlacedHold", "The hold, pending, and the account's available after it"),
+                                  "200": _ok("PlacedHold", "Never: a hold placed answers 201"),
+                                  "400": _error("Insufficient funds for withdrawal; nothing was written"),
+                                  **WRITE_ERRORS, "404": _error("No such account (or path)")}},
+                "get": {
+                    "summary": "The account's holds, newest first (at most 100)",
+                    "security": SECURITY,
+                    "parameters": [ACCOUNT_NUMBER_PARAMETER, {
+                        "name": "status", "in": "query", "required": False,
+                        "description": "Only the holds of this status (as of now: one past its time is expired)",
+                        "schema": {"type": "string", "enum": list(HOLD_STATUSES)}}],
+                    "responses": {"200": _ok("HoldList", "The holds"), **ERRORS}}},
+            "/holds/{hold_id}": {"get": {
+                "summary": "A hold (its status as of now: one past its expiry time is expired)",
+                "security": SECURITY, "parameters": [HOLD_ID_PARAMETER],
+                "responses": {"200": _ok("Hold", "The hold"), **ERRORS, "404": _error("No such hold")}}},
+            "/holds/{hold_id}/capture": {"post": {
+                "summary": "Capture a hold: post it as a withdrawal of its amount or less (the rest is released), "
+                           "exactly once",
+                "security": SECURITY, "parameters": [HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_HEADER],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"amount": AMOUNT}}}}},
+                "responses": {"200": _ok("CaptureResult", "The withdrawal posted, with hold_id"), **WRITE_ERRORS,
+                              "404": _error("No such hold"),
+                              "409": _ok("HoldEnded", "The hold ended already: its status (nothing posted)"),
+                              "422": _error("An invalid amount, or one above the hold's")}}},
+            "/holds/{hold_id}/void": {"post": {
+                "summary": "Void a hold: release it, nothing posted, exactly once",
+                "security": SECURITY, "parameters": [HOLD_ID_PARAMETER, IDEMPOTENCY_KEY_HEADER],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": _ok("Hold", "The hold, voided"), **WRITE_ERRORS,
+                              "404": _error("No such hold"),
+                              "409": _ok("HoldEnded", "The hold ended already: its status")}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
                 "description": "OpenAPI 3.1 document", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
@@ -170,8 +226,30 @@ def document() -> dict:
             "Ready": {"type": "object", "required": ["database", "migrations"], "properties": {
                 "database": {"type": "string", "description": "ok, or what is wrong"},
                 "migrations": {"type": "string", "description": "current, or what is wrong"}}},
-            "Balance": {"type": "object", "required": ["account_number", "balance"],
-                        "properties": {"account_number": {"type": "string"}, "balance": MONEY}},
+            "Balance": {"type": "object", "required": ["account_number", "balance", "held", "available"],
+                        "properties": {"account_number": {"type": "string"}, "balance": MONEY,
+                                       "held": {**MONEY, "description": "Reserved by pending holds"},
+                                       "available": {**MONEY, "description": "balance + overdraft limit - held"}}},
+            "HoldRequest": {"type": "object", "required": ["amount"], "properties": {
+                "amount": AMOUNT,
+                "expires_in": {"type": "integer", "minimum": 1,
+                               "description": "Seconds until it expires: at most HOLD_MAX_SECONDS (default 7 days); "
+                                              "HOLD_SECONDS (default 600) when not given"},
+                "memo": {"type": "string", "maxLength": REASON_MAX}}},
+            "Hold": HOLD_SCHEMA,
+            "PlacedHold": {**HOLD_SCHEMA, "required": [*HOLD_SCHEMA["required"], "available"],
+                           "properties": {**HOLD_SCHEMA["properties"], "available": MONEY}},
+            "HoldList": {"type": "object", "required": ["account_number", "holds"], "properties": {
+                "account_number": {"type": "string"},
+                "holds": {"type": "array", "items": {"$ref": "#/components/schemas/Hold"}}}},
+            "CaptureResult": {"type": "object",
+                              "required": ["account_number", "withdrawn_amount", "balance", "status",
+                                           "transaction_id", "hold_id"],
+                              "properties": {**result_fields, "withdrawn_amount": MONEY,
+                                             "hold_id": {"type": "integer"}}},
+            "HoldEnded": {"type": "object", "required": ["detail", "hold_id", "status"], "properties": {
+                "detail": {"type": "string"}, "hold_id": {"type": "integer"},
+                "status": {"type": "string", "enum": ["captured", "voided", "expired"]}}},
             "AmountRequest": {"type": "object", "required": ["amount"], "properties": {"amount": AMOUNT}},
             "DepositResult": {"type": "object",
                               "required": ["account_number", "deposited_amount", "balance", "status",
@@ -184,10 +262,12 @@ def document() -> dict:
             "AccountWithHolders": {
                 "type": "object",
                 "required": ["account_number", "exists", "opened_at", "balance", "overdraft_limit", "own_limit",
-                             "available", "holders"],
+                             "held", "available", "holders"],
                 "properties": {"account_number": {"type": "string"}, "exists": {"type": "boolean"},
                                "opened_at": {"type": ["string", "null"]}, "balance": MONEY,
-                               "overdraft_limit": MONEY, "own_limit": {"type": "boolean"}, "available": MONEY,
+                               "overdraft_limit": MONEY, "own_limit": {"type": "boolean"},
+                               "held": {**MONEY, "description": "Reserved by pending holds"},
+                               "available": {**MONEY, "description": "balance + overdraft limit - held"},
                                "holders": {"type": "array", "items": {
                                    "type": "object", "required": ["customer_id", "full_name"],
                                    "properties": {"customer_id": {"type": "integer"},

@@ -24,7 +24,7 @@ from atm_web.customers import records as customers
 from atm_web.customers.holders import NEW_CUSTOMER, link_holder
 from atm_web.customers.large_cash import IdCheck
 from atm_web.customers.refusals import NeedsHolder, NeedsIdentityCheck
-from atm_web.ledger import accounts, journal, reversals
+from atm_web.ledger import accounts, holds, journal, reversals
 from atm_web.ledger.idempotency import Once
 from atm_web.ledger.refusals import AccountNotOpen, InvalidAccountNumber, UnknownAccount
 from atm_web.storage import get_db
@@ -34,6 +34,7 @@ from atm_web.web.forms.teller import (
     HolderForm,
     LookupForm,
     OverdraftLimitForm,
+    ReleaseHoldForm,
     ReversalForm,
     SearchForm,
     TransactionForm,
@@ -76,14 +77,16 @@ async def index():
 
 async def _account_page(number: str, form: TransactionForm, status: int = 200, needs_check=None):
     db = get_db()
+    at = now()
     try:
-        account, rows = await accounts.account_with_history(db, number)
+        account, rows = await accounts.account_with_history(db, number, now=at)
     except InvalidAccountNumber:
         abort(404)
     drawer = await drawers.current_session(db, g.teller.id)
+    pending = await holds.holds_of(db, number, "pending", now=at) if account.held_cents else []
     return render_template("teller/account.html", account=account, journal=rows, form=form, drawer=drawer,
                            limit_form=OverdraftLimitForm(formdata=None), holders=await customers.holders_of(db, number),
-                           needs_check=needs_check), status
+                           needs_check=needs_check, holds=pending, release_form=ReleaseHoldForm(formdata=None)), status
 
 
 def _to_confirm_step(number: str, kind: str, form, **extra):
@@ -281,6 +284,23 @@ async def request_reversal(tx_id):
     held = await ask_reversal(get_db(), g.teller, tx_id, form.reason.data.strip(), form.form_key.data or None,
                               _id_check(form), now=now())
     return redirect(url_for("requests.page", approval_id=held.id), 303)
+
+
+@bp.post("/teller/holds/<id:hold_id>/release")
+async def release_hold(hold_id):
+    """A supervisor releases a customer's hold with a reason (audited); nothing is posted."""
+    if not g.teller.can_approve:
+        abort(403)
+    form = ReleaseHoldForm()
+    db = get_db()
+    hold = await holds.get_hold(db, hold_id)
+    if not form.validate_on_submit():
+        flash("Not released: " + error_text(form))
+        return redirect(url_for("teller.account", number=hold.account_number), 303)
+    show_refusals_on(flash_refusal("Not released", "teller.account", number=hold.account_number))
+    await holds.void(db, hold_id, g.teller.actor, note=form.note.data, now=now())
+    flash(f"Hold {hold_id} released.")
+    return redirect(url_for("teller.account", number=hold.account_number), 303)
 
 
 @bp.post("/teller/accounts/<number>/overdraft-limit")

@@ -66,9 +66,10 @@ def test_an_old_sqlite_ledger_upgrades_in_place_with_every_row_and_hash(tmp_path
             kept = [row for row in rows(path, table)
                     if not ((table == "accounts" and row[0].startswith("@")) or (table == "journal" and row[0] > 12))]
             assert [row[:width] for row in kept] == old_rows, table
-        # the columns double entry added are empty on rows written before it (accounts: all customers')
+        # the columns double entry added are empty on rows written before it (accounts: all customers', holding
+        # nothing)
         assert {row[-2:] for row in rows(path, "journal")[:12]} == {(None, None)}
-        assert {row[-1] for row in rows(path, "accounts") if not row[0].startswith("@")} == {"customer"}
+        assert {row[-2:] for row in rows(path, "accounts") if not row[0].startswith("@")} == {("customer", 0)}
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations("sqlite"))
             tokens = conn.execute("SELECT name, creator_id, revoked_at IS NOT NULL, revoked_reason FROM api_tokens "

@@ -13,7 +13,10 @@ def test_is_alive(client):
 def test_balance_of_unknown_account_is_zero(client):
     response = client.get("/accounts/1234/balance")
     assert response.status_code == 200
-    assert response.get_data(as_text=True).strip() == '{"account_number":"1234","balance":0.0}'
+    # the original API's fields as it wrote them; held and available (holds) are new fields only
+    assert response.get_data(as_text=True).strip().startswith('{"account_number":"1234","available":1000.0,'
+                                                              '"balance":0.0,')
+    assert response.get_json() == {"account_number": "1234", "balance": 0, "held": 0, "available": 1000}
 
 
 def test_deposit_withdraw_and_refusal_exact_bodies(client, raw):
@@ -29,7 +32,8 @@ def test_deposit_withdraw_and_refusal_exact_bodies(client, raw):
     refused = client.post("/accounts/1234/withdraw", json={"amount": 1000})
     assert refused.status_code == 400
     assert refused.get_json() == {"detail": "Insufficient funds for withdrawal"}
-    assert client.get("/accounts/1234/balance").get_json() == {"account_number": "1234", "balance": -49.5}
+    assert client.get("/accounts/1234/balance").get_json() == {"account_number": "1234", "balance": -49.5,
+                                                              "held": 0, "available": 950.5}
     assert raw.journal_count() == 2
 
 

@@ -14,6 +14,7 @@ from atm_web.core.refusals import ControlCharacters
 from atm_web.customers import holders
 from atm_web.customers import records as customers
 from atm_web.customers.refusals import CustomerRefused, NeedsHolder, NeedsIdentityCheck
+from atm_web.ledger import holds
 from atm_web.ledger.refusals import DrawerNotOpen, InsufficientFunds, UnknownAccount
 from atm_web.serving import aio
 from atm_web.staff import login_sessions, tellers, tokens
@@ -36,6 +37,7 @@ IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read
               "wrong_token", "deactivated_admins_token"]
 SESSION_OK = {"teller", "supervisor", "admin"}
 
+API_PATHS = ("/accounts/", "/transfers", "/balances", "/transactions/", "/reports/", "/holds/")  # the JSON API's
 # (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
 LOGIN = "login"
 
@@ -69,6 +71,11 @@ ROUTES = [
     ("POST", "/accounts/A1/deposit", {"amount": 5}, api(200, 403)),
     ("POST", "/accounts/A1/withdraw", {"amount": 1}, api(200, 403)),
     ("POST", "/transfers", {"from_account": "A1", "to_account": "B1", "amount": 1}, api(200, 403)),
+    ("POST", "/accounts/A1/holds", {"amount": 1}, api(201, 403)),
+    ("GET", "/accounts/A1/holds", None, api(200)),
+    ("GET", "/holds/{hold}", None, api(200)),
+    ("POST", "/holds/{hold}/capture", {"amount": 1}, api(200, 403)),
+    ("POST", "/holds/{hold}/void", {}, api(200, 403)),
     ("GET", "/login", None, dict.fromkeys(IDENTITIES, 200)),
     ("POST", "/logout", {}, dict.fromkeys(IDENTITIES, 303)),
     ("GET", "/setup", None, dict.fromkeys(IDENTITIES, 404)),
@@ -77,6 +84,7 @@ ROUTES = [
     ("POST", "/login", {"username": "ada", "password": "not the password"}, dict.fromkeys(IDENTITIES, 401)),
     ("GET", "/", None, html(200, 200)),
     ("GET", "/teller/accounts/A1", None, html(200, 200)),
+    ("POST", "/teller/holds/{hold}/release", {"note": "the customer's card was cancelled"}, html(303, 403, 303)),
     ("GET", "/teller/accounts/NEW9/open?kind=deposit&amount=3&form_key=" + "d" * 32, None, html(200, 200)),
     ("POST", "/teller/transactions", {"account_number": "A1", "amount": "3", "deposit": "Deposit",
                                        "form_key": "b" * 32}, html(303, 303)),
@@ -143,7 +151,7 @@ def expected(route, identity):
     _method, path, _, table = route
     if identity in table:
         return table[identity]
-    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/", "/reports/")):
+    if path.startswith(API_PATHS):
         return 401
     return LOGIN
 
@@ -152,7 +160,7 @@ def snapshot(raw):
     """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
     state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
              for table in ("accounts", "journal", "tellers", "audit_log", "customers", "account_holders", "approvals",
-                  "large_cash")}
+                  "large_cash", "holds")}
     state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
                                    "revoked_reason FROM api_tokens ORDER BY id")
     return state
@@ -185,8 +193,9 @@ def _build_world(app, clock):
         threshold_cents=1_000_000))
     held = aio.run(approvals.hold(db, "overdraft_limit", people["tina"], clock(), None, account_number="A1",
                                   limit_cents=2000))
+    placed, _ = aio.run(holds.place(db, "A1", 500, 3600, "", "test", now=clock()))
     ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
-           "held": held.id}
+           "held": held.id, "hold": placed.id}
     return secrets_, sessions, ids
 
 
@@ -237,7 +246,7 @@ def test_access_matrix(world, raw, route, identity):
     path = path.format(**ids)
     want = expected(route, identity)
     before = snapshot(raw)
-    if path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/")) and method in ("POST", "PUT"):
+    if path.startswith(API_PATHS) and method in ("POST", "PUT"):
         response = clients[identity].open(path, method=method, json=body)
     else:
         response = clients[identity].open(path, method=method, data=body)
@@ -245,8 +254,7 @@ def test_access_matrix(world, raw, route, identity):
         assert response.status_code == 303 and "/login" in response.location, response.status_code
     else:
         assert response.status_code == want
-    if response.status_code == 401 and path.startswith(("/accounts/", "/transfers", "/balances", "/transactions/",
-                                                        "/reports/")):
+    if response.status_code == 401 and path.startswith(API_PATHS):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert response.get_json()["detail"]
     refused = want in (LOGIN, 401, 403, 404) or path in ("/logout", "/login")
@@ -287,12 +295,12 @@ def csrf_world(database, clock):
     tina = add_teller(app, "tina")
     token_id = aio.run(tokens.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
     client = log_in(app, app.test_client(), ada)
-    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1}
+    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1, "hold": 1}
     close_app(app)
 
 
 FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES
-              if m == "POST" and not p.startswith(("/accounts/", "/transfers", "/balances", "/transactions/"))]
+              if m == "POST" and not p.startswith(API_PATHS)]
 FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
 
 

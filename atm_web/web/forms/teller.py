@@ -2,7 +2,7 @@
 reversal, the large-cash identity check, and the holder of an account (teller_pages.py)."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
-from wtforms.validators import InputRequired, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
 
 from atm_web.core.money import InvalidAmount, to_cents
 from atm_web.core.rules import (
@@ -75,6 +75,14 @@ class ReversalForm(IdCheckFields, FlaskForm):
                          render_kw={"autocomplete": "off"})
     form_key = HiddenField()
     submit = SubmitField("Ask for the reversal")
+
+
+class ReleaseHoldForm(FlaskForm):
+    """A supervisor's release of a customer's hold, with the reason (audited)."""
+    note = StringField("Reason for the release", filters=[_stripped],
+                       validators=[DataRequired("Give the reason."), Length(max=REASON_MAX)],
+                       render_kw={"autocomplete": "off"})
+    submit = SubmitField("Release")
 
 
 class HolderForm(CustomerForm):
