@@ -77,11 +77,11 @@ def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_a
     field being the previous row's hash on the same account, and, for a row of double entry, its entry and
     business date last (a row written before double entry has neither and is hashed as it was). _APPEND computes
     the same in SQL; verify recomputes it here."""
-    fields = [previous, number, kind, amount_cents, balance_after_cents, created_at, actor,
-              "" if related_id is None else related_id, memo]
-    if entry_id is not None:
-        fields += [entry_id, business_date]
-    return hashlib.sha256("|".join(str(v) for v in fields).encode()).hexdigest()
+    related = "" if related_id is None else related_id
+    text = f"{previous}|{number}|{kind}|{amount_cents}|{balance_after_cents}|{created_at}|{actor}|{related}|{memo}"
+    if entry_id is not None:  # one f-string: each field as str() gives it (every verification hashes every row)
+        text = f"{text}|{entry_id}|{business_date}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def posting_stamp(db: Database, seconds: float | None) -> Stamp:

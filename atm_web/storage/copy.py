@@ -13,13 +13,13 @@ from atm_web.storage.sqlite import SQLiteDatabase
 
 # In the order their foreign keys need; settings is the target's own (MAX_DEBT of the configuration) but for the
 # business day, copied.
-TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "vault_movements", "closed_days", "idempotency_keys",
-          "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log", "setup_code",
-          "customers", "account_holders", "approvals", "large_cash", "large_cash_checks", "customer_cash",
+TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "holds", "vault_movements", "closed_days",
+          "idempotency_keys", "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log",
+          "setup_code", "customers", "account_holders", "approvals", "large_cash", "large_cash_checks", "customer_cash",
           "customer_reads", "closing_cash", "chain_heads"]
 BATCH = 5000  # rows read, and sent, at a time
-WITH_TRIGGERS = ["journal", "audit_log", "customer_cash", "customer_reads"]
-WITH_IDENTITY = ["tellers", "journal", "vault_movements", "verifications", "login_attempts", "api_tokens",
+WITH_TRIGGERS = ["journal", "holds", "audit_log", "customer_cash", "customer_reads"]
+WITH_IDENTITY = ["tellers", "journal", "holds", "vault_movements", "verifications", "login_attempts", "api_tokens",
                  "audit_log", "customers", "approvals", "large_cash", "large_cash_checks", "customer_reads"]
 
 

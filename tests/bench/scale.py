@@ -17,7 +17,9 @@ Measured, per engine and size:
   end-of-day reports run (p95, ms);
 - start-up (the server's first /is_alive answer) and `flask init-db` with nothing to migrate (s);
 - `flask verify --full` (s, and its peak memory, MiB) and the default run after 1,000 more postings (s).
-Prints a table, and writes it as JSON to SCALE_OUT (default bench-scale.json).
+Prints a table, and writes it as JSON to SCALE_OUT (default bench-scale.json). SCALE_REUSE=folder keeps the SQLite
+ledgers built there (scale-N.db) and, on a later run, measures them again without building (the posting rates are
+measured only as a ledger is built).
 """
 import asyncio
 import json
@@ -56,6 +58,7 @@ LARGE = int(os.environ.get("SCALE_LARGE", "100000"))
 DAY = int(os.environ.get("SCALE_DAY", "50000"))
 ENGINES = os.environ.get("SCALE_ENGINES", "sqlite,postgresql").split(",")
 OUT = os.environ.get("SCALE_OUT", "bench-scale.json")
+REUSE = os.environ.get("SCALE_REUSE", "")  # a folder: SQLite ledgers built there are kept, and measured again later
 PG_SERVER = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 POSTINGS_PER_ACCOUNT = 5  # each: the customer's row and the bank's, so ten journal rows an account
 HISTORY_DAYS = 30
@@ -379,11 +382,21 @@ def operations(ledger: Ledger, server: Server) -> dict:
 
 
 def measure(engine: str, size: int, tmp: Path) -> dict:
+    if engine == "sqlite" and REUSE and (Path(REUSE) / f"scale-{size}.db").exists():
+        where = str(Path(REUSE) / f"scale-{size}.db")
+        say(f"{engine}, {size:,} accounts: the ledger built before at {where}")
+        ledger = Ledger(where, size)  # migrated to this version of the code, if it is older
+        ledger.customers = dict(aio.run(ledger.db.read(lambda conn: conn.fetchall(
+            "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number"))))
+        ledger.close()
+        return measure_built(engine, size, where, tmp, ledger, {})
     say(f"{engine}, {size:,} accounts: building")
     if engine == "postgresql":
         where, drop = postgres_database(PG_SERVER)
     else:
-        where, drop = str(tmp / f"scale-{size}.db"), (lambda: None)
+        folder = Path(REUSE) if REUSE else tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        where, drop = str(folder / f"scale-{size}.db"), (lambda: None)
     try:
         built = time.perf_counter()
         ledger = Ledger(where, size)
@@ -391,25 +404,33 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
         ledger.people()
         ledger.day_before()
         results = ledger.today()
-        rows = aio.run(ledger.db.read(lambda conn: conn.fetchall("SELECT count(*) FROM journal")))[0][0]
-        say(f"  built in {time.perf_counter() - built:,.0f} s: {rows:,} journal rows")
-        results["journal rows"] = rows
+        say(f"  built in {time.perf_counter() - built:,.0f} s")
         ledger.close()
-        server = Server(where, workers=2, log_path=tmp / f"server-{engine}-{size}.log")
-        started = time.perf_counter()
-        server.start(timeout=600)
-        results["start-up, until /is_alive answers (s)"] = time.perf_counter() - started
-        try:
-            server.create_token("scale")
-            results.update(http_measures(ledger, server))
-            ledger = Ledger(where, size)
-            results.update(operations(ledger, server))
-            ledger.close()
-        finally:
-            server.stop()
-        return results
+        return measure_built(engine, size, where, tmp, ledger, results)
     finally:
         drop()
+
+
+def measure_built(engine: str, size: int, where: str, tmp: Path, ledger: Ledger, results: dict) -> dict:
+    """Over HTTP and on the command line, on the ledger at `where` (built, or built before and kept)."""
+    probe = Ledger(where, size)
+    rows = aio.run(probe.db.read(lambda conn: conn.fetchall("SELECT max(id) FROM journal")))[0][0]
+    probe.close()
+    say(f"  {rows:,} journal rows: measuring")
+    results["journal rows"] = rows
+    server = Server(where, workers=2, log_path=tmp / f"server-{engine}-{size}.log")
+    started = time.perf_counter()
+    server.start(timeout=600)
+    results["start-up, until /is_alive answers (s)"] = time.perf_counter() - started
+    try:
+        server.create_token("scale")
+        results.update(http_measures(ledger, server))
+        ledger = Ledger(where, size)
+        results.update(operations(ledger, server))
+        ledger.close()
+    finally:
+        server.stop()
+    return results
 
 
 def write(table: dict) -> None:
@@ -425,12 +446,14 @@ def main():
             for size in (SMALL, LARGE):
                 table[f"{engine} {size}"] = measure(engine, size, Path(tmp))
                 write(table)  # each ledger's figures kept as soon as measured
-    names = list(next(iter(table.values())))
+    names = list(dict.fromkeys(name for results in table.values() for name in results))
     print()
     for engine in ENGINES:
         small, large = table[f"{engine} {SMALL}"], table[f"{engine} {LARGE}"]
         print(f"{engine}: {SMALL:,} accounts | {LARGE:,} accounts | growth")
         for name in names:
+            if name not in small or name not in large:
+                continue  # measured as a ledger is built: not for a ledger built before
             growth = large[name] / small[name] if small[name] else float("nan")
             print(f"  {name}: {small[name]:,.1f} | {large[name]:,.1f} | x{growth:.2f}")
     write(table)

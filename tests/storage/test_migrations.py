@@ -7,7 +7,7 @@ import pytest
 from atm_web.approvals import requests as approvals
 from atm_web.customers import holders
 from atm_web.customers import records as customers
-from atm_web.ledger import accounts, idempotency, reversals, verification
+from atm_web.ledger import accounts, holds, idempotency, reversals, verification
 from atm_web.serving import aio
 from atm_web.staff import login_sessions, tellers, tokens
 from atm_web.storage.migrate import migrations
@@ -16,7 +16,7 @@ from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new
 
 RELEASE_DUMP = ROOT / "tests" / "fixtures" / "ledger_release_8398747.sql"
 TABLES = ["accounts", "journal", "tellers", "api_tokens", "audit_log", "idempotency_keys", "sessions", "login_locks",
-          "customers", "account_holders", "approvals"]
+          "customers", "account_holders", "approvals", "holds"]
 
 
 def old_ledger(path):
@@ -128,6 +128,10 @@ def populated(path, clock):
                                                                     "US", "1 Main Street", "+1 555 0100"),
                                   "teller:ada", clock(), threshold_cents=1_000_000))
     aio.run(approvals.hold(db, "overdraft_limit", ada, clock(), None, account_number="C1", limit_cents=5000))
+    aio.run(holds.place(db, "C3", 500, 600, "pump 4", "token:x", idempotency.Once("s", "h1", "f", clock()),
+                        now=clock()))
+    captured, _ = aio.run(holds.place(db, "C4", 700, 600, "", "token:x", now=clock()))
+    aio.run(holds.capture(db, captured.id, 300, "token:x", now=clock()))  # two journal rows
     return app
 
 
@@ -137,19 +141,21 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
     try:
         result = app.test_cli_runner().invoke(args=["copy-ledger", "--to", postgres_target])
         assert result.exit_code == 0, result.output
-        assert "OK: the copy verifies: 66 journal rows" in result.output
+        assert "OK: the copy verifies: 68 journal rows" in result.output
         raw = Raw(postgres_target)
         for table in TABLES:  # every row, whatever order each engine gives rows of equal keys
             assert sorted(raw.rows(f"SELECT * FROM {table}"), key=repr) == sorted(
                 (tuple(row) for row in rows(path, table)), key=repr), table
-        assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 66)]
+        assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 68)]
     finally:
         close_app(app)
     on_postgres = make_app(postgres_target, CLOCK=clock)  # the branch, moved: it goes on where it stopped
     try:
         db = on_postgres.extensions["atm_db"]
         tx = aio.run(accounts.deposit(db, "C1", 100, "teller:ada"))
-        assert tx.id == 67 and aio.run(verification.verify(db)) == ([], 68)
+        assert tx.id == 69 and aio.run(verification.verify(db)) == ([], 70)
+        placed, _ = aio.run(holds.place(db, "C1", 100, 600, "", "token:x"))  # ids go on after the copied holds
+        assert placed.id == 3
         assert aio.run(tellers.find_teller(db, "ada"))[0].is_admin
     finally:
         close_app(on_postgres)
@@ -162,7 +168,7 @@ def test_copy_ledger_refuses_a_target_that_holds_data(tmp_path, clock, postgres_
         assert runner.invoke(args=["copy-ledger", "--to", postgres_target]).exit_code == 0
         before = Raw(postgres_target).journal_count()
         again = runner.invoke(args=["copy-ledger", "--to", postgres_target])
-        assert again.exit_code != 0 and "12 in accounts, 66 in journal" in again.output
+        assert again.exit_code != 0 and "12 in accounts, 68 in journal, 2 in holds" in again.output
         assert Raw(postgres_target).journal_count() == before
         bad = runner.invoke(args=["copy-ledger", "--to", "mysql://h/d"])
         assert bad.exit_code != 0 and "--to='mysql://h/d' is not valid" in bad.output
