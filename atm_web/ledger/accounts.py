@@ -293,11 +293,12 @@ async def check_limit_in(conn, number: str, limit_cents: int | None, now: float)
     is not below that. Its holds past their time are recorded expired first."""
     if not await account_open_in(conn, number):
         raise AccountNotFound(number)
-    await expire_due_in(conn, number, journal_time(now))
-    (owed,), = await conn.fetchall("SELECT held_cents - balance_cents FROM accounts WHERE account_number = ?",
-                                   (number,))
-    if limit_cents is not None and owed > limit_cents:
-        raise LimitBelowDebt(owed)
+    async with conn.savepoint():  # refused: the expiries recorded first are undone too
+        await expire_due_in(conn, number, journal_time(now))
+        (owed,), = await conn.fetchall("SELECT held_cents - balance_cents FROM accounts WHERE account_number = ?",
+                                       (number,))
+        if limit_cents is not None and owed > limit_cents:
+            raise LimitBelowDebt(owed)
     return owed
 
 

@@ -10,7 +10,8 @@ withdrawals on one account can never overspend it. Each hold then ends exactly o
 - expired: released at its expiry time. From that moment reads leave it out (they subtract what is past its time
   from held), and it cannot be captured. It is recorded expired by the first write that touches it: a posting
   that takes money out of the account (the database's trigger, in the posting's own statement, at the posting's
-  time), a hold placed on the account, a capture or void of it, a limit set. No sweep is needed for correctness;
+  time), a hold placed on the account, a capture or void of it, a limit set (each when it succeeds: a refused
+  write leaves nothing behind, its expiries included). No sweep is needed for correctness;
   a hold nobody touches stays 'pending' in its row, past its time, and every read shows it expired.
 
 Times are journal_time text (UTC, to the microsecond), compared as text with a posting's created_at; `now` is the
@@ -130,11 +131,12 @@ async def place(db: Database, number: str, amount_cents: int, expires_in_s: int,
         if not await account_open_in(conn, number):
             raise AccountNotFound(number)
         await conn.lock_accounts((number,))
-        await expire_due_in(conn, number, at)
-        async with ledger_refusals(conn):  # balance_within_limit: InsufficientFunds
-            (hold_id,), = await conn.fetchall(
-                "INSERT INTO holds (account_number, amount_cents, created_at, expires_at, actor, memo) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (number, amount_cents, at, until, actor, memo))
+        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+            await expire_due_in(conn, number, at)
+            async with ledger_refusals(conn):  # balance_within_limit: InsufficientFunds
+                (hold_id,), = await conn.fetchall(
+                    "INSERT INTO holds (account_number, amount_cents, created_at, expires_at, actor, memo) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (number, amount_cents, at, until, actor, memo))
         return await _hold_in(conn, hold_id)
 
     result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
@@ -153,11 +155,11 @@ async def capture(db: Database, hold_id: int, amount_cents: int | None, actor: s
     await purge_expired_keys(db, once)
 
     async def apply(conn):
-        hold = await _claim_in(conn, hold_id, stamp.created_at)
-        amount = hold.amount_cents if amount_cents is None else amount_cents
-        if amount > hold.amount_cents:
-            raise CaptureAboveHold(hold.amount_cents)
-        async with conn.savepoint():
+        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+            hold = await _claim_in(conn, hold_id, stamp.created_at)
+            amount = hold.amount_cents if amount_cents is None else amount_cents
+            if amount > hold.amount_cents:
+                raise CaptureAboveHold(hold.amount_cents)
             await conn.execute("UPDATE holds SET status = 'captured', ended_at = ?, ended_by = ?, captured_cents = ? "
                                "WHERE id = ?", (stamp.created_at, actor, amount, hold_id))
             row, _ = await append_entry(conn, [(hold.account_number, "withdrawal", amount, f"hold {hold_id}"),
@@ -184,9 +186,10 @@ async def void(db: Database, hold_id: int, actor: str, once: Once | None = None,
     await purge_expired_keys(db, once)
 
     async def apply(conn):
-        await _claim_in(conn, hold_id, at)
-        await conn.execute("UPDATE holds SET status = 'voided', ended_at = ?, ended_by = ?, note = ? WHERE id = ?",
-                           (at, actor, note, hold_id))
+        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+            await _claim_in(conn, hold_id, at)
+            await conn.execute("UPDATE holds SET status = 'voided', ended_at = ?, ended_by = ?, note = ? "
+                               "WHERE id = ?", (at, actor, note, hold_id))
         hold = await _hold_in(conn, hold_id)
         if note:
             await audit.record(conn, now, actor, "hold released", hold.account_number,

@@ -19,7 +19,7 @@ Measured, per engine and size:
 - `flask verify --full` (s, and its peak memory, MiB) and the default run after 1,000 more postings (s).
 Prints a table, and writes it as JSON to SCALE_OUT (default bench-scale.json). SCALE_REUSE=folder keeps the SQLite
 ledgers built there (scale-N.db) and, on a later run, measures them again without building (the posting rates are
-measured only as a ledger is built).
+measured only as a ledger is built); for PostgreSQL, the kept SQLite ledgers are moved there by `flask copy-ledger`.
 """
 import asyncio
 import json
@@ -390,6 +390,8 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
             "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number"))))
         ledger.close()
         return measure_built(engine, size, where, tmp, ledger, {})
+    if engine == "postgresql" and REUSE and (Path(REUSE) / f"scale-{size}.db").exists():
+        return copied_to_postgresql(Path(REUSE) / f"scale-{size}.db", size, tmp)
     say(f"{engine}, {size:,} accounts: building")
     if engine == "postgresql":
         where, drop = postgres_database(PG_SERVER)
@@ -407,6 +409,29 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
         say(f"  built in {time.perf_counter() - built:,.0f} s")
         ledger.close()
         return measure_built(engine, size, where, tmp, ledger, results)
+    finally:
+        drop()
+
+
+def copied_to_postgresql(path: Path, size: int, tmp: Path) -> dict:
+    """The SQLite ledger kept at `path`, moved to a new PostgreSQL database by `flask copy-ledger` (every row and
+    hash as it is, verified there), then measured: building it through the app one posting at a time would take
+    hours on PostgreSQL here."""
+    where, drop = postgres_database(PG_SERVER)
+    try:
+        say(f"postgresql, {size:,} accounts: copying the ledger built at {path}")
+        env = {**os.environ, "DB_PATH": str(path), "SECRET_KEY": SECRET}
+        env.pop("DATABASE_URL", None)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "flask", "--app", "atm_web", "copy-ledger", "--to", where],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=7200)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        say(f"  copied and verified in {time.perf_counter() - started:,.0f} s")
+        ledger = Ledger(where, size)
+        ledger.customers = dict(aio.run(ledger.db.read(lambda conn: conn.fetchall(
+            "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number"))))
+        ledger.close()
+        return measure_built("postgresql", size, where, tmp, ledger, {})
     finally:
         drop()
 

@@ -128,14 +128,16 @@ def test_a_hold_past_its_time_is_not_counted_nor_capturable_and_is_recorded_expi
     assert late.status_code == 409 and late.get_json()["status"] == "expired"
 
 
-def test_a_capture_after_the_expiry_time_is_refused_and_records_the_expiry(client, clock, raw):
+def test_a_capture_after_the_expiry_time_is_refused_and_the_next_hold_records_the_expiry(client, clock, raw):
     opened(client, "H7")
     hold_id = hold(client, "H7", 5, expires_in=30).get_json()["hold_id"]
     clock.advance(31)
     refused = client.post(f"/holds/{hold_id}/capture")
     assert refused.status_code == 409 and refused.get_json()["status"] == "expired"
-    assert raw.rows("SELECT status FROM holds") == [("expired",)]
-    assert raw.scalar("SELECT held_cents FROM accounts WHERE account_number = 'H7'") == 0
+    assert raw.rows("SELECT status FROM holds") == [("pending",)]  # a refused write leaves nothing behind
+    assert hold(client, "H7", 1100).status_code == 201  # fits only once the expired one is released
+    assert raw.rows("SELECT status, ended_by FROM holds ORDER BY id") == [("expired", "expiry"), ("pending", None)]
+    assert raw.scalar("SELECT held_cents FROM accounts WHERE account_number = 'H7'") == 110000
 
 
 def test_captures_at_once_post_once(app, raw):
@@ -228,3 +230,15 @@ def test_the_account_page_shows_what_is_held_and_a_supervisor_releases_a_hold_wi
     again = sam.post(f"/teller/holds/{placed.id}/release", data={"note": "again"})
     assert again.status_code == 303  # refused (it ended already), shown on the account page
     assert "Held</dt><dd>0.00" in sam.get("/teller/accounts/HD").get_data(as_text=True)
+
+
+def test_a_deposit_on_an_account_deeper_than_max_debt_with_a_hold_is_taken_and_its_limit_shrinks_holds_counted(db):
+    aio.run(accounts.deposit(db, "HE", 10_000, "test"))
+    aio.run(accounts.set_overdraft_limit(db, "HE", 300_000, "test"))
+    aio.run(accounts.withdraw(db, "HE", 250_000, "test"))  # balance -2,400.00
+    aio.run(holds.place(db, "HE", 50_000, 600, "", "test"))
+    assert aio.run(accounts.set_overdraft_limit(db, "HE", None, "test")).overdraft_limit_cents == 290_000
+    aio.run(accounts.deposit(db, "HE", 10_000, "test"))  # never refused because of a hold
+    account = aio.run(accounts.get_account(db, "HE"))
+    assert (account.balance_cents, account.held_cents, account.overdraft_limit_cents) == (-230_000, 50_000, 280_000)
+    assert account.available_cents == 0
