@@ -28,7 +28,8 @@ def server(tmp_path_factory):
 def test_original_readme_examples(server):
     """The original README's curl examples, as HTTP requests, with their exact bodies."""
     assert server.request("GET", "/is_alive") == (200, {"active": "true"})
-    assert server.request("GET", "/accounts/1234/balance") == (200, {"account_number": "1234", "balance": 0.0})
+    assert server.request("GET", "/accounts/1234/balance") == (200, {"account_number": "1234", "balance": 0.0,
+                                                                  "held": 0.0, "available": 1000.0})
     status, body = server.request("POST", "/accounts/1234/deposit", {"amount": 100})
     assert status == 200 and {k: body[k] for k in ("account_number", "deposited_amount", "balance", "status")} \
         == {"account_number": "1234", "deposited_amount": 100, "balance": 100, "status": "success"}
