@@ -38,7 +38,8 @@ def test_original_readme_examples(server):
         == {"account_number": "1234", "withdrawn_amount": 50, "balance": 50, "status": "success"}
     assert server.request("POST", "/accounts/1234/withdraw", {"amount": 2000}) == \
         (400, {"detail": "Insufficient funds for withdrawal"})
-    assert server.request("GET", "/accounts/1234/balance") == (200, {"account_number": "1234", "balance": 50})
+    assert server.request("GET", "/accounts/1234/balance") == (200, {"account_number": "1234", "balance": 50,
+                                                                  "held": 0, "available": 1050})
     status, body = server.request("POST", "/accounts/1234/deposit", {"amount": -1})
     assert status == 422 and "detail" in body
 
