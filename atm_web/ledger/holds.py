@@ -25,10 +25,10 @@ from atm_web.core.refusals import check_amount
 from atm_web.core.rules import CLEARING
 from atm_web.ledger.idempotency import Once, Replay, at_most_once, purge_expired_keys
 from atm_web.ledger.journal import (
-    TX_COLUMNS,
     Transaction,
     account_open_in,
     append_entry,
+    get_transaction,
     ledger_refusals,
     posting_stamp,
 )
@@ -171,9 +171,7 @@ async def capture(db: Database, hold_id: int, amount_cents: int | None, actor: s
     result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
     if isinstance(result, Replay):
         hold = await _replayed_hold(db, result)
-        rows = await db.read(lambda conn: conn.fetchall(
-            f"SELECT {TX_COLUMNS} FROM journal WHERE id = ?", (hold.transaction_id,)))
-        return Captured(hold, replace(Transaction(*rows[0]), replayed=True))
+        return Captured(hold, replace(await get_transaction(db, hold.transaction_id), replayed=True))
     return result
 
 

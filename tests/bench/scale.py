@@ -52,6 +52,7 @@ from atm_web.staff import tellers
 from atm_web.staff.tellers import hash_password
 from tests.bench.bench import postgres_database
 from tests.e2e.server import ROOT, Server
+from tests.e2e.server import logged_in as browser_login
 
 SMALL = int(os.environ.get("SCALE_SMALL", "10000"))
 LARGE = int(os.environ.get("SCALE_LARGE", "100000"))
@@ -239,33 +240,9 @@ LAST = ["Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", 
 
 # Over HTTP
 
-def _cookies(response, jar: dict) -> str:
-    for header in response.headers.get_all("Set-Cookie") or []:
-        name, _, value = header.split(";")[0].partition("=")
-        jar[name.strip()] = value
-    return "; ".join(f"{k}={v}" for k, v in jar.items())
-
-
 def logged_in(server, name) -> tuple[str, str]:
     """A browser session's cookie, after a real login, and its forms' CSRF token."""
-    conn, jar = server.connection(), {}
-    conn.request("GET", "/login")
-    page = conn.getresponse()
-    html = page.read().decode()
-    cookie = _cookies(page, jar)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    conn.request("POST", "/login", body=urllib.parse.urlencode({"csrf_token": csrf, "username": name,
-                                                                "password": PASSWORD}),
-                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
-    answer = conn.getresponse()
-    answer.read()
-    assert answer.status == 303, answer.status
-    cookie = _cookies(answer, jar)
-    conn.request("GET", "/", headers={"Cookie": cookie})
-    page = conn.getresponse()
-    html = page.read().decode()
-    conn.close()
-    return _cookies(page, jar), re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    return browser_login(server, name, PASSWORD)
 
 
 def timed(server, method, path, cookie=None, body=None, token=True) -> tuple[float, int]:

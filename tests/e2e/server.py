@@ -2,12 +2,14 @@
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +142,35 @@ class Server:
         finally:
             if own:
                 conn.close()
+
+
+def _cookies(response, jar: dict) -> str:
+    for header in response.headers.get_all("Set-Cookie") or []:
+        name, _, value = header.split(";")[0].partition("=")
+        jar[name.strip()] = value
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def logged_in(server, name: str, password: str, page: str = "/") -> tuple[str, str]:
+    """(cookie, csrf token) of a browser session of this teller, after a real login: the token of `page`'s forms."""
+    conn, jar = server.connection(), {}
+    conn.request("GET", "/login")
+    answer = conn.getresponse()
+    html = answer.read().decode()
+    cookie = _cookies(answer, jar)
+    csrf = CSRF_FIELD.search(html).group(1)
+    conn.request("POST", "/login", body=urllib.parse.urlencode({"csrf_token": csrf, "username": name,
+                                                                "password": password}),
+                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    answer = conn.getresponse()
+    answer.read()
+    assert answer.status == 303, answer.status
+    cookie = _cookies(answer, jar)
+    conn.request("GET", page, headers={"Cookie": cookie})
+    answer = conn.getresponse()
+    html = answer.read().decode()
+    conn.close()
+    return _cookies(answer, jar), CSRF_FIELD.search(html).group(1)

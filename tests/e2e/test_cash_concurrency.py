@@ -3,7 +3,6 @@ per teller's login) and through the API (8 clients) at once. No cash is created 
 drawers end at what they held plus the acknowledged cash deposits minus the acknowledged cash withdrawals, each
 drawer at its own, clearing at minus the API's net, the ledger at zero, verify passing, and no 5xx."""
 import random
-import re
 import threading
 import time
 import urllib.parse
@@ -17,6 +16,7 @@ from atm_web.storage.postgresql import PostgresDatabase
 from atm_web.storage.sqlite import SQLiteDatabase
 
 from .server import Server, burst
+from .server import logged_in as browser_login
 from conftest import Raw, password_hash
 
 PASSWORD = "a long enough password"
@@ -45,33 +45,9 @@ def prepare(database) -> dict[str, str]:
     return aio.run(setup())
 
 
-def _cookies(response, jar: dict) -> str:
-    for header in response.headers.get_all("Set-Cookie") or []:
-        name, _, value = header.split(";")[0].partition("=")
-        jar[name.strip()] = value
-    return "; ".join(f"{k}={v}" for k, v in jar.items())
-
-
 def logged_in(server, name):
     """(cookie, csrf token) of a browser session of this teller."""
-    conn, jar = server.connection(), {}
-    conn.request("GET", "/login")
-    page = conn.getresponse()
-    html = page.read().decode()
-    cookie = _cookies(page, jar)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    conn.request("POST", "/login", body=urllib.parse.urlencode({"csrf_token": csrf, "username": name,
-                                                                "password": PASSWORD}),
-                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
-    answer = conn.getresponse()
-    answer.read()
-    assert answer.status == 303, answer.status
-    cookie = _cookies(answer, jar)
-    conn.request("GET", "/teller/accounts/K0", headers={"Cookie": cookie})
-    page = conn.getresponse()
-    html = page.read().decode()
-    conn.close()
-    return _cookies(page, jar), re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    return browser_login(server, name, PASSWORD, "/teller/accounts/K0")
 
 
 def test_cash_at_four_drawers_and_the_api_at_once_creates_or_loses_nothing(database, tmp_path):
