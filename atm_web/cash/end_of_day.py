@@ -20,7 +20,7 @@ from atm_web.core.refusals import InvalidDate
 from atm_web.core.rules import BANK_KINDS, BANK_PREFIX, DRAWER_PREFIX, VAULT
 from atm_web.ledger import days, journal
 from atm_web.ledger.day_check import DayCheck
-from atm_web.ledger.journal import Transaction
+from atm_web.ledger.journal import JournalRow
 from atm_web.storage import Database
 
 
@@ -95,9 +95,9 @@ class _Tally:
         self.by_teller: dict[str, list[int]] = {}
         self.per_hour: dict[str, list[int]] = {}
         self._hours: dict[str, int] = {}  # a UTC minute: its local hour (every zone's offset is whole minutes)
-        self._entry: list[Transaction] = []
+        self._entry: list[JournalRow] = []
 
-    def add(self, tx: Transaction) -> None:
+    def add(self, tx: JournalRow) -> None:
         if self._entry and tx.entry_id != self._entry[0].entry_id:
             self._close_entry()
         self._entry.append(tx)
@@ -155,8 +155,8 @@ async def report(db: Database, business_date: str) -> Report:
         tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone)
         check = DayCheck()
         moved: dict[str, int] = {}
-        async for row in days.rows_in(conn, business_date):
-            tx = check.add(row)
+        async for tx in days.rows_in(conn, business_date):
+            check.add(tx)
             tally.add(tx)
             if tx.account_number == VAULT or tx.account_number.startswith(DRAWER_PREFIX):
                 moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents

@@ -1,12 +1,13 @@
 """The check every verification makes of a journal row against the row before it on its account: its balance
 after follows from that row's, and its hash from that row's hash and its own fields (verification.py for the whole
 ledger, day_check.py for one day)."""
-from atm_web.ledger.journal import Transaction, row_hash
+from atm_web.ledger.journal import JournalRow, row_hash
 
 
-def row_problem(tx: Transaction, stored: str | None, previous_hash: str | None, previous_balance: int) -> str | None:
-    """What is wrong with the row tx (its stored hash `stored`), given the row before it on its account (its hash
-    and balance after; None and 0 for the first row): None when nothing is."""
+def row_problem(tx: JournalRow, previous_hash: str | None, previous_balance: int) -> str | None:
+    """What is wrong with the row tx, given the row before it on its account (its hash and balance after; None and
+    0 for the first row): None when nothing is."""
+    stored = tx.hash
     if tx.balance_after_cents != previous_balance + tx.signed_cents:
         return (f"journal row {tx.id}: balance after is {tx.balance_after_cents}, the journal sums to "
                 f"{previous_balance + tx.signed_cents}")

@@ -8,9 +8,8 @@ checked once the day is read, against the account's row just before it, all fetc
 follows the day (an entry per account and per transaction of the day), never the ledger.
 """
 from atm_web.ledger.chains import row_problem
-from atm_web.ledger.journal import TX_COLUMNS, Transaction
+from atm_web.ledger.journal import JournalRow
 
-ROW_COLUMNS = TX_COLUMNS + ", hash"  # what add() takes: a Transaction's columns and the row's hash
 _PAIRS_PER_READ = 400
 
 
@@ -20,37 +19,35 @@ class DayCheck:
     def __init__(self):
         self.rows = 0
         self._last: dict[str, tuple[str | None, int]] = {}  # account: (hash, balance after) of its last row so far
-        self._deferred: list[tuple[Transaction, str | None]] = []  # rows to check against the row just before them
+        self._deferred: list[JournalRow] = []  # rows to check against the row just before them
         self._entries: dict[int, list[int]] = {}  # entry: [sum, rows]
         self._problems: list[tuple[int, str]] = []
 
-    def add(self, row) -> Transaction:
-        """One row (ROW_COLUMNS); its Transaction."""
-        tx, stored = Transaction(*row[:-1]), row[-1]
+    def add(self, tx: JournalRow) -> None:
+        """The day's next row."""
         self.rows += 1
         before = self._last.get(tx.account_number)
-        if before is None or row_problem(tx, stored, *before) is not None:
-            self._deferred.append((tx, stored))
-        self._last[tx.account_number] = (stored, tx.balance_after_cents)
+        if before is None or row_problem(tx, *before) is not None:
+            self._deferred.append(tx)
+        self._last[tx.account_number] = (tx.hash, tx.balance_after_cents)
         entry = self._entries.setdefault(tx.entry_id or 0, [0, 0])
         entry[0] += tx.signed_cents
         entry[1] += 1
-        return tx
 
     async def finish(self, conn) -> list[str]:
         """The day's problems: rows that do not follow the row before them, transactions that do not balance."""
         for start in range(0, len(self._deferred), _PAIRS_PER_READ):
             batch = self._deferred[start:start + _PAIRS_PER_READ]
             values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(batch))
-            params = [value for tx, _ in batch for value in (tx.account_number, tx.id)]
+            params = [value for tx in batch for value in (tx.account_number, tx.id)]
             # one seek of journal_by_account per row for the row before it, then that row by its id
             before = {(number, row_id): (hash_, balance or 0) for number, row_id, hash_, balance in await conn.fetchall(
                 f"WITH f (n, row_id) AS (VALUES {values}) "
                 "SELECT f.n, f.row_id, j.hash, j.balance_after_cents FROM f LEFT JOIN journal j ON j.id = "
                 "(SELECT p.id FROM journal p WHERE p.account_number = f.n AND p.id < f.row_id ORDER BY p.id DESC "
                 "LIMIT 1)", params)}
-            for tx, stored in batch:
-                problem = row_problem(tx, stored, *before[(tx.account_number, tx.id)])
+            for tx in batch:
+                problem = row_problem(tx, *before[(tx.account_number, tx.id)])
                 if problem is not None:
                     self._problems.append((tx.id, problem))
         self._deferred = []

@@ -3,6 +3,7 @@ rows by id, by link and by account."""
 import contextlib
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from atm_web.core import clock
 from atm_web.core.clock import Stamp
@@ -68,6 +69,31 @@ class Transaction:
     @property
     def signed_cents(self) -> int:
         return self.amount_cents if self.is_credit else -self.amount_cents
+
+
+ROW_COLUMNS = TX_COLUMNS + ", hash"  # a JournalRow's
+
+
+class JournalRow(NamedTuple):
+    """A journal row as verification reads it (ROW_COLUMNS): a Transaction's fields and the row's stored hash. A
+    named tuple, made five times faster than a Transaction, for the reads that go through every row of a day or of
+    the ledger."""
+    id: int
+    account_number: str
+    kind: str
+    amount_cents: int
+    balance_after_cents: int
+    created_at: str
+    actor: str
+    related_id: int | None
+    memo: str
+    entry_id: int | None
+    business_date: str | None
+    hash: str | None
+
+    @property
+    def signed_cents(self) -> int:
+        return self.amount_cents if self.kind in CREDIT_KINDS else -self.amount_cents
 
 
 def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_after_cents: int, created_at: str,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from atm_web.core.clock import journal_time
 from atm_web.ledger.chains import row_problem
-from atm_web.ledger.journal import SIGNED_SQL, TX_COLUMNS, Transaction
+from atm_web.ledger.journal import SIGNED_SQL, TX_COLUMNS, JournalRow
 from atm_web.storage import Database
 
 PROBLEMS_KEPT = 100    # problems listed (the first journal rows first); the others are counted
@@ -119,13 +119,13 @@ class _Chain:
     balance: int
     sound: bool = True
 
-    def follow(self, tx: Transaction, stored: str | None) -> str | None:
+    def follow(self, tx: JournalRow) -> str | None:
         """The account's next row: what is wrong with it (None: nothing); the chain moves on to it either way."""
-        problem = row_problem(tx, stored, self.hash, self.balance)
+        problem = row_problem(tx, self.hash, self.balance)
         self.balance += tx.signed_cents
         self.last_id = tx.id
-        if stored is not None:
-            self.hash = stored
+        if tx.hash is not None:
+            self.hash = tx.hash
         self.sound = self.sound and problem is None
         return problem
 
@@ -154,7 +154,7 @@ class _Run:
         async for row in self.conn.stream(
                 f"SELECT {columns}, j.hash{head_columns} FROM journal j {head_join} "
                 f"WHERE j.id > ? AND j.id <= ? ORDER BY {order}", (self.since, self.through)):
-            tx, stored, head_id, head_hash, head_balance = Transaction(*row[:-4]), *row[-4:]
+            tx, (head_id, head_hash, head_balance) = JournalRow(*row[:-3]), row[-3:]
             if chain is None or tx.account_number != chain.number:
                 if chain is not None:
                     await self._account_done(chain)
@@ -164,7 +164,7 @@ class _Run:
             self.rows += 1
             if self.progress is not None and self.rows % PROGRESS_EVERY == 0:
                 self.progress(self.rows)
-            problem = chain.follow(tx, stored)
+            problem = chain.follow(tx)
             if problem is not None:
                 self.problems.add(problem, tx.id)
         if chain is not None:

@@ -16,6 +16,7 @@ from atm_web.storage.migrate import migrations
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
+STREAM_CHUNK = 1000  # rows a stream reads at a time
 # SQLite names the columns of a violated unique index, not the index: the names PostgreSQL reports instead.
 UNIQUE_INDEXES = {"journal.related_id": "journal_one_reversal", "tellers.username": "tellers_username_key",
                   "api_tokens.token_hash": "api_tokens_token_hash_key"}
@@ -50,9 +51,18 @@ class SQLiteConnection(Connection):
             raise _integrity_error(error) from None
 
     async def stream(self, sql, params=()):
+        # in chunks, the next one read while this one is used (SQLite steps without the GIL): a day's 100,000 rows
+        # in 100 trips to the connection's thread rather than aiosqlite's 1,600
         async with self.raw.execute(sql, params) as cursor:
-            async for row in cursor:
-                yield row
+            ahead = asyncio.ensure_future(cursor.fetchmany(STREAM_CHUNK))
+            try:
+                while rows := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetchmany(STREAM_CHUNK))
+                    for row in rows:
+                        yield row
+            finally:
+                with contextlib.suppress(Exception):
+                    await ahead  # never close the cursor under a read in flight
 
     def refusable(self):
         return contextlib.nullcontext()  # a refused statement undoes only itself; the transaction goes on

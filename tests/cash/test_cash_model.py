@@ -1,10 +1,12 @@
 """Cash model: hypothesis drives drawers, the vault and customers at random against a plain model, on each engine.
 
 Rules: shipments into the vault, drawer opens with random counts, cash deposits and withdrawals at several drawers,
-transfers, API deposits, reversals (of cash: through the drawer of the teller who asks), vault movements, blind
-closes with random counts and sign-offs. After every step: each open drawer's expected cash (the model's) equals its
-account's balance, every transaction sums to zero, all balances sum to zero, no cash account holds less than
-nothing, and verify passes.
+transfers, API deposits, holds placed, captured (in full or in part) and voided between the cash (a hold counts
+against every withdrawal, transfer and reversal's debit, never against a deposit), reversals (of cash: through the
+drawer of the teller who asks), vault movements, blind closes with random counts and sign-offs. After every step:
+each open drawer's expected cash (the model's) equals its account's balance, each customer's balance and held equal
+the model's, every transaction sums to zero, all balances sum to zero, no cash account holds less than nothing, and
+verify passes.
 """
 import tempfile
 from pathlib import Path
@@ -16,9 +18,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from atm_web.cash import cash_desk, drawers, vault
 from atm_web.cash.refusals import DrawerRefused
-from atm_web.ledger import accounts, reversals, verification
+from atm_web.ledger import accounts, holds, reversals, verification
 from atm_web.ledger.accounts import LEDGER_STARTUP
-from atm_web.ledger.refusals import DrawerNotOpen, InsufficientFunds, NotEnoughCash
+from atm_web.ledger.refusals import AccountNotFound, DrawerNotOpen, HoldEnded, InsufficientFunds, NotEnoughCash
 from atm_web.serving import aio
 from atm_web.staff import tellers
 from atm_web.storage.postgresql import PostgresDatabase
@@ -59,6 +61,7 @@ class Cash(RuleBasedStateMachine):
         self.pending: dict[int, bool] = {}  # teller id -> waiting for a sign-off (session id)
         self.balance = dict.fromkeys(CUSTOMERS, 0)
         self.posted = []  # (tx id, [(customer, signed)], drawer teller id or None, cash signed for the drawer)
+        self.holds: dict[int, list] = {}  # hold id -> [customer, amount, status]
 
     def teardown(self):
         aio.run(self.db.close())
@@ -69,6 +72,13 @@ class Cash(RuleBasedStateMachine):
 
     def run(self, coroutine):
         return aio.run(coroutine)
+
+    def available(self, customer):
+        return self.balance[customer] - sum(h[1] for h in self.holds.values() if h[0] == customer
+                                            and h[2] == "pending")
+
+    def opened(self, customer):
+        return bool(self.raw.rows("SELECT 1 FROM accounts WHERE account_number = ?", (customer,)))
 
     def open_tellers(self):
         return [t for t in self.tellers if t.id in self.session and not self.pending.get(t.id)]
@@ -103,7 +113,7 @@ class Cash(RuleBasedStateMachine):
             self.balance[customer] += amount
             self.drawer[teller.id] += amount
             self.posted.append((tx.id, [(customer, amount)], teller.id, amount))
-        elif self.balance[customer] < amount:
+        elif self.available(customer) < amount:
             with pytest.raises(InsufficientFunds):
                 self.run(accounts.withdraw(self.db, customer, amount, teller.actor, counter=counter))
         elif self.drawer[teller.id] < amount:
@@ -123,12 +133,59 @@ class Cash(RuleBasedStateMachine):
 
     @rule(source=st.sampled_from(CUSTOMERS), to=st.sampled_from(CUSTOMERS), amount=amounts)
     def transfer(self, source, to, amount):
-        if source == to or self.balance[source] < amount:
+        if source == to or not self.opened(source):
+            return
+        if self.available(source) < amount:
+            with pytest.raises(InsufficientFunds):
+                self.run(accounts.transfer(self.db, source, to, amount, "token:script"))
             return
         debit, _ = self.run(accounts.transfer(self.db, source, to, amount, "token:script"))
         self.balance[source] -= amount
         self.balance[to] += amount
         self.posted.append((debit.id, [(source, -amount), (to, amount)], None, 0))
+
+    @rule(customer=st.sampled_from(CUSTOMERS), amount=amounts)
+    def place_hold(self, customer, amount):
+        place = lambda: self.run(holds.place(self.db, customer, amount, 600, "", "token:script"))  # noqa: E731
+        if not self.opened(customer):
+            with pytest.raises(AccountNotFound):  # opened by its first deposit
+                place()
+            return
+        if self.available(customer) < amount:
+            with pytest.raises(InsufficientFunds):
+                place()
+            return
+        hold, available = place()
+        self.holds[hold.id] = [customer, amount, "pending"]
+        assert available == self.available(customer)
+
+    @precondition(lambda self: self.holds)
+    @rule(data=st.data(), whole=st.booleans())
+    def capture_hold(self, data, whole):
+        hold_id = data.draw(st.sampled_from(sorted(self.holds)))
+        customer, amount, status = self.holds[hold_id]
+        part = None if whole else data.draw(st.integers(1, amount))
+        capture = lambda: self.run(holds.capture(self.db, hold_id, part, "token:script"))  # noqa: E731
+        if status != "pending":
+            with pytest.raises(HoldEnded):
+                capture()
+            return
+        done = capture()
+        self.holds[hold_id][2] = "captured"
+        self.balance[customer] -= part or amount
+        self.posted.append((done.transaction.id, [(customer, -(part or amount))], None, 0))
+
+    @precondition(lambda self: self.holds)
+    @rule(data=st.data())
+    def void_hold(self, data):
+        hold_id = data.draw(st.sampled_from(sorted(self.holds)))
+        void = lambda: self.run(holds.void(self.db, hold_id, "token:script"))  # noqa: E731
+        if self.holds[hold_id][2] != "pending":
+            with pytest.raises(HoldEnded):
+                void()
+            return
+        void()
+        self.holds[hold_id][2] = "voided"
 
     @precondition(lambda self: self.posted)
     @rule(data=st.data(), asker=st.integers(0, 2))
@@ -136,7 +193,7 @@ class Cash(RuleBasedStateMachine):
         """A reversal: of cash, asked by a teller and paid through their own drawer (never the original's, unless it
         is theirs); of a transfer or an API posting, through the API."""
         tx_id, legs, teller_id, cash = self.posted.pop(data.draw(st.integers(0, len(self.posted) - 1)))
-        short_customer = any(self.balance[c] < signed for c, signed in legs if signed > 0)
+        short_customer = any(self.available(c) < signed for c, signed in legs if signed > 0)
         if teller_id is None:
             attempt = reversals.reverse(self.db, tx_id, "model", self.boss.actor)
         else:
@@ -211,6 +268,9 @@ class Cash(RuleBasedStateMachine):
         assert all(balance <= 0 for balance in cash.values())  # no cash account below zero notes
         customers = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind = 'customer'"))
         assert {n: customers.get(n, 0) for n in CUSTOMERS} == self.balance
+        held = dict(self.raw.rows("SELECT account_number, held_cents FROM accounts WHERE kind = 'customer'"))
+        assert {n: held.get(n, 0) for n in CUSTOMERS} == {n: self.balance[n] - self.available(n) for n in CUSTOMERS}
+        assert dict(self.raw.rows("SELECT id, status FROM holds")) == {i: h[2] for i, h in self.holds.items()}
         assert self.raw.rows(f"SELECT entry_id FROM journal GROUP BY entry_id HAVING sum({SIGNED}) != 0") == []
         assert self.raw.scalar("SELECT coalesce(sum(balance_cents), 0) FROM accounts") == 0
         assert self.run(verification.verify(self.db))[0] == []

@@ -9,7 +9,7 @@ import pytest
 
 from atm_web.cash import drawers, end_of_day, vault
 from atm_web.cash.refusals import DrawerRefused
-from atm_web.ledger import accounts
+from atm_web.ledger import accounts, holds
 from atm_web.serving import aio
 from atm_web.storage.migrate import migrations
 
@@ -52,6 +52,19 @@ def test_the_report_shows_each_session_the_vault_totals_and_the_proof(db, run, d
     assert report.per_hour["teller:tina"][22] == 1 and report.per_hour["teller:tina"][23] == 4
     assert report.balanced and report.cash_agrees and report.verify_problems == [] and report.sound
     assert report.status == "open" and report.cash_held_cents == 102000
+
+
+def test_a_hold_captured_counts_as_a_withdrawal_by_its_captured_amount_a_hold_or_a_void_as_nothing(db, run, day,
+                                                                                                   clock):
+    placed, _ = run(holds.place(db, "C2", 800, 600, "pump 4", "token:fuel", now=clock()))
+    run(holds.capture(db, placed.id, 650, "token:fuel", now=clock()))
+    voided, _ = run(holds.place(db, "C2", 100, 600, "", "token:fuel", now=clock()))
+    run(holds.void(db, voided.id, "token:fuel", now=clock()))
+    run(holds.place(db, "C2", 50, 600, "", "token:fuel", now=clock()))  # still pending at the report
+    report = run(end_of_day.report(db, "2023-11-14"))
+    assert report.by_kind["withdrawal"] == (2, 2000 + 650)
+    assert report.by_teller["token:fuel"] == (1, 650)
+    assert report.balanced and report.cash_agrees and report.verify_problems == [] and report.sound
 
 
 def test_close_the_day_waits_for_every_drawer_then_records_the_csv_digest(app, clock, db, raw, run, day):
