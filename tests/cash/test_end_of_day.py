@@ -258,6 +258,24 @@ def test_the_reports_verification_catches_an_edited_row_of_its_day(db, raw, run,
     assert not report.sound
 
 
+def test_a_day_over_more_accounts_than_one_lookup_takes_checks_each_first_row_against_the_row_before(
+        clock, db, raw, run, day):
+    """Each account's first row of the day is checked against its row of a day before, looked up a few hundred
+    at a time (on SQLite, while the next rows are read): 1,000 accounts, rows edited in the first, a middle and the
+    last batch, each named once, in order."""
+    numbers = [f"W{i:04d}" for i in range(1000)]
+    for number in numbers:
+        run(accounts.deposit(db, number, 100, "token:nightly", now=clock() - 86400))  # the 13th
+    for number in numbers:
+        run(accounts.deposit(db, number, 100, "token:nightly", now=clock()))
+    assert run(end_of_day.report(db, "2023-11-14")).verify_problems == []
+    edited = [raw.scalar(f"SELECT max(id) FROM journal WHERE account_number = '{numbers[i]}'") for i in (3, 555, 999)]
+    raw.without_immutability(f"UPDATE journal SET balance_after_cents = 201 WHERE id IN {tuple(edited)}")
+    report = run(end_of_day.report(db, "2023-11-14"))
+    assert report.verify_problems == [f"journal row {row}: balance after is 201, the journal sums to 200"
+                                      for row in edited]
+
+
 def test_a_row_of_the_day_after_a_row_of_another_date_is_checked_against_it(app, clock, db, raw, run, day):
     """A server whose clock ran behind, around midnight: a row of the 15th between two of the 14th on one account.
     Each row of the day is still checked against the row just before it on its account."""
