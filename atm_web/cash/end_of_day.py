@@ -153,19 +153,15 @@ async def report(db: Database, business_date: str) -> Report:
         day_sessions = await sessions_in(conn, "s.business_date = ? ORDER BY s.id", (business_date,))
         opening = await days.opening_cash_in(conn, business_date)
         tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone)
-        check = DayCheck(conn)
+        check = DayCheck(await days.rows_before_in(conn, business_date))
         moved: dict[str, int] = {}
-        try:
-            async for tx in days.rows_in(conn, business_date):
-                check.add(tx)
-                tally.add(tx)
-                if tx.account_number == VAULT or tx.account_number.startswith(DRAWER_PREFIX):
-                    moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents
-        except BaseException:
-            await check.abandon()
-            raise
+        async for tx in days.rows_in(conn, business_date):
+            check.add(tx)
+            tally.add(tx)
+            if tx.account_number == VAULT or tx.account_number.startswith(DRAWER_PREFIX):
+                moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents
         tally.done()
-        problems = await check.finish()
+        problems = await check.finish(conn)
         held = await days.closing_cash_in(conn, business_date, bool(closed))
         return closed, tally, check, problems, opening, moved, held
 

@@ -32,6 +32,17 @@ async def rows_in(conn, day: str):
             yield JournalRow(*row)
 
 
+async def rows_before_in(conn, day: str) -> dict[str, tuple[str | None, int]]:
+    """For each account with rows of the day: the hash and balance after of its row just before its first of the
+    day (None and 0 for an account opened that day). One statement: the day's accounts through its date's index,
+    then one seek of journal_by_account each."""
+    return {number: (hash_, balance or 0) for number, hash_, balance in await conn.fetchall(
+        "SELECT f.account_number, j.hash, j.balance_after_cents FROM "
+        "(SELECT account_number, min(id) AS first_id FROM journal WHERE business_date = ? GROUP BY account_number) f "
+        "LEFT JOIN journal j ON j.id = (SELECT p.id FROM journal p WHERE p.account_number = f.account_number "
+        "AND p.id < f.first_id ORDER BY p.id DESC LIMIT 1)", (day,))}
+
+
 async def row_count_in(conn, day: str) -> int:
     (count,), = await conn.fetchall("SELECT COUNT(*) FROM journal WHERE business_date = ?", (day,))
     return count

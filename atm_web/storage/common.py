@@ -69,11 +69,6 @@ class IntegrityError(Exception):
 class Connection:
     """One engine connection, as ops see it: the same calls and placeholders (`?` or `:name`) on both engines."""
 
-    # whether other statements may be sent while a stream of this connection is being read (SQLite: they queue on
-    # the connection's thread and run there while this one works through the rows); PostgreSQL's protocol takes
-    # one at a time
-    reads_beside_a_stream = False
-
     def __init__(self):
         self._depth = 0
 

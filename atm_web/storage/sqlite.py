@@ -34,8 +34,6 @@ def _integrity_error(error: sqlite3.IntegrityError) -> IntegrityError:
 class SQLiteConnection(Connection):
     """An aiosqlite connection behind the engine-neutral calls (sqlite3 takes `?` and `:name` itself)."""
 
-    reads_beside_a_stream = True
-
     def __init__(self, raw: aiosqlite.Connection):
         super().__init__()
         self.raw = raw
