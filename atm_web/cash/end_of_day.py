@@ -114,16 +114,23 @@ class _Tally:
 
     def _close_entry(self) -> None:
         rows, self._entry = self._entry, []
-        customer = [r for r in rows if not r.account_number.startswith(BANK_PREFIX)]
         actor = rows[0].actor
-        teller = self.by_teller.setdefault(actor, [0, 0])
+        teller = self.by_teller.get(actor)
+        if teller is None:
+            teller = self.by_teller[actor] = [0, 0]
+            self.per_hour[actor] = [0] * 24
         teller[0] += 1
-        self.per_hour.setdefault(actor, [0] * 24)[self._hour(rows[0].created_at)] += 1
-        for r in customer:
+        self.per_hour[actor][self._hour(rows[0].created_at)] += 1
+        customer = False
+        for r in rows:
+            if r.account_number.startswith(BANK_PREFIX):
+                continue
+            customer = True
             kind = self.by_kind.setdefault(r.kind, [0, 0])
             kind[0] += 1
             kind[1] += r.amount_cents
-        teller[1] += sum(r.amount_cents for r in customer if r.kind != "transfer_in")
+            if r.kind != "transfer_in":
+                teller[1] += r.amount_cents
         for r in rows:
             line = self.lines.get(r.account_number)
             if line is None or r.kind not in BANK_KINDS or r.memo in (OPENING_MEMO, CLOSING_MEMO):
