@@ -54,6 +54,10 @@ async def copy_ledger(source: SQLiteDatabase, target: PostgresDatabase, progress
                 await conn.raw.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
+        # the tables just filled, vacuumed and their statistics taken now rather than at autovacuum's next visit:
+        # without them the first reports of a large ledger take plans made for empty tables, and every index-only
+        # scan reads the table too (no page is marked all-visible yet)
+        await conn.raw.execute("VACUUM (ANALYZE)")
         return copied
     finally:
         await conn.raw.close()

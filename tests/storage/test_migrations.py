@@ -147,6 +147,9 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
             assert sorted(raw.rows(f"SELECT * FROM {table}"), key=repr) == sorted(
                 (tuple(row) for row in rows(path, table)), key=repr), table
         assert raw.rows("SELECT actor, ok, rows_checked FROM verifications") == [("cli copy-ledger", 1, 68)]
+        # vacuumed and analysed at once: the planner's statistics, and the pages marked all-visible
+        assert raw.rows("SELECT relname FROM pg_stat_user_tables WHERE relname IN ('journal', 'accounts') "
+                        "AND (last_vacuum IS NULL OR last_analyze IS NULL)") == []
     finally:
         close_app(app)
     on_postgres = make_app(postgres_target, CLOCK=clock)  # the branch, moved: it goes on where it stopped
