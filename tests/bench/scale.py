@@ -4,7 +4,8 @@ measured at both in one run, with its growth factor (large over small).
 Each ledger: SCALE_SMALL and SCALE_LARGE customer accounts (default 10,000 and 100,000), ten journal rows per
 account (the customer's and the bank's side of five postings, spread over thirty past days), a customer for one
 account in ten, and a day before that was closed with drawers; then today: SCALE_DAY cash transactions (default
-50,000) at four tellers' drawers, on the accounts that have a customer (the large-cash rule at work). Everything is
+50,000) at four tellers' drawers, on SCALE_DAY_ACCOUNTS accounts that have a customer (default 1,000, spread through
+the ledger: the same day, as broad, at both sizes; the large-cash rule at work). Everything is
 written by the app's code (postings, customers, holders, drawers, Close the day), so hash chains hold and verify
 passes. SCALE_ENGINES picks the engines (default sqlite,postgresql; PostgreSQL at DATABASE_URL, default
 postgresql://postgres@127.0.0.1:5432/test, a new database per ledger, dropped after).
@@ -57,6 +58,8 @@ from tests.e2e.server import logged_in as browser_login
 SMALL = int(os.environ.get("SCALE_SMALL", "10000"))
 LARGE = int(os.environ.get("SCALE_LARGE", "100000"))
 DAY = int(os.environ.get("SCALE_DAY", "50000"))
+# the customer accounts the day's cash goes to, spread through the ledger: the same day's breadth at both sizes
+DAY_ACCOUNTS = int(os.environ.get("SCALE_DAY_ACCOUNTS", "1000"))
 ENGINES = os.environ.get("SCALE_ENGINES", "sqlite,postgresql").split(",")
 OUT = os.environ.get("SCALE_OUT", "bench-scale.json")
 REUSE = os.environ.get("SCALE_REUSE", "")  # a folder: SQLite ledgers built there are kept, and measured again later
@@ -146,6 +149,7 @@ class Ledger:
                 self.customers.update(await db.write(op))
         aio.run(make())
         self.held = list(self.customers)
+        self.day_accounts = self.held[::max(1, len(self.held) // DAY_ACCOUNTS)][:DAY_ACCOUNTS]
         say(f"  people: {len(self.customers):,} customers, holders of as many accounts")
 
     def day_before(self):
@@ -173,7 +177,7 @@ class Ledger:
 
     def _cash_op(self, at, id_check=None, number=None, kind=None, cents=None):
         teller = self.rng.choice(self.tellers)
-        number = number or self.rng.choice(self.held)
+        number = number or self.rng.choice(self.day_accounts)
         kind = kind or ("deposit" if self.rng.random() < 0.6 else "withdrawal")
         cents = cents or self.rng.randint(10_00, 200_00)  # a teller's everyday cash: rarely above CTR_THRESHOLD
         return cash_desk.CashPosting(number, kind, cents, teller.actor, stamp(at, self.db.branch_timezone),
@@ -207,7 +211,7 @@ class Ledger:
                                               drawer=self.open[who.username].account_number, now=time.time(),
                                               id_check=IdCheck(holder, who.actor))
 
-        jobs = [(self.rng.choice(self.held), "deposit" if self.rng.random() < 0.6 else "withdrawal",
+        jobs = [(self.rng.choice(self.day_accounts), "deposit" if self.rng.random() < 0.6 else "withdrawal",
                  self.rng.randint(10_00, 200_00)) for _ in range(count)]
 
         async def all_of_them():
