@@ -4,21 +4,13 @@ import time
 
 import pytest
 
-from .server import Server, burst
+from .server import burst
 
 pytestmark = pytest.mark.postgresql_only
 
 
-@pytest.fixture
-def servers(database, tmp_path):
-    with Server(database, workers=2, log_path=tmp_path / "a.log") as first, \
-            Server(database, workers=2, log_path=tmp_path / "b.log") as second:
-        second.token = first.token
-        yield first, second
-
-
-def test_identical_requests_at_two_servers_at_once_make_one_journal_row(servers, raw):
-    answers = burst(20, lambda n: servers[n % 2].request(
+def test_identical_requests_at_two_servers_at_once_make_one_journal_row(two_servers, raw):
+    answers = burst(20, lambda n: two_servers[n % 2].request(
         "POST", "/accounts/TWIN/deposit", {"amount": 12.5}, headers={"Idempotency-Key": "pay-run-7"}))
     assert {status for status, _ in answers} == {200}
     bodies = {tuple(sorted(body.items())) for _, body in answers}
@@ -27,13 +19,13 @@ def test_identical_requests_at_two_servers_at_once_make_one_journal_row(servers,
         ("TWIN", 1250), ("@clearing", 1250)]  # one transaction: the deposit and the bank's side of it
 
 
-def test_a_hot_account_fed_by_64_clients_on_two_servers_loses_none(servers, raw):
+def test_a_hot_account_fed_by_64_clients_on_two_servers_loses_none(two_servers, raw):
     deposits = 25
 
     def client(n):
-        conn = servers[n % 2].connection(timeout=30)
+        conn = two_servers[n % 2].connection(timeout=30)
         try:
-            return [servers[n % 2].request("POST", "/accounts/HOT/deposit", {"amount": 0.01}, conn=conn)[0]
+            return [two_servers[n % 2].request("POST", "/accounts/HOT/deposit", {"amount": 0.01}, conn=conn)[0]
                     for _ in range(deposits)]
         finally:
             conn.close()
@@ -43,6 +35,6 @@ def test_a_hot_account_fed_by_64_clients_on_two_servers_loses_none(servers, raw)
     assert statuses == [200] * 64 * deposits
     assert raw.scalar("SELECT balance_cents FROM accounts WHERE account_number = 'HOT'") == 64 * deposits
     assert raw.journal_count() == 64 * deposits
-    verified = servers[1].flask("verify")  # the account's chain, in order, with every row
+    verified = two_servers[1].flask("verify")  # the account's chain, in order, with every row
     assert verified.returncode == 0, verified.stderr
     print(f"hot account: {64 * deposits} deposits from 64 clients on two servers in {time.monotonic() - started:.1f}s")
