@@ -33,7 +33,11 @@ DEFAULTS = {
     "LOG_FORMAT": "text",
     "HOLD_SECONDS": "600",
     "HOLD_MAX_SECONDS": "604800",
+    "PIN_KEY": "",
+    "CARD_PREFIX": "999999",
+    "CARD_YEARS": "4",
 }
+PIN_KEY_MIN = 16  # characters of a configured PIN_KEY
 DENOMINATIONS_MAX = 30
 
 
@@ -54,11 +58,11 @@ def _whole(name: str, text: str, low: int, high: int) -> int:
     return int(text)
 
 
-def _secret_key(text: str, instance_path: str) -> str:
-    """The configured key, else one generated once and kept in the instance folder so restarts keep sessions."""
+def _secret_key(text: str, instance_path: str, file_name: str = "secret_key") -> str:
+    """The configured key, else one generated once and kept in the instance folder so restarts keep it."""
     if text:
         return text
-    path = Path(instance_path) / "secret_key"
+    path = Path(instance_path) / file_name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -122,6 +126,14 @@ def load(environ, instance_path: str) -> dict:
     if url and not raw["SECRET_KEY"]:  # each server would make its own: sessions would not cross them
         raise ConfigError("SECRET_KEY is not set: with DATABASE_URL, every server must share one; set it to a "
                           "long random text (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+    if url and not raw["PIN_KEY"]:  # the key of every card's number and PIN: one for all servers, not in the database
+        raise ConfigError("PIN_KEY is not set: with DATABASE_URL, every server must share one, kept apart from the "
+                          "database; set it to a long random text (e.g. python -c 'import secrets; "
+                          "print(secrets.token_hex(32))'), and never change it: the cards' PINs depend on it")
+    if raw["PIN_KEY"] and (len(raw["PIN_KEY"]) < PIN_KEY_MIN or raw["PIN_KEY"] == raw["SECRET_KEY"]):
+        raise ConfigError(f"PIN_KEY is not valid: use {PIN_KEY_MIN} characters or more, other than SECRET_KEY's")
+    if not (len(raw["CARD_PREFIX"]) == 6 and raw["CARD_PREFIX"].isascii() and raw["CARD_PREFIX"].isdigit()):
+        raise ConfigError(f"CARD_PREFIX={raw['CARD_PREFIX']!r} is not valid: use six digits, e.g. 999999")
     allow_ephemeral = _flag("ALLOW_EPHEMERAL_SQLITE", raw["ALLOW_EPHEMERAL_SQLITE"])
     if raw["DYNO"] and not url and not allow_ephemeral:
         raise ConfigError("DATABASE_URL is not set on Heroku (DYNO is set): the SQLite file would be lost at every "
@@ -158,6 +170,9 @@ def load(environ, instance_path: str) -> dict:
         "SESSION_MAX_HOURS": _whole("SESSION_MAX_HOURS", raw["SESSION_MAX_HOURS"], 1, 24 * 7),
         "TRUST_PROXY_HEADERS": _whole("TRUST_PROXY_HEADERS", raw["TRUST_PROXY_HEADERS"], 0, 5),
         "SECRET_KEY": _secret_key(raw["SECRET_KEY"], instance_path),
+        "PIN_KEY": _secret_key(raw["PIN_KEY"], instance_path, "pin_key"),
+        "CARD_PREFIX": raw["CARD_PREFIX"],
+        "CARD_YEARS": _whole("CARD_YEARS", raw["CARD_YEARS"], 1, 10),
         "BRANCH_TIMEZONE": branch_timezone(raw["BRANCH_TIMEZONE"]),
         "DENOMINATIONS": denominations(raw["DENOMINATIONS"]),
         "VARIANCE_TOLERANCE_CENTS": _cents("VARIANCE_TOLERANCE", raw["VARIANCE_TOLERANCE"], allow_zero=True,

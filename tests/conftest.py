@@ -262,7 +262,8 @@ def raw(database):
 def make_app(where, **overrides):
     """An app on `where`: a SQLite file's path, or a PostgreSQL database's URL."""
     location = str(where)
-    config = {"SECRET_KEY": "test-secret", "TESTING": True, "WTF_CSRF_ENABLED": False, **overrides}
+    config = {"SECRET_KEY": "test-secret", "PIN_KEY": "test-pin-key-0123456789", "TESTING": True,
+              "WTF_CSRF_ENABLED": False, **overrides}
     if location.startswith("postgresql://"):
         config["DATABASE_URL"] = location
     else:

@@ -8,6 +8,8 @@ from atm_web import config
 
 from conftest import ROOT
 
+PIN_KEY = "a-pin-key-of-some-length"
+
 
 def test_defaults(tmp_path):
     loaded = config.load({}, str(tmp_path))
@@ -31,6 +33,8 @@ def test_defaults(tmp_path):
     ("VARIANCE_TOLERANCE", "-1"), ("VARIANCE_TOLERANCE", "five"),
     ("APPROVAL_CASH_LIMIT", "-5"), ("APPROVAL_CASH_LIMIT", "5000.001"), ("APPROVAL_CASH_LIMIT", "lots"),
     ("CTR_THRESHOLD", "0"), ("CTR_THRESHOLD", "ten thousand"), ("CTR_THRESHOLD", "NaN"),
+    ("PIN_KEY", "short"), ("PIN_KEY", "k"), ("CARD_PREFIX", "12345"), ("CARD_PREFIX", "1234567"),
+    ("CARD_PREFIX", "12345a"), ("CARD_PREFIX", "١٢٣٤٥٦"), ("CARD_YEARS", "0"), ("CARD_YEARS", "11"),
 ])
 def test_bad_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(config.ConfigError, match=f"^{name}[= ]"):
@@ -39,12 +43,14 @@ def test_bad_values_name_the_variable(tmp_path, name, value):
 
 def test_a_bad_database_url_never_shows_its_password(tmp_path):
     with pytest.raises(config.ConfigError) as raised:
-        config.load({"DATABASE_URL": "postgres://bank:s3cret@db.example/", "SECRET_KEY": "k"}, str(tmp_path))
+        config.load({"DATABASE_URL": "postgres://bank:s3cret@db.example/", "SECRET_KEY": "k", "PIN_KEY": PIN_KEY},
+                    str(tmp_path))
     assert "s3cret" not in str(raised.value) and "bank:***@db.example" in str(raised.value)
 
 
 def test_heroku_and_render_urls_are_taken_as_given(tmp_path):
-    loaded = config.load({"DATABASE_URL": "postgres://u:p@db.example:5432/d1?sslmode=require", "SECRET_KEY": "k"},
+    loaded = config.load({"DATABASE_URL": "postgres://u:p@db.example:5432/d1?sslmode=require", "SECRET_KEY": "k",
+                          "PIN_KEY": PIN_KEY},
                          str(tmp_path))
     assert loaded["DATABASE_URL"] == "postgresql://u:p@db.example:5432/d1?sslmode=require"
     assert (loaded["DB_POOL_SIZE"], loaded["DB_PREPARED_STATEMENTS"]) == (3, True)
@@ -56,12 +62,21 @@ def test_postgresql_needs_a_shared_secret_key(tmp_path):
     assert not (tmp_path / "secret_key").exists()
 
 
+def test_postgresql_needs_a_pin_key_of_its_own(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"^PIN_KEY is not set: with DATABASE_URL"):
+        config.load({"DATABASE_URL": "postgresql://db.example/atm", "SECRET_KEY": "k"}, str(tmp_path))
+    assert not (tmp_path / "pin_key").exists()
+    with pytest.raises(config.ConfigError, match=r"^PIN_KEY is not valid: .* other than SECRET_KEY's"):
+        config.load({"SECRET_KEY": PIN_KEY, "PIN_KEY": PIN_KEY}, str(tmp_path))
+
+
 def test_on_heroku_sqlite_is_refused_unless_a_demo_says_so(tmp_path):
     with pytest.raises(config.ConfigError, match=r"^DATABASE_URL is not set on Heroku") as raised:
         config.load({"DYNO": "web.1"}, str(tmp_path))
     assert "heroku-postgresql" in str(raised.value) and "ALLOW_EPHEMERAL_SQLITE=1" in str(raised.value)
     assert config.load({"DYNO": "web.1", "ALLOW_EPHEMERAL_SQLITE": "1"}, str(tmp_path))["DB_PATH"] == "atm.db"
-    assert config.load({"DYNO": "web.1", "DATABASE_URL": "postgres://h/d", "SECRET_KEY": "k"}, str(tmp_path))
+    assert config.load({"DYNO": "web.1", "DATABASE_URL": "postgres://h/d", "SECRET_KEY": "k", "PIN_KEY": PIN_KEY},
+                       str(tmp_path))
 
 
 def test_secret_key_generated_once_and_kept(tmp_path):
@@ -70,6 +85,16 @@ def test_secret_key_generated_once_and_kept(tmp_path):
     assert first == second and len(first) == 64
     assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
     assert config.load({"SECRET_KEY": "given"}, str(tmp_path))["SECRET_KEY"] == "given"
+
+
+def test_pin_key_generated_once_and_kept_apart_from_the_secret_key(tmp_path):
+    first = config.load({}, str(tmp_path / "instance"))
+    second = config.load({}, str(tmp_path / "instance"))
+    assert first["PIN_KEY"] == second["PIN_KEY"] and len(first["PIN_KEY"]) == 64
+    assert first["PIN_KEY"] != first["SECRET_KEY"]
+    assert (tmp_path / "instance" / "pin_key").stat().st_mode & 0o077 == 0
+    assert config.load({"PIN_KEY": PIN_KEY}, str(tmp_path))["PIN_KEY"] == PIN_KEY
+    assert (first["CARD_PREFIX"], first["CARD_YEARS"]) == ("999999", 4)
 
 
 @pytest.mark.parametrize("name, value", [("MAX_DEBT", "abc"), ("MAX_DEBT", "-1"), ("PORT", "0"),

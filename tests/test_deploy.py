@@ -1,5 +1,6 @@
 """The deploy files agree with each other and with the configuration they feed: Procfile, render.yaml, app.json."""
 import json
+import secrets
 import subprocess
 
 import yaml
@@ -35,7 +36,7 @@ def test_both_platforms_give_the_app_a_database_a_shared_secret_and_the_proxy():
 
 def test_the_platform_variables_make_a_valid_configuration(tmp_path):
     heroku = json.loads((ROOT / "app.json").read_text())
-    environ = {name: spec.get("value", "generated") for name, spec in heroku["env"].items()}
+    environ = {name: spec.get("value", secrets.token_hex(32)) for name, spec in heroku["env"].items()}  # generated
     environ.update(DYNO="web.1", DATABASE_URL="postgres://u:p@ec2.example:5432/d1", PORT="31000")
     loaded = config.load(environ, str(tmp_path))
     assert loaded["DATABASE_URL"].startswith("postgresql://") and loaded["TRUST_PROXY_HEADERS"] == 1

@@ -15,6 +15,7 @@ from atm_web.cash.cash_desk import CashPosting, reverse_at_counter_in
 from atm_web.core import audit
 from atm_web.core.refusals import checked_note
 from atm_web.core.settings import settings_of
+from atm_web.customers import cards
 from atm_web.customers.large_cash import IdCheck
 from atm_web.ledger.accounts import set_limit_in
 from atm_web.ledger.journal import posting_stamp
@@ -99,6 +100,9 @@ async def _carry_out(conn, db, held: Approval, approver, note, now, at, threshol
     if held.kind == "overdraft_limit":
         limit = None if held.detail == DEFAULT_LIMIT else held.limit_cents
         await set_limit_in(conn, held.account_number, limit, db.max_debt_cents, teller.actor, now)
+        return None, None
+    if held.kind == "card_unblock":
+        await cards.unblock_in(conn, held.card_id, teller, approver, now)
         return None, None
     await drawers.sign_off_in(conn, held.session_id, approver, note, now, at)
     return None, None

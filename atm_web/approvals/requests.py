@@ -16,10 +16,10 @@ from atm_web.storage import Database
 
 EXPIRES_AFTER_S = 15 * 60
 REQUEST_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
-               "drawer_signoff": "Drawer sign-off"}
+               "drawer_signoff": "Drawer sign-off", "card_unblock": "Card unblock"}
 DEFAULT_LIMIT = "MAX_DEBT"  # an overdraft limit request's detail when it asks for the default limit again
 _COLUMNS = ("id, kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check, "
-            "requested_by, requested_at, expires_at, decided_by, decided_at, decision_note, entry_id")
+            "requested_by, requested_at, expires_at, decided_by, decided_at, decision_note, entry_id, card_id")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Approval:
     decided_at: float | None
     decision_note: str | None
     entry_id: int | None
+    card_id: int | None = None
 
     @property
     def reference(self) -> str:
@@ -61,6 +62,8 @@ class Approval:
         if self.kind == "overdraft_limit":
             limit = "the default limit (MAX_DEBT)" if self.detail == DEFAULT_LIMIT else format_cents(self.limit_cents)
             return f"Overdraft limit of account {self.account_number}: {limit}"
+        if self.kind == "card_unblock":
+            return f"Unblock card {self.detail}"
         return f"Sign-off of drawer {self.session_id}: {self.detail}"
 
     def status_at(self, now: float) -> str:
@@ -89,15 +92,15 @@ async def get(db: Database, approval_id: int, now: float | None = None) -> Appro
 
 async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = None, *, account_number=None,
                   amount_cents=None, tx_id=None, limit_cents=None, session_id=None, detail: str = "",
-                  id_check: str | None = None) -> Approval:
+                  id_check: str | None = None, card_id: int | None = None) -> Approval:
     """Hold a request (in the caller's transaction), audited. The same form sent twice (its form_key) is held
     once: the second time answers the first request."""
     rows = await conn.fetchall(
         "INSERT INTO approvals (kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, "
-        "id_check, requested_by, form_key, requested_at, expires_at) "
-        "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (requested_by, form_key) DO NOTHING "
+        "id_check, requested_by, form_key, requested_at, expires_at, card_id) "
+        "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (requested_by, form_key) DO NOTHING "
         "RETURNING id", (kind, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check,
-                         teller.id, form_key, now, now + EXPIRES_AFTER_S))
+                         teller.id, form_key, now, now + EXPIRES_AFTER_S, card_id))
     if not rows:
         rows = await conn.fetchall("SELECT id FROM approvals WHERE requested_by = ? AND form_key = ?",
                                    (teller.id, form_key))
@@ -109,12 +112,12 @@ async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = No
 
 async def hold(db: Database, kind: str, teller, now: float, form_key: str | None = None, check=None,
                **values) -> Approval:
-    """hold_in in a write of its own; check(conn), if given, runs first in the same transaction (and may refuse)."""
+    """hold_in in a write of its own; check(conn), if given, runs first in the same transaction (and may refuse, or
+    answer more of the request's values, as a dict)."""
     async def op(conn):
         async with conn.savepoint():
-            if check is not None:
-                await check(conn)
-            return await hold_in(conn, kind, teller, now, form_key, **values)
+            found = await check(conn) if check is not None else None
+            return await hold_in(conn, kind, teller, now, form_key, **values, **(found or {}))
     return await db.write(op)
 
 

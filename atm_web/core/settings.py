@@ -1,7 +1,7 @@
 """The branch's settings the domain packages decide by (the approval limit, the large-cash threshold, the variance
 tolerance...), read once from the configuration and carried by the database handle every domain call is given
 (`db.settings`), as the clock is read once per request and passed down as `now`."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_DENOMINATIONS = (10000, 5000, 2000, 1000, 500, 200, 100, 25, 10, 5, 1)
 
@@ -15,12 +15,16 @@ class BranchSettings:
     denominations: tuple[int, ...] = DEFAULT_DENOMINATIONS  # DENOMINATIONS, largest first
     hold_seconds: int = 600  # HOLD_SECONDS: a hold's life when its request names none
     hold_max_seconds: int = 7 * 24 * 3600  # HOLD_MAX_SECONDS: the longest a hold may be asked to last
+    card_prefix: str = "999999"  # CARD_PREFIX: the first six digits of every card number the branch issues
+    card_years: int = 4  # CARD_YEARS: how long a card is valid
+    pin_key: bytes = field(default=b"", repr=False)  # PIN_KEY: the key of card numbers', codes' and PINs' hashes
 
     @classmethod
     def from_config(cls, config) -> "BranchSettings":
         return cls(config["APPROVAL_CASH_LIMIT_CENTS"], config["CTR_THRESHOLD_CENTS"],
                    config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"],
-                   config["HOLD_SECONDS"], config["HOLD_MAX_SECONDS"])
+                   config["HOLD_SECONDS"], config["HOLD_MAX_SECONDS"], config["CARD_PREFIX"], config["CARD_YEARS"],
+                   config["PIN_KEY"].encode())
 
 
 def settings_of(db) -> BranchSettings:

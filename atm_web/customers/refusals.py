@@ -36,3 +36,16 @@ class ReportNotOpen(Refusal):
 
     def __init__(self):
         super().__init__("That report is not open (filed already, or unknown).")
+
+
+class CardRefused(Refusal):
+    """A card that cannot be issued, reported or unblocked as asked."""
+
+    status = 409
+
+
+class CardNotFound(Refusal):
+    status = 404
+
+    def __init__(self):
+        super().__init__("No such card.")

@@ -39,7 +39,8 @@ class Build:
         root, _, engine = where.partition("@")
         self.root = Path(root).resolve()
         self.port = free_port()
-        env = {**os.environ, "PORT": str(self.port), "SECRET_KEY": "compare", "WEB_CONCURRENCY": "2",
+        env = {**os.environ, "PORT": str(self.port), "SECRET_KEY": "compare",
+               "PIN_KEY": "compare-pin-key-0123456789", "WEB_CONCURRENCY": "2",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.pop("DATABASE_URL", None)
         env.update(setting.split("=", 1) for setting in settings)

@@ -72,6 +72,7 @@ MEASURED = min(2_000, DAY // 5)  # cash postings timed at the day's start and at
 READS = 40  # requests per page or read (p95)
 REPORTS = 3  # requests per report (median)
 SECRET = "scale-secret"
+PIN_KEY = "scale-pin-key-0123456789"
 FLOAT_NOTES = 10_000  # 100.00 notes in each drawer's float: 1,000,000.00
 SKIPPED = (InsufficientFunds, NotEnoughCash)  # a withdrawal the customer or the drawer cannot cover
 
@@ -89,7 +90,7 @@ class Ledger:
 
     def __init__(self, where: str, accounts: int):
         self.where, self.accounts = where, accounts
-        config = {"SECRET_KEY": SECRET, "APPROVAL_CASH_LIMIT": "1000000"}
+        config = {"SECRET_KEY": SECRET, "PIN_KEY": PIN_KEY, "APPROVAL_CASH_LIMIT": "1000000"}
         config["DATABASE_URL" if where.startswith("postgresql://") else "DB_PATH"] = where
         self.app = create_app(config)
         logging.getLogger("atm_web").setLevel(logging.WARNING)  # not each migration's line, at each build
@@ -401,7 +402,7 @@ def copied_to_postgresql(path: Path, size: int, tmp: Path) -> dict:
     where, drop = postgres_database(PG_SERVER)
     try:
         say(f"postgresql, {size:,} accounts: copying the ledger built at {path}")
-        env = {**os.environ, "DB_PATH": str(path), "SECRET_KEY": SECRET}
+        env = {**os.environ, "DB_PATH": str(path), "SECRET_KEY": SECRET, "PIN_KEY": PIN_KEY}
         env.pop("DATABASE_URL", None)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "flask", "--app", "atm_web", "copy-ledger", "--to", where],

@@ -58,6 +58,7 @@ class Server:
         self.port = free_port()
         location = str(database)
         self.env = {**os.environ, "PORT": str(self.port), "SECRET_KEY": "e2e-secret",
+                    "PIN_KEY": "e2e-pin-key-0123456789",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.env.pop("DATABASE_URL", None)
         if location.startswith("postgresql://"):

@@ -13,7 +13,7 @@ from .server import ROOT, free_port, procfile_command
 def start(tmp_path, **env) -> subprocess.CompletedProcess:
     environ = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                "HOME": str(tmp_path), "PORT": str(free_port()), "DB_PATH": str(tmp_path / "atm.db"),
-               "SECRET_KEY": "x", **env}
+               "SECRET_KEY": "x", "PIN_KEY": "startup-pin-key-0123456789", **env}
     return subprocess.run(["bash", "-c", f"exec {procfile_command()}"], cwd=ROOT, env=environ,
                           capture_output=True, text=True, timeout=60)
 

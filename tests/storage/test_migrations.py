@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from atm_web.approvals import requests as approvals
-from atm_web.customers import holders
+from atm_web.customers import cards, holders
 from atm_web.customers import records as customers
 from atm_web.ledger import accounts, holds, idempotency, reversals, verification
 from atm_web.serving import aio
@@ -16,7 +16,7 @@ from conftest import ROOT, Raw, close_app, drop_postgres_database, make_app, new
 
 RELEASE_DUMP = ROOT / "tests" / "fixtures" / "ledger_release_8398747.sql"
 TABLES = ["accounts", "journal", "tellers", "api_tokens", "audit_log", "idempotency_keys", "sessions", "login_locks",
-          "customers", "account_holders", "approvals", "holds"]
+          "customers", "account_holders", "approvals", "holds", "cards", "card_accounts"]
 
 
 def old_ledger(path):
@@ -124,10 +124,18 @@ def populated(path, clock):
     debit, _ = aio.run(accounts.transfer(db, "C1", "C9", 555, "teller:ada"))
     aio.run(accounts.withdraw(db, "C2", 90000, "teller:ada"))
     aio.run(reversals.reverse(db, debit.id, "wrong account", "teller:ada", now=clock()))
-    aio.run(holders.link_holder(db, "C1", None, customers.Details("Holly Holder", "1980-02-29", "passport", "P1",
-                                                                    "US", "1 Main Street", "+1 555 0100"),
-                                  "teller:ada", clock(), threshold_cents=1_000_000))
+    holly = aio.run(holders.link_holder(db, "C1", None, customers.Details(
+        "Holly Holder", "1980-02-29", "passport", "P1", "US", "1 Main Street", "+1 555 0100"), "teller:ada", clock(),
+        threshold_cents=1_000_000))
     aio.run(approvals.hold(db, "overdraft_limit", ada, clock(), None, account_number="C1", limit_cents=5000))
+    kept = aio.run(cards.issue_card(db, holly.id, ["C1"], "C1", ada, clock()))
+    for wrong in ("00000000", "11111111", "22222222"):
+        aio.run(cards.set_first_pin(db, kept.number, wrong, "1357", clock()))
+    aio.run(approvals.hold(db, "card_unblock", ada, clock(), None,
+                           lambda conn: cards.unblock_request_in(conn, kept.card.id), detail="•••• kept"))
+    used = aio.run(cards.issue_card(db, holly.id, ["C1"], "C1", ada, clock()))
+    assert aio.run(cards.set_first_pin(db, used.number, used.code, "1357", clock())).accepted
+    app.extensions["test card"] = used.number
     aio.run(holds.place(db, "C3", 500, 600, "pump 4", "token:x", idempotency.Once("s", "h1", "f", clock()),
                         now=clock()))
     captured, _ = aio.run(holds.place(db, "C4", 700, 600, "", "token:x", now=clock()))
@@ -160,6 +168,10 @@ def test_copy_ledger_moves_every_row_to_postgresql_and_verifies_there(tmp_path, 
         placed, _ = aio.run(holds.place(db, "C1", 100, 600, "", "token:x"))  # ids go on after the copied holds
         assert placed.id == 3
         assert aio.run(tellers.find_teller(db, "ada"))[0].is_admin
+        number = app.extensions["test card"]  # found by its digest, its PIN checked, with the same PIN_KEY
+        assert aio.run(cards.check_pin(db, number, "1357", clock())).accepted
+        ada = aio.run(tellers.find_teller(db, "ada"))[0]
+        assert aio.run(cards.issue_card(db, 1, ["C1"], "C1", ada, clock())).card.id == 3
     finally:
         close_app(on_postgres)
 
@@ -207,7 +219,8 @@ def test_the_release_command_migrates_an_empty_postgresql_database(postgres_targ
     from tests.test_deploy import procfile
     secret_url = postgres_target.replace("postgres@", "postgres:hunter2@")  # trust auth ignores the password
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path),
-           "DATABASE_URL": secret_url, "SECRET_KEY": "release", "DYNO": "release.1"}
+           "DATABASE_URL": secret_url, "SECRET_KEY": "release", "PIN_KEY": "release-pin-key-0123456789",
+           "DYNO": "release.1"}
     done = subprocess.run(["bash", "-c", procfile()["release"]], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

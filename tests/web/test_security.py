@@ -11,7 +11,7 @@ from atm_web.approvals import requests as approvals
 from atm_web.approvals.refusals import ApprovalRefused
 from atm_web.cash.refusals import AccountOpenedMeanwhile
 from atm_web.core.refusals import ControlCharacters
-from atm_web.customers import holders
+from atm_web.customers import cards, holders
 from atm_web.customers import records as customers
 from atm_web.customers.refusals import CustomerRefused, NeedsHolder, NeedsIdentityCheck
 from atm_web.ledger import holds
@@ -136,6 +136,11 @@ ROUTES = [
     ("GET", "/teller/customers/{customer}", None, html(200, 200)),
     ("GET", "/teller/customers/{customer}/edit", None, html(200, 200)),
     ("POST", "/teller/customers/{customer}/edit", {**HOLDER, "full_name": "Holly Renamed"}, html(303, 303)),
+    ("GET", "/teller/customers/{customer}/cards/new", None, html(200, 200)),
+    ("POST", "/teller/customers/{customer}/cards/new", {"accounts": "A1", "default": "A1", "form_key": "c" * 32},
+     html(201, 201)),
+    ("POST", "/teller/customers/{customer}/cards/{card}/lost", {"confirm": "y"}, html(303, 303)),
+    ("POST", "/teller/customers/{customer}/cards/{card}/unblock", {"reason": "customer present"}, html(303, 303)),
     ("GET", "/teller/accounts/A1/holders", None, html(200, 200)),
     ("POST", "/teller/accounts/A1/holders", {**HOLDER, "document_number": "X2"}, html(303, 303)),
     ("GET", "/admin/large-cash/", None, html(200)),
@@ -160,7 +165,7 @@ def snapshot(raw):
     """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
     state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
              for table in ("accounts", "journal", "tellers", "audit_log", "customers", "account_holders", "approvals",
-                  "large_cash", "holds")}
+                  "large_cash", "holds", "cards", "card_accounts")}
     state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
                                    "revoked_reason FROM api_tokens ORDER BY id")
     return state
@@ -168,7 +173,8 @@ def snapshot(raw):
 
 def _build_world(app, clock):
     """A teller, a supervisor, an admin, a deactivated teller, a deactivated admin, tokens (one revoked, one made by
-    that admin), one journal row, a customer and a held request: (token secrets, staff session ids, ids)."""
+    that admin), one journal row, a customer with a card kept (3 wrong codes) and a held request: (token secrets, staff
+    session ids, ids)."""
     db = app.extensions["atm_db"]
     people = {name: add_teller(app, name, role) for name, role in
               (("tina", "teller"), ("ada", "admin"), ("dave", "teller"), ("sam", "supervisor"))}
@@ -194,8 +200,11 @@ def _build_world(app, clock):
     held = aio.run(approvals.hold(db, "overdraft_limit", people["tina"], clock(), None, account_number="A1",
                                   limit_cents=2000))
     placed, _ = aio.run(holds.place(db, "A1", 500, 3600, "", "test", now=clock()))
+    card = aio.run(cards.issue_card(db, holly.id, ["A1"], "A1", people["tina"], clock()))
+    for wrong in ("00000000", "11111111", "22222222"):  # kept by 3 wrong PIN-setting codes (no slow hash made)
+        aio.run(cards.set_first_pin(db, card.number, wrong, "1357", clock()))
     ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
-           "held": held.id, "hold": placed.id}
+           "held": held.id, "hold": placed.id, "card": card.card.id}
     return secrets_, sessions, ids
 
 
@@ -295,7 +304,8 @@ def csrf_world(database, clock):
     tina = add_teller(app, "tina")
     token_id = aio.run(tokens.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
     client = log_in(app, app.test_client(), ada)
-    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1, "hold": 1}
+    yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1, "hold": 1,
+                      "card": 1}
     close_app(app)
 
 
