@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from atm_web.approvals.refusals import ApprovalRefused, SelfApproval
 from atm_web.approvals.requests import DEFAULT_LIMIT, REQUESTER_LEFT, Approval, audit_expiry_in, request_in
-from atm_web.cash import drawers
+from atm_web.cash import drawers, replenishment
 from atm_web.cash.cash_desk import CashPosting, reverse_at_counter_in
 from atm_web.core import audit
 from atm_web.core.refusals import checked_note
@@ -65,6 +65,8 @@ async def decide(db: Database, approval_id: int, approver, approve: bool, note: 
             receipt_id = entry_id = None
             if approve:
                 receipt_id, entry_id = await _carry_out(conn, db, held, approver, note, now, at, threshold_cents)
+            elif held.kind == "atm_replenishment":  # declined: nothing was moved, the ATM may be counted again
+                await replenishment.cancel_in(conn, held.replenishment_id, approver.actor, at)
             await conn.execute(
                 "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, decision_note = ?, entry_id = ? "
                 "WHERE id = ? AND status = 'pending'",
@@ -103,6 +105,13 @@ async def _carry_out(conn, db, held: Approval, approver, note, now, at, threshol
         return None, None
     if held.kind == "card_unblock":
         await cards.unblock_in(conn, held.card_id, teller, approver, now)
+        return None, None
+    if held.kind == "atm_replenishment":
+        entry_id = await replenishment.confirm_in(conn, held.replenishment_id, teller, approver, now,
+                                                  settings_of(db).variance_tolerance_cents, at)
+        return None, entry_id
+    if held.kind == "atm_signoff":
+        await replenishment.sign_off_in(conn, held.replenishment_id, approver, note, now, at)
         return None, None
     await drawers.sign_off_in(conn, held.session_id, approver, note, now, at)
     return None, None

@@ -16,10 +16,12 @@ from atm_web.storage import Database
 
 EXPIRES_AFTER_S = 15 * 60
 REQUEST_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
-               "drawer_signoff": "Drawer sign-off", "card_unblock": "Card unblock"}
+               "drawer_signoff": "Drawer sign-off", "card_unblock": "Card unblock",
+                  "atm_replenishment": "ATM replenishment", "atm_signoff": "ATM variance sign-off"}
 DEFAULT_LIMIT = "MAX_DEBT"  # an overdraft limit request's detail when it asks for the default limit again
 _COLUMNS = ("id, kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check, "
-            "requested_by, requested_at, expires_at, decided_by, decided_at, decision_note, entry_id, card_id")
+            "requested_by, requested_at, expires_at, decided_by, decided_at, decision_note, entry_id, card_id, "
+            "replenishment_id")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Approval:
     decision_note: str | None
     entry_id: int | None
     card_id: int | None = None
+    replenishment_id: int | None = None
 
     @property
     def reference(self) -> str:
@@ -64,6 +67,10 @@ class Approval:
             return f"Overdraft limit of account {self.account_number}: {limit}"
         if self.kind == "card_unblock":
             return f"Unblock card {self.detail}"
+        if self.kind == "atm_replenishment":
+            return f"Confirm the replenishment of {self.detail}"
+        if self.kind == "atm_signoff":
+            return f"Sign-off of {self.detail}"
         return f"Sign-off of drawer {self.session_id}: {self.detail}"
 
     def status_at(self, now: float) -> str:
@@ -92,15 +99,16 @@ async def get(db: Database, approval_id: int, now: float | None = None) -> Appro
 
 async def hold_in(conn, kind: str, teller, now: float, form_key: str | None = None, *, account_number=None,
                   amount_cents=None, tx_id=None, limit_cents=None, session_id=None, detail: str = "",
-                  id_check: str | None = None, card_id: int | None = None) -> Approval:
+                  id_check: str | None = None, card_id: int | None = None,
+                  replenishment_id: int | None = None) -> Approval:
     """Hold a request (in the caller's transaction), audited. The same form sent twice (its form_key) is held
     once: the second time answers the first request."""
     rows = await conn.fetchall(
         "INSERT INTO approvals (kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, "
-        "id_check, requested_by, form_key, requested_at, expires_at, card_id) "
-        "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (requested_by, form_key) DO NOTHING "
+        "id_check, requested_by, form_key, requested_at, expires_at, card_id, replenishment_id) "
+        "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (requested_by, form_key) DO NOTHING "
         "RETURNING id", (kind, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check,
-                         teller.id, form_key, now, now + EXPIRES_AFTER_S, card_id))
+                         teller.id, form_key, now, now + EXPIRES_AFTER_S, card_id, replenishment_id))
     if not rows:
         rows = await conn.fetchall("SELECT id FROM approvals WHERE requested_by = ? AND form_key = ?",
                                    (teller.id, form_key))

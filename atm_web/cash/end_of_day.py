@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from atm_web.cash import replenishment
 from atm_web.cash.drawers import CLOSING_MEMO, OPENING_MEMO, DrawerSession, sessions, sessions_in
 from atm_web.cash.refusals import DrawerRefused
 from atm_web.core import audit
@@ -267,6 +268,15 @@ def to_csv(r: Report, zone: str) -> bytes:
     return out.getvalue().encode()
 
 
+async def _refuse_waiting_replenishments(where, now: float, in_write: bool = False) -> None:
+    """Close the day waits for every ATM replenishment to be confirmed (or declined) and signed off."""
+    waiting = await (replenishment.waiting_in(where, now) if in_write
+                     else where.read(lambda conn: replenishment.waiting_in(conn, now)))
+    if waiting:
+        raise DrawerRefused("The day cannot be closed while an ATM replenishment waits for its confirmation or "
+                            "sign-off: " + ", ".join(f"ATM {atm_id}" for atm_id in waiting) + ".")
+
+
 async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[str, str]:
     """Close the current business day: (its date, its CSV's SHA-256). Refused while a drawer is open or waits for
     a sign-off (naming them), and for a day that has not begun at the branch (BRANCH_TIMEZONE): a day is closed on
@@ -282,6 +292,7 @@ async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[s
         names = ", ".join(f"drawer {s.id} of {s.username} ({'open' if s.status == 'open' else 'waiting for sign-off'})"
                           for s in not_closed)
         raise DrawerRefused(f"The day cannot be closed while drawers are not closed: {names}.")
+    await _refuse_waiting_replenishments(db, now)
     day_report = await report(db, closing)
     digest = hashlib.sha256(to_csv(day_report, db.branch_timezone)).hexdigest()
     seen = (day_report.day_rows, len(day_report.lines))
@@ -292,6 +303,7 @@ async def close_day(db: Database, admin, *, now: float | None = None) -> tuple[s
         async with conn.savepoint():
             if await conn.fetchall("SELECT 1 FROM drawer_sessions WHERE status != 'closed'"):
                 raise DrawerRefused("A drawer was opened meanwhile: close it first.")
+            await _refuse_waiting_replenishments(conn, now, in_write=True)
             if await conn.fetchall("SELECT 1 FROM closed_days WHERE business_date = ?", (closing,)):
                 raise DrawerRefused(f"{closing} is closed already.")
             rows = await days.row_count_in(conn, closing)

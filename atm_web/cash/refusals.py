@@ -24,3 +24,14 @@ class CounterRefused(Refusal):
     """A posting at the counter that cannot be made as asked (a withdrawal for approval cannot open an account)."""
 
     status = 409
+
+
+class AtmRefused(Refusal):
+    """An ATM that cannot be registered, or a replenishment that cannot be entered or carried out, as asked."""
+
+
+class AtmNotFound(Refusal):
+    status = 404
+
+    def __init__(self):
+        super().__init__("No such ATM.")

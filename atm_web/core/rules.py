@@ -40,6 +40,7 @@ REVERSING_KIND = {"deposit": "reversal_debit", "transfer_in": "reversal_debit",
 BANK_PREFIX = "@"  # every account of the bank's own starts with it
 VAULT, CLEARING, CASH_OVER, CASH_SHORT = "@vault", "@clearing", "@cash-over", "@cash-short"
 DRAWER_PREFIX = "@drawer-"  # and the drawer session's id: each session has a cash account of its own
+ATM_PREFIX = "@atm-"  # and the ATM's id: each ATM has a cash account of its own
 CASH_KINDS = ("vault", "drawer")
 BANK_LIMIT_CENTS = 10**18  # the bank's accounts' overdraft limit: none to speak of, inside 64 bits
 

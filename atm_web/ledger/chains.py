@@ -1,7 +1,15 @@
 """The check every verification makes of a journal row against the row before it on its account: its balance
 after follows from that row's, and its hash from that row's hash and its own fields (verification.py for the whole
-ledger, day_check.py for one day)."""
+ledger, day_check.py for one day); and the hash of a row of an ATM's electronic journal (cash/atm_journal.py)."""
+import hashlib
+
 from atm_web.ledger.journal import JournalRow, row_hash
+
+
+def atm_row_hash(previous_hash: str, atm_id: int, seq: int, at: str, event: str, detail: str, actor: str) -> str:
+    """An ATM journal row's hash: of the row before it on that ATM's journal ('' for the first) and its fields."""
+    text = "|".join((previous_hash, str(atm_id), str(seq), at, event, detail, actor))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def row_problem(tx: JournalRow, previous_hash: str | None, previous_balance: int) -> str | None:

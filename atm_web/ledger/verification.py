@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 
 from atm_web.core.clock import journal_time
-from atm_web.ledger.chains import row_problem
+from atm_web.ledger.chains import atm_row_hash, row_problem
 from atm_web.ledger.journal import SIGNED_SQL, TX_COLUMNS, JournalRow
 from atm_web.storage import Database
 
@@ -236,6 +236,23 @@ class _Run:
         if total:
             self.problems.add(f"all balances sum to {total}, not to zero")
 
+    async def atm_journals(self) -> None:
+        """Each ATM's electronic journal: numbered 1, 2, 3... without a gap, each row's hash from the row before it
+        and its own fields. (Every run reads them all: an ATM's journal is small beside the ledger.)"""
+        atm_id, seq, previous = None, 0, ""
+        async for row in self.conn.stream("SELECT atm_id, seq, at, event, detail, actor, hash FROM atm_journal "
+                                          "ORDER BY atm_id, seq"):
+            if row[0] != atm_id:
+                atm_id, seq, previous = row[0], 0, ""
+            seq += 1
+            if row[1] != seq:
+                self.problems.add(f"ATM {atm_id} journal: row {row[1]} where {seq} should be (removed?)")
+                seq = row[1]
+            if row[6] != atm_row_hash(previous, *row[:6]):
+                self.problems.add(f"ATM {atm_id} journal: row {row[1]}'s hash does not match its fields or its chain "
+                                  "(edited?)")
+            previous = row[6]
+
     async def entries(self) -> None:
         """The transactions in the range balance; the customers' cash noted for the large-cash rule agrees with
         the journal both ways."""
@@ -288,6 +305,7 @@ async def run(db: Database, *, since: int = 0, keep_heads: bool = False, progres
                 await checking.heads.close()
         await checking.accounts()
         await checking.entries()
+        await checking.atm_journals()
         return Verification("incremental" if since else "full", checking.problems.listed(), checking.rows, through,
                             checking.problems.count)
 

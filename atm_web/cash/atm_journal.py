@@ -1,0 +1,46 @@
+"""An ATM's electronic journal: every event of the ATM, one append-only row each, numbered per ATM (the sequence
+number is the trace number a receipt prints) and hash-chained per ATM, so a row edited or removed is found by verify
+(ledger/verification.py). Disputes ("the ATM did not pay me") are settled from it.
+
+A row is appended in the transaction of what it records; writes take turns (storage), so the next number and the
+previous hash are read and the row written with nothing in between.
+"""
+from dataclasses import dataclass
+
+from atm_web.ledger.chains import atm_row_hash
+from atm_web.storage import Database
+
+LISTED = 200  # rows an ATM's page lists, newest first (the CSV has them all)
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    atm_id: int
+    seq: int
+    at: str
+    event: str
+    detail: str
+    actor: str
+    hash: str
+
+
+async def record_in(conn, atm_id: int, at: str, event: str, detail: str, actor: str) -> JournalEvent:
+    """Append one event to the ATM's journal (in the caller's transaction): its row."""
+    rows = await conn.fetchall("SELECT seq, hash FROM atm_journal WHERE atm_id = ? ORDER BY seq DESC LIMIT 1",
+                               (atm_id,))
+    seq, previous = (rows[0][0] + 1, rows[0][1]) if rows else (1, "")
+    digest = atm_row_hash(previous, atm_id, seq, at, event, detail, actor)
+    await conn.execute("INSERT INTO atm_journal (atm_id, seq, at, event, detail, actor, hash) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (atm_id, seq, at, event, detail, actor, digest))
+    return JournalEvent(atm_id, seq, at, event, detail, actor, digest)
+
+
+async def events(db: Database, atm_id: int, limit: int | None = LISTED) -> list[JournalEvent]:
+    """The ATM's journal, newest first (limit rows; None: all, oldest first, for the CSV)."""
+    if limit is None:
+        sql, params = "SELECT * FROM atm_journal WHERE atm_id = ? ORDER BY seq", (atm_id,)
+    else:
+        sql, params = "SELECT * FROM atm_journal WHERE atm_id = ? ORDER BY seq DESC LIMIT ?", (atm_id, limit)
+    rows = await db.read(lambda conn: conn.fetchall(
+        sql.replace("*", "atm_id, seq, at, event, detail, actor, hash"), params))
+    return [JournalEvent(*row) for row in rows]
