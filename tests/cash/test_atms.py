@@ -90,7 +90,7 @@ def test_a_blind_count_20_short_goes_to_cash_short_and_back_to_the_vault_and_wai
     replenish(db, run, branch, clock, atm, counted({1: 0, 2: 0}), {1: 100, 2: 50})  # 6,000.00 expected in it
     vault_before = run(vault.cash_held(db))
     # found: 99 fifties and 50 twenties in the cassettes, a 20 and a 10 in the deposit bin: 5,980.00
-    held, done = replenish(db, run, branch, clock, atm, counted({1: 99, 2: 50}, {2000: 1, 1000: 1}),
+    _, done = replenish(db, run, branch, clock, atm, counted({1: 99, 2: 50}, {2000: 1, 1000: 1}),
                            {1: 40, 2: 40})
     assert done.outcome == "approved"
     assert raw.rows("SELECT status, counted_cents, expected_cents, variance_cents FROM atm_replenishments "
