@@ -18,7 +18,7 @@ from atm_web.core import audit
 from atm_web.core.clock import local, or_system, stamp
 from atm_web.core.money import format_cents, json_number
 from atm_web.core.refusals import InvalidDate
-from atm_web.core.rules import BANK_KINDS, BANK_PREFIX, DRAWER_PREFIX, VAULT
+from atm_web.core.rules import ATM_PREFIX, BANK_KINDS, BANK_PREFIX, CASH_OVER, CASH_SHORT, DRAWER_PREFIX, VAULT
 from atm_web.ledger import days, journal
 from atm_web.ledger.day_check import DayCheck
 from atm_web.ledger.journal import JournalRow
@@ -37,6 +37,23 @@ class SessionLine:
     @property
     def opening_cents(self) -> int | None:
         return None if self.session.status == "open" else self.session.opening_cents
+
+
+@dataclass
+class AtmLine:
+    """An ATM's day: its cash at the open and the close (by its cash account), what it paid out and took in for
+    customers, what replenishments loaded into it and took out of it, and their variances."""
+    atm_id: int
+    name: str
+    account_number: str
+    open_cents: int = 0
+    close_cents: int = 0
+    paid_out_cents: int = 0
+    deposited_cents: int = 0
+    loaded_cents: int = 0
+    taken_out_cents: int = 0
+    variance_cents: int = 0
+    moved: bool = False  # a row of the day on its account
 
 
 @dataclass
@@ -60,6 +77,7 @@ class Report:
     rows_checked: int = 0
     day_rows: int = 0
     blind: bool = False  # a drawer of the day is still open: no amount that adds up to its cash is shown
+    atms: list[AtmLine] = field(default_factory=list)  # the ATMs that held cash or moved it that day
 
     @property
     def balanced(self) -> bool:
@@ -90,8 +108,8 @@ class _Tally:
     """The report's figures, from the day's rows as they stream past (a transaction's rows come one after another:
     a transaction is written by one write, whole)."""
 
-    def __init__(self, lines: dict[str, SessionLine], zone: str):
-        self.lines, self.zone = lines, zone
+    def __init__(self, lines: dict[str, SessionLine], zone: str, atm_lines: dict[str, AtmLine] | None = None):
+        self.lines, self.zone, self.atm_lines = lines, zone, atm_lines or {}
         self.by_kind: dict[str, list[int]] = {}
         self.by_teller: dict[str, list[int]] = {}
         self.per_hour: dict[str, list[int]] = {}
@@ -133,6 +151,9 @@ class _Tally:
             if r.kind != "transfer_in":
                 teller[1] += r.amount_cents
         for r in rows:
+            if r.account_number in self.atm_lines:
+                self._atm_row(self.atm_lines[r.account_number], r, rows, customer)
+                continue
             line = self.lines.get(r.account_number)
             if line is None or r.kind not in BANK_KINDS or r.memo in (OPENING_MEMO, CLOSING_MEMO):
                 continue
@@ -149,6 +170,23 @@ class _Tally:
                 line.to_vault_cents += r.amount_cents
 
 
+    @staticmethod
+    def _atm_row(atm: AtmLine, r: JournalRow, rows: list[JournalRow], customer: bool) -> None:
+        atm.moved = True
+        cash_in = r.kind == "debit"  # a debit on an ATM's account: notes come in
+        if customer:
+            if cash_in:
+                atm.deposited_cents += r.amount_cents
+            else:
+                atm.paid_out_cents += r.amount_cents
+        elif cash_in:
+            atm.loaded_cents += r.amount_cents
+        else:  # a replenishment's count, taken out: its variance is in the same transaction
+            atm.taken_out_cents += r.amount_cents
+            atm.variance_cents += sum(x.amount_cents if x.account_number == CASH_OVER else -x.amount_cents
+                                      for x in rows if x.account_number in (CASH_OVER, CASH_SHORT))
+
+
 async def report(db: Database, business_date: str) -> Report:
     """The day's report, from one snapshot, on a connection of its own (a long read holds no one else's): the
     day's rows read once, each counted and verified as it passes; the cash opened from the last close recorded.
@@ -160,13 +198,16 @@ async def report(db: Database, business_date: str) -> Report:
                                      (business_date,))
         day_sessions = await sessions_in(conn, "s.business_date = ? ORDER BY s.id", (business_date,))
         opening = await days.opening_cash_in(conn, business_date)
-        tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone)
+        atm_lines = {number: AtmLine(atm_id, name, number)
+                     for atm_id, name, number in await conn.fetchall("SELECT id, name, account_number FROM atms "
+                                                                     "ORDER BY id")}
+        tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone, atm_lines)
         check = DayCheck(await days.rows_before_in(conn, business_date))
         moved: dict[str, int] = {}
         async for tx in days.rows_in(conn, business_date):
             check.add(tx)
             tally.add(tx)
-            if tx.account_number == VAULT or tx.account_number.startswith(DRAWER_PREFIX):
+            if tx.account_number == VAULT or tx.account_number.startswith((DRAWER_PREFIX, ATM_PREFIX)):
                 moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents
         tally.done()
         problems = await check.finish(conn)
@@ -183,6 +224,11 @@ async def report(db: Database, business_date: str) -> Report:
                  check.unbalanced(), sum(by_journal.values()), -sum(held.values()),
                  all(by_journal[number] == held.get(number, 0) for number in by_journal), problems, check.rows,
                  check.rows)
+    for line in tally.atm_lines.values():
+        number = line.account_number
+        line.open_cents, line.close_cents = -opening.get(number, 0), -by_journal.get(number, 0)
+        if line.moved or line.open_cents:  # an ATM registered later is not in an older day's report
+            day.atms.append(line)
     return blind(day) if any(line.session.status == "open" for line in day.lines) else day
 
 
@@ -227,6 +273,10 @@ def to_json(r: Report) -> dict:
                                                            "rows_checked": r.rows_checked,
                                                            "problems": r.verify_problems[:10]},
                   "day_rows": r.day_rows},
+        "atms": [{"atm": a.atm_id, "name": a.name, "open": money(a.open_cents), "close": money(a.close_cents),
+                  "paid_out": money(a.paid_out_cents), "deposited": money(a.deposited_cents),
+                  "loaded": money(a.loaded_cents), "taken_out": money(a.taken_out_cents),
+                  "variance": money(a.variance_cents)} for a in r.atms],
     }
 
 
@@ -265,6 +315,10 @@ def to_csv(r: Report, zone: str) -> bytes:
                      money(sum(x.session.variance_cents or 0 for x in r.lines)), ""])
     writer.writerow([r.business_date, "vault", "", "", "", money(r.vault_open_cents), "", "", "", "",
                      money(r.vault_close_cents), "", "", ""])
+    for a in r.atms:  # an ATM as a drawer: its open, in (deposits), out (paid), from and to the vault, its close
+        writer.writerow([r.business_date, f"atm {a.atm_id}", a.name, "", "", money(a.open_cents),
+                         money(a.deposited_cents), money(a.paid_out_cents), money(a.loaded_cents),
+                         money(a.taken_out_cents), money(a.close_cents), "", money(a.variance_cents), ""])
     return out.getvalue().encode()
 
 

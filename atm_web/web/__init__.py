@@ -11,6 +11,7 @@ Blueprints and the URL space each owns (no two share one):
   admin_pages     /admin/tellers, /admin/tokens, /admin/login-locks, /admin/audit, /admin/read-access,
                   /admin/verification
   vault_pages     /admin/vault/...       report_pages /admin/end-of-day/...    large_cash_pages /admin/large-cash/...
+  atm_pages       /admin/atms/...
   api             the JSON API (the original ATM API's paths and what was added beside them), /openapi.json, /docs
 """
 from flask_wtf.csrf import CSRFProtect
@@ -25,6 +26,7 @@ def register(app) -> None:
         admin_pages,
         api,
         approval_pages,
+        atm_pages,
         auth_pages,
         customer_pages,
         drawer_pages,
@@ -44,7 +46,8 @@ def register(app) -> None:
     app.session_interface = StaffSessionCookie()
     app.url_map.converters["id"] = RowIdConverter
     for blueprint in (api.bp, auth_pages.bp, teller_pages.bp, customer_pages.bp, drawer_pages.bp, request_pages.bp,
-                      approval_pages.bp, admin_pages.bp, vault_pages.bp, report_pages.bp, large_cash_pages.bp):
+                      approval_pages.bp, admin_pages.bp, vault_pages.bp, report_pages.bp, large_cash_pages.bp,
+                      atm_pages.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
     api.register_json_paths(app)

@@ -9,7 +9,7 @@ from importlib.resources import files
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
-from atm_web.cash import end_of_day
+from atm_web.cash import atms, end_of_day, replenishment
 from atm_web.core.clock import now
 from atm_web.core.money import json_number, to_cents
 from atm_web.core.rules import HISTORY_MAX, LIMIT_MAX_CENTS
@@ -301,6 +301,36 @@ async def end_of_day_report():
         raise ApiError(422, "date is required: ?date=YYYY-MM-DD (a business date)")
     day = await end_of_day.report(get_db(), end_of_day.check_date(request.args["date"]))
     return end_of_day.to_json(day)
+
+
+async def _atm(db, atm: atms.Atm) -> dict:
+    last = await replenishment.latest(db, atm.id)
+    money = {name: None if cents is None else json_number(cents) for name, cents in (
+        ("counted", last and last.counted_cents), ("loaded", last and last.loaded_cents),
+        ("expected", last and last.expected_cents), ("variance", last and last.variance_cents))}
+    return {"atm_id": atm.id, "name": atm.name, "location": atm.location, "account_number": atm.account_number,
+            "expected_cash": json_number(atm.cash_cents),
+            "cassettes": [{"position": c.position, "denomination": json_number(c.denomination_cents),
+                           "notes": c.notes} for c in atm.cassettes],
+            "last_replenishment": None if last is None else {
+                "replenishment_id": last.id, "status": last.status, "entered_by": last.entered_by,
+                "entered_at": last.entered_at, "confirmed_by": last.confirmed_by, "confirmed_at": last.confirmed_at,
+                **money}}
+
+
+@bp.get("/atms")
+@token_required(admin=True)
+async def list_atms():
+    """Every ATM (admin token): expected cash, notes per cassette, last replenishment."""
+    db = get_db()
+    return {"atms": [await _atm(db, atm) for atm in await atms.all_atms(db)]}
+
+
+@bp.get("/atms/<id:atm_id>")
+@token_required(admin=True)
+async def get_atm(atm_id):
+    db = get_db()
+    return await _atm(db, await atms.get_atm(db, atm_id))
 
 
 @bp.get("/openapi.json")

@@ -69,6 +69,23 @@ def _money_post(summary: str, result: str, extra: dict, body: str = "AmountReque
 
 
 HOLD_STATUSES = ("pending", "captured", "voided", "expired")
+_MAYBE_MONEY = {"type": ["number", "null"]}
+ATM_SCHEMA = {"type": "object", "required": ["atm_id", "name", "location", "account_number", "expected_cash",
+                                             "cassettes", "last_replenishment"], "properties": {
+    "atm_id": {"type": "integer"}, "name": {"type": "string"}, "location": {"type": "string"},
+    "account_number": {"type": "string", "description": "Its cash account, @atm-<id>"},
+    "expected_cash": {"type": "number", "description": "The cash the books say it holds"},
+    "cassettes": {"type": "array", "items": {"type": "object", "required": ["position", "denomination", "notes"],
+                                             "properties": {"position": {"type": "integer"},
+                                                            "denomination": {"type": "number"},
+                                                            "notes": {"type": "integer",
+                                                                      "description": "Expected notes"}}}},
+    "last_replenishment": {"type": ["object", "null"], "properties": {
+        "replenishment_id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["pending", "pending_signoff", "done", "cancelled"]},
+        "entered_by": {"type": "string"}, "entered_at": {"type": "string"},
+        "confirmed_by": {"type": ["string", "null"]}, "confirmed_at": {"type": ["string", "null"]},
+        "counted": _MAYBE_MONEY, "loaded": _MAYBE_MONEY, "expected": _MAYBE_MONEY, "variance": _MAYBE_MONEY}}}}
 HOLD_ID_PARAMETER = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 HOLD_SCHEMA = {"type": "object",
                "required": ["hold_id", "account_number", "status", "amount", "created_at", "expires_at", "memo",
@@ -213,6 +230,17 @@ def document() -> dict:
                 "responses": {"200": _ok("Hold", "The hold, voided"), **WRITE_ERRORS,
                               "404": _error("No such hold"),
                               "409": _ok("HoldEnded", "The hold ended already: its status")}}},
+            "/atms": {"get": {
+                "summary": "Every ATM: its expected cash (its cash account's balance), expected notes per cassette and "
+                           "last replenishment (an admin token)",
+                "security": SECURITY,
+                "responses": {"200": _ok("AtmList", "The ATMs"), **ERRORS}}},
+            "/atms/{atm_id}": {"get": {
+                "summary": "An ATM: its expected cash, expected notes per cassette and last replenishment (an admin "
+                           "token)",
+                "security": SECURITY, "parameters": [{"name": "atm_id", "in": "path", "required": True,
+                                                      "schema": {"type": "integer", "minimum": 1}}],
+                "responses": {"200": _ok("Atm", "The ATM"), **ERRORS, "404": _error("No such ATM")}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
                 "description": "OpenAPI 3.1 document", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
@@ -237,6 +265,9 @@ def document() -> dict:
                                               "HOLD_SECONDS (default 600) when not given"},
                 "memo": {"type": "string", "maxLength": REASON_MAX}}},
             "Hold": HOLD_SCHEMA,
+            "Atm": ATM_SCHEMA,
+            "AtmList": {"type": "object", "required": ["atms"], "properties": {
+                "atms": {"type": "array", "items": {"$ref": "#/components/schemas/Atm"}}}},
             "PlacedHold": {**HOLD_SCHEMA, "required": [*HOLD_SCHEMA["required"], "available"],
                            "properties": {**HOLD_SCHEMA["properties"], "available": MONEY}},
             "HoldList": {"type": "object", "required": ["account_number", "holds"], "properties": {

@@ -164,3 +164,27 @@ def test_verify_finds_an_atm_journal_row_edited_or_removed(db, run, raw, branch,
     problems = run(verification.verify(db))[0]
     assert "ATM 1 journal: row 3 where 2 should be (removed?)" in problems
     assert "ATM 1 journal: row 3's hash does not match its fields or its chain (edited?)" in problems
+
+
+def test_the_end_of_day_reports_each_atm_beside_the_drawers_and_the_proof_holds(db, run, raw, branch, clock):
+    atm = register(db, run, branch, clock)
+    replenish(db, run, branch, clock, atm, counted({1: 0, 2: 0}), {1: 100, 2: 50})  # 6,000.00 in
+    replenish(db, run, branch, clock, atm, counted({1: 99, 2: 50}, {2000: 1, 1000: 1}), {1: 40, 2: 40})  # 20 short
+    signoff, = raw.rows("SELECT id FROM approvals WHERE kind = 'atm_signoff' AND status = 'pending'")
+    run(decide(db, signoff[0], branch["sue"], True, "recounted", now=clock()))
+    today = run(end_of_day.current_business_date(db, now=clock()))
+    day = run(end_of_day.report(db, today))
+    assert day.sound and day.cash_agrees
+    (line,) = day.atms
+    assert (line.atm_id, line.open_cents, line.loaded_cents, line.taken_out_cents, line.variance_cents,
+            line.close_cents, line.paid_out_cents) == (1, 0, 880_000, 600_000, -2_000, 280_000, 0)
+    assert end_of_day.to_json(day)["atms"] == [{
+        "atm": 1, "name": "Lobby", "open": 0, "close": 2800, "paid_out": 0, "deposited": 0, "loaded": 8800,
+        "taken_out": 6000, "variance": -20}]
+    rows = end_of_day.to_csv(day, "UTC").decode().splitlines()
+    assert rows[-1] == f"{today},atm 1,Lobby,,,0.00,0.00,0.00,8800.00,6000.00,2800.00,,-20.00,"
+    closed, _ = run(end_of_day.close_day(db, branch["ada"], now=clock()))
+    assert closed == today
+    next_day = run(end_of_day.report(db, run(end_of_day.current_business_date(db, now=clock()))))
+    assert [(a.atm_id, a.open_cents, a.close_cents) for a in next_day.atms] == [(1, 280_000, 280_000)]
+    assert next_day.cash_agrees

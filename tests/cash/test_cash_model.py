@@ -3,12 +3,15 @@
 Rules: shipments into the vault, drawer opens with random counts, cash deposits and withdrawals at several drawers,
 transfers, API deposits, holds placed, captured (in full or in part) and voided between the cash (a hold counts
 against every withdrawal, transfer and reversal's debit, never against a deposit), reversals (of cash: through the
-drawer of the teller who asks), vault movements, blind closes with random counts and sign-offs. After every step:
-each open drawer's expected cash (the model's) equals its account's balance, each customer's balance and held equal
-the model's, every transaction sums to zero, all balances sum to zero, no cash account holds less than nothing, and
-verify passes.
+drawer of the teller who asks), vault movements, blind closes with random counts and sign-offs, and an ATM's
+replenishments (a random blind count and load, confirmed by a second person, or refused when the vault cannot cover
+the load, and signed off by a third beyond tolerance). After every step: each open drawer's and the ATM's expected
+cash (the model's) equals its account's balance, the ATM's expected notes per cassette the model's, each customer's
+balance and held equal the model's, every transaction sums to zero, all balances sum to zero, no cash account holds
+less than nothing, and verify passes (the ATM's journal included).
 """
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from atm_web.cash import cash_desk, drawers, vault
-from atm_web.cash.refusals import DrawerRefused
+from atm_web.approvals.decisions import decide
+from atm_web.cash import atms, cash_desk, drawers, replenishment, vault
+from atm_web.cash.refusals import AtmRefused, DrawerRefused
+from atm_web.core.settings import settings_of
 from atm_web.ledger import accounts, holds, reversals, verification
 from atm_web.ledger.accounts import LEDGER_STARTUP
 from atm_web.ledger.refusals import AccountNotFound, DrawerNotOpen, HoldEnded, InsufficientFunds, NotEnoughCash
@@ -53,8 +58,11 @@ class Cash(RuleBasedStateMachine):
         self.raw = Raw(self.location)
         aio.run(self.db.open())
         made = [aio.run(tellers.create_teller(self.db, name, password_hash(), role, "test", 0.0))
-                for name, role in (("t1", "teller"), ("t2", "teller"), ("t3", "admin"), ("boss", "admin"))]
-        self.tellers, self.boss = made[:3], made[3]
+                for name, role in (("t1", "teller"), ("t2", "teller"), ("t3", "admin"), ("boss", "admin"),
+                                   ("sup", "supervisor"))]
+        self.tellers, self.boss, self.sup = made[:3], made[3], made[4]
+        self.atm = aio.run(atms.register_atm(self.db, "Lobby", "Hall", [10000, 2000], self.boss, time.time()))
+        self.atm_cash, self.atm_notes, self.atm_signoff = 0, {1: 0, 2: 0}, None  # signoff: the request waiting
         self.vault = 0
         self.drawer: dict[int, int] = {}  # teller id -> the cash the model expects in their open drawer
         self.session: dict[int, str] = {}  # teller id -> drawer account
@@ -258,6 +266,41 @@ class Cash(RuleBasedStateMachine):
         self.run(drawers.sign_off(self.db, self.pending.pop(teller_id), self.boss, "model"))
         del self.session[teller_id]
 
+    @rule(left=st.tuples(st.integers(0, 6), st.integers(0, 6)), deposit_bin=st.integers(0, 3),
+          load=st.tuples(st.integers(0, 6), st.integers(0, 6)), confirm=st.booleans())
+    def replenish_atm(self, left, deposit_bin, load, confirm):
+        count = replenishment.Count({1: left[0], 2: left[1]}, {2000: deposit_bin}, {})
+        confirmer, loading = self.tellers[2], {1: load[0], 2: load[1]}
+        if self.atm_signoff is not None:
+            with pytest.raises(AtmRefused):
+                self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, time.time()))
+            return
+        held = self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, time.time()))
+        counted = left[0] * 10000 + left[1] * 2000 + deposit_bin * 2000
+        loaded = load[0] * 10000 + load[1] * 2000
+        if not confirm:
+            declined = self.run(decide(self.db, held.id, confirmer, False, "declined", now=time.time()))
+            assert declined.outcome == "declined"
+            return
+        if loaded > self.vault + counted:
+            with pytest.raises(NotEnoughCash):
+                self.run(decide(self.db, held.id, confirmer, True, "ok", now=time.time()))
+            self.run(decide(self.db, held.id, confirmer, False, "the vault is short", now=time.time()))
+            return
+        self.run(decide(self.db, held.id, confirmer, True, "ok", now=time.time()))
+        variance = counted - self.atm_cash
+        self.vault += counted - loaded
+        self.atm_cash, self.atm_notes = loaded, {1: load[0], 2: load[1]}
+        if abs(variance) > settings_of(self.db).variance_tolerance_cents:
+            (self.atm_signoff,), = self.raw.rows("SELECT id FROM approvals WHERE kind = 'atm_signoff' "
+                                                 "AND status = 'pending'")
+
+    @precondition(lambda self: self.atm_signoff is not None)
+    @rule()
+    def sign_off_atm(self):
+        self.run(decide(self.db, self.atm_signoff, self.sup, True, "recounted", now=time.time()))
+        self.atm_signoff = None
+
     @invariant()
     def books_agree_with_the_model(self):
         cash = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind IN ('vault', "
@@ -265,6 +308,8 @@ class Cash(RuleBasedStateMachine):
         assert -cash["@vault"] == self.vault
         for teller_id, expected in self.drawer.items():
             assert -cash[self.session[teller_id]] == expected  # expected cash is the drawer account's balance
+        assert -cash[self.atm.account_number] == self.atm_cash  # the ATM's expected cash, its account's balance
+        assert dict(self.raw.rows("SELECT position, notes FROM atm_cassettes")) == self.atm_notes
         assert all(balance <= 0 for balance in cash.values())  # no cash account below zero notes
         customers = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind = 'customer'"))
         assert {n: customers.get(n, 0) for n in CUSTOMERS} == self.balance

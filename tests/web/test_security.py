@@ -9,6 +9,7 @@ import pytest
 
 from atm_web.approvals import requests as approvals
 from atm_web.approvals.refusals import ApprovalRefused
+from atm_web.cash import atms
 from atm_web.cash.refusals import AccountOpenedMeanwhile
 from atm_web.core.refusals import ControlCharacters
 from atm_web.customers import cards, holders
@@ -37,7 +38,8 @@ IDENTITIES = ["anonymous", "teller", "supervisor", "admin", "deactivated", "read
               "wrong_token", "deactivated_admins_token"]
 SESSION_OK = {"teller", "supervisor", "admin"}
 
-API_PATHS = ("/accounts/", "/transfers", "/balances", "/transactions/", "/reports/", "/holds/")  # the JSON API's
+API_PATHS = ("/accounts/", "/transfers", "/balances", "/transactions/", "/reports/", "/holds/",
+             "/atms")  # the JSON API's
 # (method, path, body) -> expected per identity. "login" means: redirected to the login page, nothing done.
 LOGIN = "login"
 
@@ -147,6 +149,14 @@ ROUTES = [
     ("GET", "/admin/large-cash/report.csv", None, html(200)),
     ("POST", "/admin/large-cash/999/filed", {}, html(303)),
     ("POST", "/admin/tellers/{dave}/role", {"role": "supervisor"}, html(303)),
+    ("GET", "/admin/atms/", None, html(200)),
+    ("POST", "/admin/atms/", {"name": "Kiosk", "location": "Hall", "cassette_1": "5000"}, html(303)),
+    ("GET", "/admin/atms/{atm}", None, html(200)),
+    ("GET", "/admin/atms/{atm}/journal.csv", None, html(200)),
+    ("GET", "/admin/atms/{atm}/replenish", None, html(200)),
+    ("POST", "/admin/atms/{atm}/replenish", {"load_1": "1"}, html(303)),
+    ("GET", "/atms", None, {"admin_token": 200, "read_write": 403, "read_only": 403}),
+    ("GET", "/atms/{atm}", None, {"admin_token": 200, "read_write": 403, "read_only": 403}),
     ("GET", "/admin/verification", None, html(200)),
     ("POST", "/admin/verification", {}, html(303)),
 ]
@@ -165,7 +175,8 @@ def snapshot(raw):
     """Ledger and admin state (a token's last-used time is bookkeeping, not state anyone changed)."""
     state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
              for table in ("accounts", "journal", "tellers", "audit_log", "customers", "account_holders", "approvals",
-                  "large_cash", "holds", "cards", "card_accounts")}
+                  "large_cash", "holds", "cards", "card_accounts", "atms", "atm_cassettes", "atm_replenishments",
+                  "atm_journal")}
     state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
                                    "revoked_reason FROM api_tokens ORDER BY id")
     return state
@@ -203,8 +214,10 @@ def _build_world(app, clock):
     card = aio.run(cards.issue_card(db, holly.id, ["A1"], "A1", people["tina"], clock()))
     for wrong in ("00000000", "11111111", "22222222"):  # kept by 3 wrong PIN-setting codes (no slow hash made)
         aio.run(cards.set_first_pin(db, card.number, wrong, "1357", clock()))
+    atm = aio.run(atms.register_atm(db, "Lobby", "Main Street", [5000], people["ada"], clock()))
     ids = {"tina": people["tina"].id, "dave": people["dave"].id, "rw_id": made["rw"].id, "customer": holly.id,
-           "held": held.id, "hold": placed.id, "card": card.card.id}
+           "held": held.id, "hold": placed.id, "card": card.card.id,
+           "atm": atm.id}
     return secrets_, sessions, ids
 
 
@@ -305,7 +318,7 @@ def csrf_world(database, clock):
     token_id = aio.run(tokens.create_token(app.extensions["atm_db"], "t", False, "test", clock()))[0].id
     client = log_in(app, app.test_client(), ada)
     yield app, client, {"tina": tina.id, "dave": tina.id, "rw_id": token_id, "customer": 1, "held": 1, "hold": 1,
-                      "card": 1}
+                      "card": 1, "atm": 1}
     close_app(app)
 
 
