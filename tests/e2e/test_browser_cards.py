@@ -73,6 +73,8 @@ def test_a_teller_issues_a_card_and_sees_its_number_once(browser, branch):  # no
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
     expect(page.get_by_role("cell", name=f"•••• {last4}", exact=True)).to_be_visible()
     assert number.replace(" ", "") not in page.content() and number not in page.content()
+    log = branch.log_path.read_text(errors="replace")  # the server's whole log
+    assert number.replace(" ", "") not in log and number.replace(" ", "")[-9:] not in log
     check("customer-with-card")
     context.close()
     refused_on_purpose = "the server responded with a status of 422"  # the empty form above
