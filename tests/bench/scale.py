@@ -341,9 +341,12 @@ def seconds_of(command, env) -> float:
     return time.perf_counter() - started
 
 
-VERIFY_WITH_MEMORY = ("import resource, sys\nfrom flask.cli import main\nsys.argv = ['flask', '--app', 'atm_web', "
-                      "'verify', '--full']\ntry:\n    main()\nfinally:\n    print('MAXRSS', resource.getrusage("
-                      "resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+# The peak of the verifying process's own memory: VmHWM, of its address space only. (getrusage's ru_maxrss would not
+# do: Linux carries the high-water mark across fork and exec, so a child of this process, grown large building the
+# ledger, would report this process's peak, not its own.)
+VERIFY_WITH_MEMORY = ("import re, sys\nfrom flask.cli import main\nsys.argv = ['flask', '--app', 'atm_web', "
+                      "'verify', '--full']\ntry:\n    main()\nfinally:\n    status = open('/proc/self/status').read()\n"
+                      "    print('MAXRSS', re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1), file=sys.stderr)\n")
 
 
 def operations(ledger: Ledger, server: Server) -> dict:
