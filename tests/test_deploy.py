@@ -28,9 +28,10 @@ def test_both_platforms_give_the_app_a_database_a_shared_secret_and_the_proxy():
     env = {item["key"]: item for item in render["services"][0]["envVars"]}
     assert env["DATABASE_URL"]["fromDatabase"]["name"] == render["databases"][0]["name"]
     assert env["SECRET_KEY"]["generateValue"] is True and env["TRUST_PROXY_HEADERS"]["value"] == "1"
+    assert env["PIN_KEY"]["generateValue"] is True  # required with DATABASE_URL, apart from SECRET_KEY
     heroku = json.loads((ROOT / "app.json").read_text())
     assert [addon["plan"].split(":")[0] for addon in heroku["addons"]] == ["heroku-postgresql"]
-    assert heroku["env"]["SECRET_KEY"]["generator"] == "secret"
+    assert heroku["env"]["SECRET_KEY"]["generator"] == "secret" and heroku["env"]["PIN_KEY"]["generator"] == "secret"
     assert heroku["env"]["TRUST_PROXY_HEADERS"]["value"] == "1"
 
 
