@@ -6,11 +6,12 @@ Every cost here follows the day, never the history: a day opens from what Close 
 closed day before it (closing_cash), plus any rows of days between that were never closed; the cash held now is
 read through the index of the accounts holding cash (the vault and the open drawers).
 """
-from atm_web.core.rules import DRAWER_PREFIX, VAULT
+from atm_web.core.rules import ATM_PREFIX, DRAWER_PREFIX, VAULT
 from atm_web.ledger.journal import ROW_COLUMNS, SIGNED_SQL, JournalRow
 
 _DATE = JournalRow._fields.index("business_date")
-_CASH_ACCOUNT = f"(account_number = '{VAULT}' OR account_number LIKE '{DRAWER_PREFIX}%')"
+_CASH_ACCOUNT = (f"(account_number = '{VAULT}' OR account_number LIKE '{DRAWER_PREFIX}%' "
+                 f"OR account_number LIKE '{ATM_PREFIX}%')")
 # The accounts holding cash now, through accounts_holding_cash (the same condition as the index's, word for word,
 # which SQLite needs to use a partial index).
 _HOLDING_CASH = ("SELECT account_number, balance_cents FROM accounts "

@@ -188,3 +188,18 @@ def test_the_end_of_day_reports_each_atm_beside_the_drawers_and_the_proof_holds(
     next_day = run(end_of_day.report(db, run(end_of_day.current_business_date(db, now=clock()))))
     assert [(a.atm_id, a.open_cents, a.close_cents) for a in next_day.atms] == [(1, 280_000, 280_000)]
     assert next_day.cash_agrees
+
+
+def test_days_not_closed_between_carry_an_atms_cash_from_one_report_to_the_next(db, run, branch, clock):
+    atm = register(db, run, branch, clock)
+    replenish(db, run, branch, clock, atm, counted({1: 0, 2: 0}), {1: 10})
+    first = run(end_of_day.current_business_date(db, now=clock()))
+    clock.advance(24 * 3600)  # the first day never closed
+    replenish(db, run, branch, clock, atm, counted({1: 10, 2: 0}), {1: 20, 2: 5})
+    second = run(end_of_day.current_business_date(db, now=clock()))
+    assert second > first
+    one, two = run(end_of_day.report(db, first)), run(end_of_day.report(db, second))
+    assert one.cash_agrees and two.cash_agrees
+    assert [(a.open_cents, a.close_cents) for a in one.atms] == [(0, 50_000)]
+    assert [(a.open_cents, a.loaded_cents, a.taken_out_cents, a.close_cents) for a in two.atms] == [
+        (50_000, 110_000, 50_000, 110_000)]
