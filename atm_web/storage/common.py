@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 MAX_BATCH = 256
+STREAM_CHUNK = 1000  # rows a stream (Connection.stream) reads at a time
 LONG_READS = 2  # long reads (Database.read(long=True)) at once per process, each on a connection of its own
 log = logging.getLogger(__name__)
 

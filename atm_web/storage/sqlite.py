@@ -11,12 +11,19 @@ import sqlite3
 
 import aiosqlite
 
-from atm_web.storage.common import Connection, Database, DatabaseUnreachable, IntegrityError, LedgerUnavailable, settle
+from atm_web.storage.common import (
+    STREAM_CHUNK,
+    Connection,
+    Database,
+    DatabaseUnreachable,
+    IntegrityError,
+    LedgerUnavailable,
+    settle,
+)
 from atm_web.storage.migrate import migrations
 
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
-STREAM_CHUNK = 1000  # rows a stream reads at a time
 # SQLite names the columns of a violated unique index, not the index: the names PostgreSQL reports instead.
 UNIQUE_INDEXES = {"journal.related_id": "journal_one_reversal", "tellers.username": "tellers_username_key",
                   "api_tokens.token_hash": "api_tokens_token_hash_key"}

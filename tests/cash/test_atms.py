@@ -72,6 +72,8 @@ def test_a_replenishment_waits_for_another_person_then_moves_the_cash_in_one_tra
         run(decide(db, held.id, branch["ada"], True, "mine", now=clock()))
     with pytest.raises(AtmRefused, match="waiting already"):
         run(replenishment.enter(db, atm.id, counted({1: 0, 2: 0}), {1: 1}, branch["ada"], clock()))
+    with pytest.raises(DrawerRefused, match="while an ATM replenishment waits for its confirmation"):
+        run(end_of_day.close_day(db, branch["ada"], now=clock()))
     done = run(decide(db, held.id, branch["sam"], True, "counted with ada", now=clock()))
     assert done.outcome == "approved"
     atm = run(atms.get_atm(db, atm.id))
