@@ -37,10 +37,10 @@ async def record_in(conn, atm_id: int, at: str, event: str, detail: str, actor: 
 
 async def events(db: Database, atm_id: int, limit: int | None = LISTED) -> list[JournalEvent]:
     """The ATM's journal, newest first (limit rows; None: all, oldest first, for the CSV)."""
+    columns = "SELECT atm_id, seq, at, event, detail, actor, hash FROM atm_journal WHERE atm_id = ?"
     if limit is None:
-        sql, params = "SELECT * FROM atm_journal WHERE atm_id = ? ORDER BY seq", (atm_id,)
+        sql, params = f"{columns} ORDER BY seq", (atm_id,)
     else:
-        sql, params = "SELECT * FROM atm_journal WHERE atm_id = ? ORDER BY seq DESC LIMIT ?", (atm_id, limit)
-    rows = await db.read(lambda conn: conn.fetchall(
-        sql.replace("*", "atm_id, seq, at, event, detail, actor, hash"), params))
+        sql, params = f"{columns} ORDER BY seq DESC LIMIT ?", (atm_id, limit)
+    rows = await db.read(lambda conn: conn.fetchall(sql, params))
     return [JournalEvent(*row) for row in rows]

@@ -27,6 +27,7 @@ from atm_web.storage import Database
 
 PIN_TRIES = 3  # wrong PINs in a row that keep the card
 ACCOUNTS_MAX = 6  # accounts one card may reach
+NUMBER_TRIES = 10  # new numbers drawn before giving up (each clashes one time in a billion)
 _COLUMNS = "id, customer_id, last4, expires, status, pin_hash IS NOT NULL, pin_tries, issued_at, issued_by"
 
 
@@ -133,11 +134,13 @@ async def issue_card(db: Database, customer_id: int, accounts, default: str, tel
             if missing := [number for number in accounts if number not in held]:
                 raise CardRefused(f"The customer does not hold account {missing[0]}: a card reaches only accounts its "
                                   "customer holds.")
-            while True:  # a number not taken yet (a clash is one in a billion)
+            for _ in range(NUMBER_TRIES):  # a number not taken yet (a clash is one in a billion)
                 number = new_number(settings.card_prefix)
                 digest = pins.number_digest(settings.pin_key, number)
                 if not await conn.fetchall("SELECT 1 FROM cards WHERE number_digest = ?", (digest,)):
                     break
+            else:
+                raise CardRefused("No free card number was found under CARD_PREFIX: try again.")
             (card_id,), = await conn.fetchall(
                 "INSERT INTO cards (customer_id, number_digest, last4, expires, code_digest, issued_at, issued_by, "
                 "form_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",

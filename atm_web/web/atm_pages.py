@@ -36,10 +36,11 @@ async def register():
     form = register_form(_notes())()
     if not form.validate():
         return await index(form, 422)
+    listed = await atms.all_atms(get_db())
 
     def refused(error, message, status):
         form.name.errors = [message]
-        return render_template("atms/index.html", atms=[], form=form), status
+        return render_template("atms/index.html", atms=listed, form=form), status
     show_refusals_on(refused)
     atm = await atms.register_atm(get_db(), form.name.data, form.location.data, form.denominations, g.teller, now())
     flash(f"{atm.label} registered: replenish it to load its cassettes.")
