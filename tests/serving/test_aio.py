@@ -23,7 +23,7 @@ AT_EXIT = textwrap.dedent("""
     from atm_web import create_app
     where = sys.argv[1]
     key = "DATABASE_URL" if where.startswith("postgresql://") else "DB_PATH"
-    database = create_app({"SECRET_KEY": "exit", key: where}).extensions["atm_db"]
+    database = create_app({"SECRET_KEY": "exit", "PIN_KEY": "exit-pin-key-0123456789", key: where}).extensions["atm_db"]
     assert database._writer is not None
     print("opened")
 """)
