@@ -16,7 +16,7 @@ from atm_web.storage import Database
 
 EXPIRES_AFTER_S = 15 * 60
 REQUEST_LABELS = {"withdrawal": "Cash withdrawal", "reversal": "Reversal", "overdraft_limit": "Overdraft limit change",
-               "drawer_signoff": "Drawer sign-off", "card_unblock": "Card unblock",
+                  "drawer_signoff": "Drawer sign-off", "card_unblock": "Card unblock",
                   "atm_replenishment": "ATM replenishment", "atm_signoff": "ATM variance sign-off"}
 DEFAULT_LIMIT = "MAX_DEBT"  # an overdraft limit request's detail when it asks for the default limit again
 _COLUMNS = ("id, kind, status, account_number, amount_cents, tx_id, limit_cents, session_id, detail, id_check, "
