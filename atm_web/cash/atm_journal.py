@@ -5,8 +5,11 @@ number is the trace number a receipt prints) and hash-chained per ATM, so a row 
 A row is appended in the transaction of what it records; writes take turns (storage), so the next number and the
 previous hash are read and the row written with nothing in between.
 """
+import csv
+import io
 from dataclasses import dataclass
 
+from atm_web.core.cells import spreadsheet_text
 from atm_web.ledger.chains import atm_row_hash
 from atm_web.storage import Database
 
@@ -44,3 +47,16 @@ async def events(db: Database, atm_id: int, limit: int | None = LISTED) -> list[
         sql, params = f"{columns} ORDER BY seq DESC LIMIT ?", (atm_id, limit)
     rows = await db.read(lambda conn: conn.fetchall(sql, params))
     return [JournalEvent(*row) for row in rows]
+
+
+CSV_COLUMNS = ["atm", "trace", "at", "event", "detail", "by", "hash"]
+
+
+def to_csv(journal: list[JournalEvent]) -> str:
+    """An ATM's journal, oldest first, every cell quoted, the free text safe from spreadsheets' formulas."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(CSV_COLUMNS)
+    for e in journal:
+        writer.writerow([e.atm_id, e.seq, e.at, e.event, spreadsheet_text(e.detail), e.actor, e.hash])
+    return out.getvalue()

@@ -80,6 +80,11 @@ async def all_atms(db: Database) -> list[Atm]:
     return await db.read(lambda conn: _atms_in(conn, "true"), snapshot=True)
 
 
+def note_denominations(db: Database) -> list[int]:
+    """The branch's notes (DENOMINATIONS of 1.00 and up): what a cassette or a bin holds."""
+    return [cents for cents in settings_of(db).denominations if cents >= NOTE_MIN_CENTS]
+
+
 def _text(value, what: str, most: int) -> str:
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if not 1 <= len(text) <= most:
@@ -92,7 +97,7 @@ async def register_atm(db: Database, name: str, location: str, denominations, ad
     audited and in its journal. Its cassettes start empty: a replenishment loads them."""
     name, location = _text(name, "Name", NAME_MAX), _text(location, "Location", LOCATION_MAX)
     denominations = list(denominations or ())
-    allowed = [cents for cents in settings_of(db).denominations if cents >= NOTE_MIN_CENTS]
+    allowed = note_denominations(db)
     if not 1 <= len(denominations) <= CASSETTES_MAX:
         raise AtmRefused(f"An ATM has 1 to {CASSETTES_MAX} cassettes.")
     if any(cents not in allowed for cents in denominations):

@@ -169,7 +169,6 @@ class _Tally:
             else:
                 line.to_vault_cents += r.amount_cents
 
-
     @staticmethod
     def _atm_row(atm: AtmLine, r: JournalRow, rows: list[JournalRow], customer: bool) -> None:
         atm.moved = True

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 from atm_web.approvals import requests as approvals
 from atm_web.cash.atm_journal import record_in
-from atm_web.cash.atms import atm_in
+from atm_web.cash.atms import atm_in, note_denominations
 from atm_web.cash.drawers import cash_entry, counts_total
 from atm_web.cash.refusals import AtmRefused
 from atm_web.core import audit
 from atm_web.core.money import format_cents
 from atm_web.core.rules import CASH_OVER, CASH_SHORT, VAULT
-from atm_web.core.settings import settings_of
 from atm_web.ledger.accounts import balance_in
 from atm_web.ledger.journal import posting_stamp
 from atm_web.storage import Database
@@ -118,7 +117,7 @@ async def _cancel_stale_in(conn, atm_id: int, now: float) -> None:
 async def enter(db: Database, atm_id: int, counted: Count, loaded: dict[int, int], teller, now: float):
     """The count of what was left and the notes loaded, held for a second person's confirmation: the request."""
     at = posting_stamp(db, now)
-    notes = [cents for cents in settings_of(db).denominations if cents >= 100]
+    notes = note_denominations(db)
 
     async def op(conn):
         async with conn.savepoint():

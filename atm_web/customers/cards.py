@@ -76,14 +76,15 @@ class PinCheck:
 
 async def _cards_in(conn, where: str, params) -> list[Card]:
     rows = await conn.fetchall(f"SELECT {_COLUMNS} FROM cards WHERE {where} ORDER BY id", params)
-    found = []
-    for row in rows:
-        reach = await conn.fetchall("SELECT account_number, is_default FROM card_accounts WHERE card_id = ? "
-                                    "ORDER BY is_default DESC, account_number", (row[0],))
-        found.append(Card(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8],
-                          tuple(number for number, _ in reach),
-                          next((number for number, default in reach if default), "")))
-    return found
+    reach: dict[int, list[tuple[str, int]]] = {row[0]: [] for row in rows}
+    if reach:  # every card's accounts in one statement, the default first
+        for card_id, number, default in await conn.fetchall(
+                "SELECT card_id, account_number, is_default FROM card_accounts WHERE card_id IN "
+                f"({','.join('?' * len(reach))}) ORDER BY card_id, is_default DESC, account_number", list(reach)):
+            reach[card_id].append((number, default))
+    return [Card(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8],
+                 tuple(number for number, _ in reach[row[0]]),
+                 next((number for number, default in reach[row[0]] if default), "")) for row in rows]
 
 
 async def card_in(conn, card_id: int) -> Card | None:

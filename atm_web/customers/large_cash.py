@@ -15,10 +15,10 @@ reported.
 import csv
 import io
 import json
-import re
 from dataclasses import dataclass
 
 from atm_web.core import audit
+from atm_web.core.cells import spreadsheet_text
 from atm_web.core.clock import iso
 from atm_web.core.money import format_cents
 from atm_web.customers import records as customers
@@ -187,25 +187,13 @@ async def mark_filed(db: Database, report_id: int, admin, now: float) -> None:
 
 CSV_COLUMNS = ["report", "cash_day", "customer", "full_name", "document", "cash_in", "cash_out", "status",
                "filed_by", "transaction", "account", "kind", "amount", "time", "teller"]
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_AFTER_A_SEPARATOR = re.compile(r"([,;\t][ ]*)([=+\-@])")
-
-
-def _text(value: str) -> str:
-    """Free text (a name) as a cell no spreadsheet runs as a formula (OWASP: CSV injection), whichever separator it
-    splits on (',', ';' or a tab: quotes protect only a cell that starts with one): a formula's first character at
-    the start of the text, or after a separator inside it, is made text with an apostrophe before it."""
-    value = _AFTER_A_SEPARATOR.sub(r"\1'\2", value)
-    return "'" + value if value[:1] in _FORMULA_START else value
-
-
 def to_csv(reports: list[CashReport]) -> str:
     """One line per cash transaction of each report (the report's figures repeated on each); every cell quoted."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for r in reports:
-        head = [r.id, r.cash_day, r.customer_id, _text(r.full_name), _text(r.document),
+        head = [r.id, r.cash_day, r.customer_id, spreadsheet_text(r.full_name), spreadsheet_text(r.document),
                 format_cents(r.cash_in_cents), format_cents(r.cash_out_cents), r.status, r.filed_by or ""]
         for tx in r.transactions:
             writer.writerow([*head, tx.id, tx.account_number, CSV_KIND_LABELS[tx.kind],

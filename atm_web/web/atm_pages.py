@@ -4,10 +4,7 @@ and load of a replenishment, held for a second person's confirmation (on Approva
 
 Each view validates its form and makes one call into cash/atms.py or cash/replenishment.py.
 """
-import csv
-import io
-
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 
 from atm_web.cash import atm_journal, atms, replenishment
 from atm_web.core.clock import now
@@ -22,7 +19,7 @@ bp.before_request(require_admin)
 
 
 def _notes() -> tuple[int, ...]:
-    return tuple(cents for cents in current_app.config["DENOMINATIONS"] if cents >= atms.NOTE_MIN_CENTS)
+    return tuple(atms.note_denominations(get_db()))
 
 
 @bp.get("/")
@@ -63,18 +60,9 @@ async def show(atm_id):
 @bp.get("/<id:atm_id>/journal.csv")
 async def journal_csv(atm_id):
     atm = await _atm(atm_id)
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow(["atm", "trace", "at", "event", "detail", "by", "hash"])
-    for e in await atm_journal.events(get_db(), atm.id, limit=None):
-        writer.writerow([atm.id, e.seq, e.at, e.event, _cell(e.detail), e.actor, e.hash])
-    return Response(out.getvalue(), mimetype="text/csv",
+    text = atm_journal.to_csv(await atm_journal.events(get_db(), atm.id, limit=None))
+    return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="atm-{atm.id}-journal.csv"'})
-
-
-def _cell(text: str) -> str:
-    """A cell no spreadsheet reads as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _replenish_form(atm, posted: bool):

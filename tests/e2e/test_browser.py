@@ -291,6 +291,12 @@ def _pages(page, server, admin):
             ("admin-tokens", f"{server.base}/admin/tokens"), ("admin-audit", f"{server.base}/admin/audit")]
 
 
+def serious_violations(axe, page) -> list[tuple[str, str, int]]:
+    """axe's serious and critical violations on the page: (rule, impact, nodes)."""
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in axe.run(page).response["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
 def test_accessibility_no_serious_or_critical_violations(watched, server, admin):
     from axe_playwright_python.sync_playwright import Axe
     page, axe, found = watched.page, Axe(), {}
@@ -300,9 +306,7 @@ def test_accessibility_no_serious_or_critical_violations(watched, server, admin)
         if name == "account":
             log_in(page, server, admin)
         page.goto(url)
-        results = axe.run(page)
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in results.response["violations"]
-               if v["impact"] in ("serious", "critical")]
+        bad = serious_violations(axe, page)
         if bad:
             found[name] = bad
     assert found == {}

@@ -13,6 +13,7 @@ from .test_browser import (  # noqa: F401 (browser: the module's fixture)
     first_admin,
     log_in,
     open_drawer,
+    serious_violations,
 )
 
 pytestmark = pytest.mark.browser
@@ -91,9 +92,7 @@ def test_a_customer_found_by_part_of_a_name_and_the_new_pages_pass_axe(browser, 
     page, axe, found = watched.page, Axe(), {}
 
     def check(name):
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in axe.run(page).response["violations"]
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := serious_violations(axe, page):
             found[name] = bad
 
     log_in(page, branch, ("tina", PASSWORD))

@@ -13,6 +13,7 @@ from .test_browser import (  # noqa: F401 (browser: the module's fixture)
     browser,
     expect,
     log_in,
+    serious_violations,
 )
 from .test_browser_approvals import branch  # noqa: F401 (the fixture)
 
@@ -27,9 +28,7 @@ def test_an_atm_registered_and_replenished_with_a_second_persons_confirmation(br
 
     def check(name):
         pages[name] = page.url
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in axe.run(page).response["violations"]
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := serious_violations(axe, page):
             found[name] = bad
 
     log_in(page, branch, ("ada", PASSWORD))

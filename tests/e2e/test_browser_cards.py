@@ -14,6 +14,7 @@ from .test_browser import (  # noqa: F401 (browser: the module's fixture)
     fill_new_holder,
     log_in,
     open_drawer,
+    serious_violations,
 )
 from .test_browser_approvals import branch  # noqa: F401 (the fixture)
 
@@ -28,9 +29,7 @@ def test_a_teller_issues_a_card_and_sees_its_number_once(browser, branch):  # no
 
     def check(name):
         pages[name] = page.url
-        bad = [(v["id"], v["impact"], len(v["nodes"])) for v in axe.run(page).response["violations"]
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := serious_violations(axe, page):
             found[name] = bad
 
     log_in(page, branch, ("tina", PASSWORD))

@@ -75,3 +75,10 @@ def test_the_json_api_lists_atms_for_an_admin_token_only(app, staff):
     assert client.get("/atms/9", headers=admin).status_code == 404
     assert client.get("/atms", headers=bearer(add_token(app, "rw"))).status_code == 403
     assert client.get("/atms").status_code == 401
+
+
+def test_the_journal_csv_keeps_free_text_from_running_as_a_formula(staff):
+    ada, _ = staff
+    ada.post("/admin/atms/", data={"name": "=HYPERLINK(1)", "location": "Hall; =1+1", "cassette_1": "5000"})
+    row = ada.get("/admin/atms/1/journal.csv").get_data(as_text=True).splitlines()[1]
+    assert "\"'=HYPERLINK(1), Hall; '=1+1; cassettes 50.00\"" in row
