@@ -105,8 +105,8 @@ async def current_business_date(db: Database, *, now: float | None = None) -> st
 
 
 class _Tally:
-    """The report's figures, from the day's rows as they stream past (a transaction's rows come one after another:
-    a transaction is written by one write, whole)."""
+    """The report's figures, from the day's rows as they stream past, a transaction at a time (its rows come one
+    after another: a transaction is written by one write, whole)."""
 
     def __init__(self, lines: dict[str, SessionLine], zone: str, atm_lines: dict[str, AtmLine] | None = None):
         self.lines, self.zone, self.atm_lines = lines, zone, atm_lines or {}
@@ -114,16 +114,6 @@ class _Tally:
         self.by_teller: dict[str, list[int]] = {}
         self.per_hour: dict[str, list[int]] = {}
         self._hours: dict[str, int] = {}  # a UTC minute: its local hour (every zone's offset is whole minutes)
-        self._entry: list[JournalRow] = []
-
-    def add(self, tx: JournalRow) -> None:
-        if self._entry and tx.entry_id != self._entry[0].entry_id:
-            self._close_entry()
-        self._entry.append(tx)
-
-    def done(self) -> None:
-        if self._entry:
-            self._close_entry()
 
     def _hour(self, created_at: str) -> int:
         minute = created_at[:16]
@@ -131,8 +121,8 @@ class _Tally:
             self._hours[minute] = int(local(created_at, self.zone)[11:13])
         return self._hours[minute]
 
-    def _close_entry(self) -> None:
-        rows, self._entry = self._entry, []
+    def add_entry(self, rows: list[JournalRow]) -> None:
+        """A transaction's rows."""
         actor = rows[0].actor
         teller = self.by_teller.get(actor)
         if teller is None:
@@ -140,17 +130,20 @@ class _Tally:
             self.per_hour[actor] = [0] * 24
         teller[0] += 1
         self.per_hour[actor][self._hour(rows[0].created_at)] += 1
-        customer = False
+        banks = []  # the bank's rows of it
         for r in rows:
             if r.account_number.startswith(BANK_PREFIX):
+                banks.append(r)
                 continue
-            customer = True
-            kind = self.by_kind.setdefault(r.kind, [0, 0])
+            kind = self.by_kind.get(r.kind)
+            if kind is None:
+                kind = self.by_kind[r.kind] = [0, 0]
             kind[0] += 1
             kind[1] += r.amount_cents
             if r.kind != "transfer_in":
                 teller[1] += r.amount_cents
-        for r in rows:
+        customer = len(banks) < len(rows)  # a customer's transaction, not the bank's own cash moving
+        for r in banks:
             if r.account_number in self.atm_lines:
                 self._atm_row(self.atm_lines[r.account_number], r, rows, customer)
                 continue
@@ -202,13 +195,24 @@ async def report(db: Database, business_date: str) -> Report:
                                                                      "ORDER BY id")}
         tally = _Tally({s.account_number: SessionLine(s) for s in day_sessions}, db.branch_timezone, atm_lines)
         check = DayCheck(await days.rows_before_in(conn, business_date))
-        moved: dict[str, int] = {}
-        async for tx in days.rows_in(conn, business_date):
-            check.add(tx)
-            tally.add(tx)
-            if tx.account_number == VAULT or tx.account_number.startswith((DRAWER_PREFIX, ATM_PREFIX)):
-                moved[tx.account_number] = moved.get(tx.account_number, 0) + tx.signed_cents
-        tally.done()
+        moved: dict[str, int] = {}  # a cash account: the day's rows' sum
+        cash: dict[str, bool] = {}  # an account of the day: whether it is a cash account
+        entry: list[JournalRow] = []  # the transaction whose rows are streaming past
+        async for chunk in days.rows_in(conn, business_date):
+            for tx in chunk:  # ~100,000 rows for a busy day: kept lean
+                signed = check.add(tx)
+                if entry and tx.entry_id != entry[0].entry_id:
+                    tally.add_entry(entry)
+                    entry = []
+                entry.append(tx)
+                number = tx.account_number
+                is_cash = cash.get(number)
+                if is_cash is None:
+                    is_cash = cash[number] = number == VAULT or number.startswith((DRAWER_PREFIX, ATM_PREFIX))
+                if is_cash:
+                    moved[number] = moved.get(number, 0) + signed
+        if entry:
+            tally.add_entry(entry)
         problems = await check.finish(conn)
         held = await days.closing_cash_in(conn, business_date, bool(closed))
         return closed, tally, check, problems, opening, moved, held

@@ -12,13 +12,14 @@ def atm_row_hash(previous_hash: str, atm_id: int, seq: int, at: str, event: str,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def row_problem(tx: JournalRow, previous_hash: str | None, previous_balance: int) -> str | None:
+def row_problem(tx: JournalRow, previous_hash: str | None, previous_balance: int,
+                signed_cents: int | None = None) -> str | None:
     """What is wrong with the row tx, given the row before it on its account (its hash and balance after; None and
-    0 for the first row): None when nothing is."""
+    0 for the first row): None when nothing is. signed_cents: tx.signed_cents, when the caller has it already."""
     stored = tx.hash
-    if tx.balance_after_cents != previous_balance + tx.signed_cents:
-        return (f"journal row {tx.id}: balance after is {tx.balance_after_cents}, the journal sums to "
-                f"{previous_balance + tx.signed_cents}")
+    expected_balance = previous_balance + (tx.signed_cents if signed_cents is None else signed_cents)
+    if tx.balance_after_cents != expected_balance:
+        return f"journal row {tx.id}: balance after is {tx.balance_after_cents}, the journal sums to {expected_balance}"
     if stored is None:  # rows written before the hash chain have none; none may follow a hashed row
         return f"journal row {tx.id}: no hash after hashed rows (removed?)" if previous_hash is not None else None
     expected = row_hash(previous_hash or "", tx.account_number, tx.kind, tx.amount_cents, tx.balance_after_cents,

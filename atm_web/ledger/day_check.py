@@ -8,6 +8,7 @@ the day. A row whose row before was of another date (a server whose clock ran be
 once the day is read against the account's row just before it, fetched by a few statements. Memory follows the
 day (an entry per account and per transaction of the day), never the ledger.
 """
+from atm_web.core.rules import CREDIT_KINDS
 from atm_web.ledger.chains import row_problem
 from atm_web.ledger.journal import JournalRow
 
@@ -20,27 +21,32 @@ class DayCheck:
 
     def __init__(self, rows_before: dict[str, tuple[str | None, int]]):
         self.rows = 0
-        self._last = rows_before  # account: (hash, balance after) of its last row so far
-        self._first: set[str] = set()  # accounts whose first row of the day was checked
+        self._before = rows_before  # account: (hash, balance after) of its row just before the day's
+        self._last: dict[str, tuple[str | None, int]] = {}  # account: (hash, balance after) of its last row of the day
         self._deferred: list[JournalRow] = []  # rows to check against the row just before them
         self._entries: dict[int, list[int]] = {}  # entry: [sum, rows]
         self._problems: list[tuple[int, str]] = []
 
-    def add(self, tx: JournalRow) -> None:
-        """The day's next row."""
+    def add(self, tx: JournalRow) -> int:
+        """The day's next row; its signed amount (what it adds to its account's balance)."""
         self.rows += 1
         number = tx.account_number
-        problem = row_problem(tx, *self._last.get(number, (None, 0)))
-        if number not in self._first:
-            self._first.add(number)
-            if problem is not None:  # against the row just before it, read before the day's
+        signed = tx.amount_cents if tx.kind in CREDIT_KINDS else -tx.amount_cents
+        last = self._last.get(number)
+        if last is None:  # its first row of the day: against the row just before it, read before the day's
+            problem = row_problem(tx, *self._before.get(number, (None, 0)), signed)
+            if problem is not None:
                 self._problems.append((tx.id, problem))
-        elif problem is not None:  # against the row before it in the day: maybe not the one just before it
-            self._deferred.append(tx)
+        elif row_problem(tx, *last, signed) is not None:  # against the row before it in the day: maybe not the
+            self._deferred.append(tx)                      # one just before it
         self._last[number] = (tx.hash, tx.balance_after_cents)
-        entry = self._entries.setdefault(tx.entry_id or 0, [0, 0])
-        entry[0] += tx.signed_cents
-        entry[1] += 1
+        entry = self._entries.get(tx.entry_id or 0)
+        if entry is None:
+            self._entries[tx.entry_id or 0] = [signed, 1]
+        else:
+            entry[0] += signed
+            entry[1] += 1
+        return signed
 
     async def finish(self, conn) -> list[str]:
         """The day's problems: rows that do not follow the row before them, transactions that do not balance."""

@@ -19,18 +19,18 @@ _HOLDING_CASH = ("SELECT account_number, balance_cents FROM accounts "
 
 
 async def rows_in(conn, day: str):
-    """The day's journal rows (JournalRow), in order, as an async iterator: read once, never held. Read as the
-    range of ids from the day's first row to its last, in the table's own order (a seek of the date's index per row
-    costs half as much again), the few rows of other dates in it skipped (a posting after Close the day, a server
-    whose clock ran behind)."""
+    """The day's journal rows (JournalRow), in order, as an async iterator of lists of them (a list per chunk the
+    connection reads: a day's 100,000 rows go through one loop, not through async iterators one by one): read once,
+    never held. Read as the range of ids from the day's first row to its last, in the table's own order (a seek of
+    the date's index per row costs half as much again), the few rows of other dates in it skipped (a posting after
+    Close the day, a server whose clock ran behind)."""
     (first, last), = await conn.fetchall(
         "SELECT min(id), max(id) FROM journal WHERE business_date = ?", (day,))
     if first is None:
         return
-    async for row in conn.stream(f"SELECT {ROW_COLUMNS} FROM journal WHERE id BETWEEN ? AND ? ORDER BY id",
-                                 (first, last)):
-        if row[_DATE] == day:
-            yield JournalRow(*row)
+    async for rows in conn.chunks(f"SELECT {ROW_COLUMNS} FROM journal WHERE id BETWEEN ? AND ? ORDER BY id",
+                                  (first, last)):
+        yield [JournalRow(*row) for row in rows if row[_DATE] == day]
 
 
 async def rows_before_in(conn, day: str) -> dict[str, tuple[str | None, int]]:

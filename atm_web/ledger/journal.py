@@ -104,9 +104,12 @@ def row_hash(previous: str, number: str, kind: str, amount_cents: int, balance_a
     business date last (a row written before double entry has neither and is hashed as it was). _APPEND computes
     the same in SQL; verify recomputes it here."""
     related = "" if related_id is None else related_id
-    text = f"{previous}|{number}|{kind}|{amount_cents}|{balance_after_cents}|{created_at}|{actor}|{related}|{memo}"
-    if entry_id is not None:  # one f-string: each field as str() gives it (every verification hashes every row)
-        text = f"{text}|{entry_id}|{business_date}"
+    # one f-string, each field as str() gives it (every verification hashes every row)
+    if entry_id is None:
+        text = f"{previous}|{number}|{kind}|{amount_cents}|{balance_after_cents}|{created_at}|{actor}|{related}|{memo}"
+    else:
+        text = (f"{previous}|{number}|{kind}|{amount_cents}|{balance_after_cents}|{created_at}|{actor}|{related}|{memo}"
+                f"|{entry_id}|{business_date}")
     return hashlib.sha256(text.encode()).hexdigest()
 
 

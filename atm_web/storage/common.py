@@ -79,9 +79,16 @@ class Connection:
     async def execute(self, sql: str, params=()) -> None:
         raise NotImplementedError
 
-    def stream(self, sql: str, params=()):
-        """The rows of a query as an async iterator (inside a read snapshot), without loading them all."""
+    def chunks(self, sql: str, params=()):
+        """The rows of a query as an async iterator of lists of at most STREAM_CHUNK rows (inside a read snapshot),
+        without loading them all; the next list read while the caller works through this one."""
         raise NotImplementedError
+
+    async def stream(self, sql: str, params=()):
+        """The rows of a query as an async iterator, one by one (chunks, for a caller that goes through many)."""
+        async for rows in self.chunks(sql, params):
+            for row in rows:
+                yield row
 
     async def lock_accounts(self, numbers) -> None:
         """Lock these accounts' rows in account-number order (a transfer's two accounts, say), so that two

@@ -57,16 +57,15 @@ class SQLiteConnection(Connection):
         except sqlite3.IntegrityError as error:
             raise _integrity_error(error) from None
 
-    async def stream(self, sql, params=()):
-        # in chunks, the next one read while this one is used (SQLite steps without the GIL): a day's 100,000 rows
-        # in 100 trips to the connection's thread rather than aiosqlite's 1,600
+    async def chunks(self, sql, params=()):
+        # the next chunk read while this one is used (SQLite steps without the GIL): a day's 100,000 rows in 100
+        # trips to the connection's thread rather than aiosqlite's 1,600
         async with self.raw.execute(sql, params) as cursor:
             ahead = asyncio.ensure_future(cursor.fetchmany(STREAM_CHUNK))
             try:
                 while rows := await ahead:
                     ahead = asyncio.ensure_future(cursor.fetchmany(STREAM_CHUNK))
-                    for row in rows:
-                        yield row
+                    yield rows
             finally:
                 with contextlib.suppress(Exception):
                     await ahead  # never close the cursor under a read in flight

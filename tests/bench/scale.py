@@ -97,10 +97,30 @@ class Ledger:
         self.db = self.app.extensions["atm_db"]
         self.rng = random.Random(22)
         self.now = time.time()
+        self.shift = 0.0  # seconds added to the clock of the measured day (a later day, on a ledger built before)
         self.customers: dict[str, int] = {}  # account: its holder's id
 
     def close(self):
         aio.run(self.db.close())
+
+    def clock(self) -> float:
+        return time.time() + self.shift
+
+    def resume(self):
+        """The staff, customers and the day's accounts of a ledger built before (its drawers all closed)."""
+        async def people():
+            admin = (await tellers.find_teller(self.db, "ada"))[0]
+            return admin, [(await tellers.find_teller(self.db, name))[0] for name in TELLERS]
+        self.admin, self.tellers = aio.run(people())
+        self.customers = dict(aio.run(self.db.read(lambda conn: conn.fetchall(
+            "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number "
+            "ORDER BY account_number"))))
+        self.held = list(self.customers)
+        self.day_accounts = self.held[::max(1, len(self.held) // DAY_ACCOUNTS)][:DAY_ACCOUNTS]
+
+    def last_date(self) -> str:
+        """The ledger's latest business date: the day measured."""
+        return aio.run(self.db.read(lambda conn: conn.fetchall("SELECT max(business_date) FROM journal")))[0][0]
 
     async def _gather(self, ops, chunk=4000):
         """Each op as its own write, many at once: the engine groups them as it groups requests."""
@@ -209,7 +229,7 @@ class Ledger:
                 holder = self.customers[number]
                 with contextlib.suppress(SKIPPED):
                     await cash_desk.post_cash(self.db, number, kind, cents, who.actor,
-                                              drawer=self.open[who.username].account_number, now=time.time(),
+                                              drawer=self.open[who.username].account_number, now=self.clock(),
                                               id_check=IdCheck(holder, who.actor))
 
         jobs = [(self.rng.choice(self.day_accounts), "deposit" if self.rng.random() < 0.6 else "withdrawal",
@@ -225,14 +245,14 @@ class Ledger:
     def today(self) -> dict:
         """The measured day: drawers open, the first postings timed, the bulk, the last postings timed, drawers
         closed (the report then shows every amount)."""
-        self.open = {t.username: aio.run(drawers.open_drawer(self.db, t, {100_00: FLOAT_NOTES}))
+        self.open = {t.username: aio.run(drawers.open_drawer(self.db, t, {100_00: FLOAT_NOTES}, now=self.clock()))
                      for t in self.tellers}
         first = self.timed_postings(MEASURED)
         remaining = DAY - 2 * MEASURED
         for start in range(0, remaining, 10_000):
-            self.cash_postings(min(10_000, remaining - start), time.time())
+            self.cash_postings(min(10_000, remaining - start), self.clock())
         last = self.timed_postings(MEASURED)
-        self._close_drawers(time.time())
+        self._close_drawers(self.clock())
         say(f"  today: {DAY:,} cash transactions; posting rate {first:,.0f}/s at the start, {last:,.0f}/s at the end")
         return {"cash postings/s, day's start": first, "cash postings/s, day's end": last,
                 "end/start": last / first}
@@ -282,7 +302,7 @@ def http_measures(ledger: Ledger, server) -> dict:
     receipt = rows[-1][0]
     customer = ledger.customers[number]
     part = "ovela"  # in a twelfth of the names (Lovelace)
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    today = ledger.day  # the measured day's business date
     reads = {
         "teller: account page": ("GET", lambda: f"/teller/accounts/{rng.choice(numbers)}", teller, None),
         "teller: search by part of a name": ("POST", lambda: "/", teller, {"query": part, "csrf_token": csrf}),
@@ -371,8 +391,8 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
         where = str(Path(REUSE) / f"scale-{size}.db")
         say(f"{engine}, {size:,} accounts: the ledger built before at {where}")
         ledger = Ledger(where, size)  # migrated to this version of the code, if it is older
-        ledger.customers = dict(aio.run(ledger.db.read(lambda conn: conn.fetchall(
-            "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number"))))
+        ledger.resume()
+        ledger.day = ledger.last_date()
         ledger.close()
         return measure_built(engine, size, where, tmp, ledger, {})
     if engine == "postgresql" and REUSE and (Path(REUSE) / f"scale-{size}.db").exists():
@@ -391,6 +411,7 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
         ledger.people()
         ledger.day_before()
         results = ledger.today()
+        ledger.day = ledger.last_date()
         say(f"  built in {time.perf_counter() - built:,.0f} s")
         ledger.close()
         return measure_built(engine, size, where, tmp, ledger, results)
@@ -400,8 +421,9 @@ def measure(engine: str, size: int, tmp: Path) -> dict:
 
 def copied_to_postgresql(path: Path, size: int, tmp: Path) -> dict:
     """The SQLite ledger kept at `path`, moved to a new PostgreSQL database by `flask copy-ledger` (every row and
-    hash as it is, verified there), then measured: building it through the app one posting at a time would take
-    hours on PostgreSQL here."""
+    hash as it is, verified there): building it through the app one posting at a time would take hours on
+    PostgreSQL here. Then a day of its own on PostgreSQL, through the app (two days after the copied one: its
+    posting rates at the start and the end), and measured as any."""
     where, drop = postgres_database(PG_SERVER)
     try:
         say(f"postgresql, {size:,} accounts: copying the ledger built at {path}")
@@ -413,10 +435,12 @@ def copied_to_postgresql(path: Path, size: int, tmp: Path) -> dict:
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         say(f"  copied and verified in {time.perf_counter() - started:,.0f} s")
         ledger = Ledger(where, size)
-        ledger.customers = dict(aio.run(ledger.db.read(lambda conn: conn.fetchall(
-            "SELECT account_number, min(customer_id) FROM account_holders GROUP BY account_number"))))
+        ledger.resume()
+        ledger.shift = 2 * 86400
+        results = ledger.today()
+        ledger.day = ledger.last_date()
         ledger.close()
-        return measure_built("postgresql", size, where, tmp, ledger, {})
+        return measure_built("postgresql", size, where, tmp, ledger, results)
     finally:
         drop()
 

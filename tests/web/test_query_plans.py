@@ -46,7 +46,7 @@ def statements(monkeypatch):
         monkeypatch.setattr(cls, name, record)
 
     for cls in (SQLiteConnection, PostgresConnection):
-        for name in ("fetchall", "execute", "stream"):
+        for name in ("fetchall", "execute", "chunks"):
             recording(cls, name)
     return seen
 
