@@ -29,7 +29,7 @@ async def rows_in(conn, day: str):
     if first is None:
         return
     async for rows in conn.chunks(f"SELECT {ROW_COLUMNS} FROM journal WHERE id BETWEEN ? AND ? ORDER BY id",
-                                  (first, last)):
+                                  (first, last), alone=True):
         yield [JournalRow(*row) for row in rows if row[_DATE] == day]
 
 

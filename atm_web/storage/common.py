@@ -79,9 +79,10 @@ class Connection:
     async def execute(self, sql: str, params=()) -> None:
         raise NotImplementedError
 
-    def chunks(self, sql: str, params=()):
+    def chunks(self, sql: str, params=(), alone: bool = False):
         """The rows of a query as an async iterator of lists of at most STREAM_CHUNK rows (inside a read snapshot),
-        without loading them all; the next list read while the caller works through this one."""
+        without loading them all. The caller may run other statements on the connection between chunks, unless it
+        says it will not (alone=True: then the next chunk may be read while it works through this one)."""
         raise NotImplementedError
 
     async def stream(self, sql: str, params=()):

@@ -131,12 +131,17 @@ class PostgresConnection(Connection):
     async def execute(self, sql, params=()):
         await self._run(self.raw.execute, sql, params)
 
-    async def chunks(self, sql, params=()):
+    async def chunks(self, sql, params=(), alone=False):
         # a chunk at a time (fetch), not a row at a time (a cursor's async iteration checks the connection and
-        # awaits for every row: a third of the end-of-day report's time); the next chunk asked for before this one
-        # is handed out, so the server reads it while the caller works through this one
+        # awaits for every row: a third of the end-of-day report's time). The next chunk is asked for before this
+        # one is handed out (the server reads it meanwhile) only for a caller that runs no other statement on the
+        # connection until the stream ends (`alone`): an asyncpg connection runs one operation at a time
         text, names = numbered(sql)
         cursor = await self.raw.cursor(text, *_arguments(names, params))
+        if not alone:
+            while rows := await cursor.fetch(STREAM_CHUNK):
+                yield [tuple(row) for row in rows]
+            return
         following = asyncio.ensure_future(cursor.fetch(STREAM_CHUNK))
         try:
             while rows := await following:

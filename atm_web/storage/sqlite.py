@@ -57,7 +57,7 @@ class SQLiteConnection(Connection):
         except sqlite3.IntegrityError as error:
             raise _integrity_error(error) from None
 
-    async def chunks(self, sql, params=()):
+    async def chunks(self, sql, params=(), alone=False):
         # the next chunk read while this one is used (SQLite steps without the GIL): a day's 100,000 rows in 100
         # trips to the connection's thread rather than aiosqlite's 1,600
         async with self.raw.execute(sql, params) as cursor:
