@@ -36,9 +36,14 @@ DEFAULTS = {
     "PIN_KEY": "",
     "CARD_PREFIX": "999999",
     "CARD_YEARS": "4",
+    "ATM_DAILY_LIMIT": "1000.00",
+    "ATM_FAST_CASH": "20,40,60,100,200",
+    "ATM_MAX_NOTES": "40",
+    "ATM_TAKE_CASH_SECONDS": "30",
 }
 PIN_KEY_MIN = 16  # characters of a configured PIN_KEY
 DENOMINATIONS_MAX = 30
+FAST_CASH_MAX = 8  # amounts on the ATM's Fast cash screen
 
 
 class ConfigError(Exception):
@@ -111,6 +116,20 @@ def denominations(text: str) -> tuple[int, ...]:
     return tuple(sorted(values, reverse=True))
 
 
+def fast_cash(text: str) -> tuple[int, ...]:
+    """The ATM's Fast cash amounts, in cents, in the order given: '20,40,60,100,200'."""
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(to_cents(part.strip(), maximum_cents=AMOUNT_MAX_CENTS))
+        except InvalidAmount as error:
+            raise ConfigError(f"ATM_FAST_CASH={text!r} is not valid: {part.strip()!r}: {error}") from None
+    if len(set(values)) != len(values) or not 1 <= len(values) <= FAST_CASH_MAX:
+        raise ConfigError(f"ATM_FAST_CASH={text!r} is not valid: list 1 to {FAST_CASH_MAX} different amounts, "
+                          "comma separated, e.g. 20,40,60,100,200")
+    return tuple(values)
+
+
 def _flag(name: str, text: str) -> bool:
     if text not in ("0", "1"):
         raise ConfigError(f"{name}={text!r} is not valid: use 1 or 0")
@@ -173,6 +192,11 @@ def load(environ, instance_path: str) -> dict:
         "PIN_KEY": _secret_key(raw["PIN_KEY"], instance_path, "pin_key"),
         "CARD_PREFIX": raw["CARD_PREFIX"],
         "CARD_YEARS": _whole("CARD_YEARS", raw["CARD_YEARS"], 1, 10),
+        "ATM_DAILY_LIMIT_CENTS": _cents("ATM_DAILY_LIMIT", raw["ATM_DAILY_LIMIT"], allow_zero=False,
+                                        maximum_cents=AMOUNT_MAX_CENTS),
+        "ATM_FAST_CASH": fast_cash(raw["ATM_FAST_CASH"]),
+        "ATM_MAX_NOTES": _whole("ATM_MAX_NOTES", raw["ATM_MAX_NOTES"], 1, 200),
+        "ATM_TAKE_CASH_SECONDS": _whole("ATM_TAKE_CASH_SECONDS", raw["ATM_TAKE_CASH_SECONDS"], 5, 300),
         "BRANCH_TIMEZONE": branch_timezone(raw["BRANCH_TIMEZONE"]),
         "DENOMINATIONS": denominations(raw["DENOMINATIONS"]),
         "VARIANCE_TOLERANCE_CENTS": _cents("VARIANCE_TOLERANCE", raw["VARIANCE_TOLERANCE"], allow_zero=True,

@@ -27,6 +27,7 @@ class Cassette:
     position: int
     denomination_cents: int
     notes: int  # expected: loaded less paid out
+    reserved: int = 0  # of them, for withdrawals under way (atm_withdrawals.py)
 
     @property
     def cents(self) -> int:
@@ -56,10 +57,10 @@ async def _atms_in(conn, where: str, params=()) -> list[Atm]:
         return []
     ids = [row[0] for row in rows]
     cassettes: dict[int, list[Cassette]] = {atm_id: [] for atm_id in ids}
-    for atm_id, position, cents, notes in await conn.fetchall(
-            "SELECT atm_id, position, denomination_cents, notes FROM atm_cassettes WHERE atm_id IN "
+    for atm_id, position, cents, notes, reserved in await conn.fetchall(
+            "SELECT atm_id, position, denomination_cents, notes, reserved FROM atm_cassettes WHERE atm_id IN "
             f"({','.join('?' * len(ids))}) ORDER BY atm_id, position", ids):
-        cassettes[atm_id].append(Cassette(position, cents, notes))
+        cassettes[atm_id].append(Cassette(position, cents, notes, reserved))
     balances = await balances_in(conn, [row[3] for row in rows])
     return [Atm(*row, tuple(cassettes[row[0]]), -balances[row[3]]) for row in rows]
 

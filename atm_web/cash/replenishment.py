@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from atm_web.approvals import requests as approvals
 from atm_web.cash.atm_journal import record_in
+from atm_web.cash.atm_withdrawals import HOLD_SECONDS, expire_due_in
 from atm_web.cash.atms import atm_in, note_denominations
 from atm_web.cash.drawers import cash_entry, counts_total
 from atm_web.cash.refusals import AtmRefused
@@ -155,6 +156,10 @@ async def confirm_in(conn, replenishment_id: int, requester, approver, now: floa
     if not found:
         raise AtmRefused("This replenishment is not waiting for confirmation: nothing was done.")
     done = found[0]
+    await expire_due_in(conn, done.atm_id, at.created_at, approver.actor)  # a result that never came: counted now
+    if await conn.fetchall("SELECT 1 FROM atm_withdrawals WHERE atm_id = ? AND status = 'pending'", (done.atm_id,)):
+        raise AtmRefused("A customer's withdrawal is under way at this ATM: confirm the replenishment once it ends "
+                         f"(within {HOLD_SECONDS // 60} minutes).")
     atm = await atm_in(conn, done.atm_id)
     expected = -await balance_in(conn, atm.account_number)
     variance, name = done.counted_cents - expected, f"{atm.label}, replenishment R{done.id}"

@@ -18,13 +18,18 @@ class BranchSettings:
     card_prefix: str = "999999"  # CARD_PREFIX: the first six digits of every card number the branch issues
     card_years: int = 4  # CARD_YEARS: how long a card is valid
     pin_key: bytes = field(default=b"", repr=False)  # PIN_KEY: the key of card numbers', codes' and PINs' hashes
+    atm_daily_limit_cents: int = 100_000  # ATM_DAILY_LIMIT: a card's ATM cash out per day, pending included
+    atm_fast_cash: tuple[int, ...] = (2000, 4000, 6000, 10000, 20000)  # ATM_FAST_CASH: the Fast cash amounts
+    atm_max_notes: int = 40  # ATM_MAX_NOTES: the most notes one withdrawal pays
+    atm_take_cash_seconds: int = 30  # ATM_TAKE_CASH_SECONDS: cash presented longer than this is retracted
 
     @classmethod
     def from_config(cls, config) -> "BranchSettings":
         return cls(config["APPROVAL_CASH_LIMIT_CENTS"], config["CTR_THRESHOLD_CENTS"],
                    config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"],
                    config["HOLD_SECONDS"], config["HOLD_MAX_SECONDS"], config["CARD_PREFIX"], config["CARD_YEARS"],
-                   config["PIN_KEY"].encode())
+                   config["PIN_KEY"].encode(), config["ATM_DAILY_LIMIT_CENTS"], config["ATM_FAST_CASH"],
+                   config["ATM_MAX_NOTES"], config["ATM_TAKE_CASH_SECONDS"])
 
 
 def settings_of(db) -> BranchSettings:

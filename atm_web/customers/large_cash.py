@@ -73,6 +73,27 @@ async def crossing(conn, number: str, kind: str, amount_cents: int, day: str, th
     return above
 
 
+async def above_threshold(conn, number: str, kind: str, amount_cents: int, day: str, threshold_cents: int,
+                          pending=None) -> bool:
+    """Whether cash of amount_cents (a posting of `kind`) on account `number` would take the day's total of any of
+    its holders above the threshold (of the account itself, with no holder), where no identity check can be made
+    (an ATM). pending: an async function of a list of accounts, the cash of the day on them not noted yet (an ATM's
+    withdrawals under way), counted too."""
+    direction = journal.CASH_DIRECTION[kind]
+
+    async def total(numbers: list[str]) -> int:
+        extra = await pending(numbers) if pending is not None and direction == "out" else 0
+        return await journal.cash_total(conn, numbers, day, direction) + extra
+
+    holders = await customers.holders_in(conn, number)
+    if not holders:
+        return await total([number]) + amount_cents > threshold_cents
+    for customer in holders:
+        if await total(await _accounts_of(conn, customer.id)) + amount_cents > threshold_cents:
+            return True
+    return False
+
+
 async def holder_crossing(conn, number: str, customer: customers.Customer, day: str, threshold_cents: int,
                           id_check: IdCheck | None) -> bool:
     """After `customer` was made a holder of `number` (in the caller's transaction): whether the account's cash of

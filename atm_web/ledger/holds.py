@@ -127,22 +127,26 @@ async def place(db: Database, number: str, amount_cents: int, expires_in_s: int,
     at, until = journal_time(now), journal_time(now + expires_in_s)
     await purge_expired_keys(db, once)
 
-    async def apply(conn):
-        if not await account_open_in(conn, number):
-            raise AccountNotFound(number)
-        await conn.lock_accounts((number,))
-        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
-            await expire_due_in(conn, number, at)
-            async with ledger_refusals(conn):  # balance_within_limit: InsufficientFunds
-                (hold_id,), = await conn.fetchall(
-                    "INSERT INTO holds (account_number, amount_cents, created_at, expires_at, actor, memo) "
-                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (number, amount_cents, at, until, actor, memo))
-        return await _hold_in(conn, hold_id)
-
-    result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
+    result = await db.write(lambda conn: at_most_once(
+        conn, once, lambda: place_in(conn, number, amount_cents, at, until, memo, actor)))
     if isinstance(result, Replay):
         result = await _replayed_hold(db, result)
     return result, await available(db, number, now=now)
+
+
+async def place_in(conn, number: str, amount_cents: int, at: str, until: str, memo: str, actor: str) -> Hold:
+    """Place a hold from `at` to `until` (journal_time text), in the caller's transaction, all or nothing: the
+    account locked, its due expiries recorded, InsufficientFunds when it does not fit."""
+    if not await account_open_in(conn, number):
+        raise AccountNotFound(number)
+    await conn.lock_accounts((number,))
+    async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+        await expire_due_in(conn, number, at)
+        async with ledger_refusals(conn):  # balance_within_limit: InsufficientFunds
+            (hold_id,), = await conn.fetchall(
+                "INSERT INTO holds (account_number, amount_cents, created_at, expires_at, actor, memo) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id", (number, amount_cents, at, until, actor, memo))
+    return await _hold_in(conn, hold_id)
 
 
 async def capture(db: Database, hold_id: int, amount_cents: int | None, actor: str, once: Once | None = None, *,
@@ -154,25 +158,39 @@ async def capture(db: Database, hold_id: int, amount_cents: int | None, actor: s
     stamp = posting_stamp(db, now)
     await purge_expired_keys(db, once)
 
-    async def apply(conn):
-        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
-            hold = await _claim_in(conn, hold_id, stamp.created_at)
-            amount = hold.amount_cents if amount_cents is None else amount_cents
-            if amount > hold.amount_cents:
-                raise CaptureAboveHold(hold.amount_cents)
-            await conn.execute("UPDATE holds SET status = 'captured', ended_at = ?, ended_by = ?, captured_cents = ? "
-                               "WHERE id = ?", (stamp.created_at, actor, amount, hold_id))
-            row, _ = await append_entry(conn, [(hold.account_number, "withdrawal", amount, f"hold {hold_id}"),
-                                               (CLEARING, "credit", amount, f"withdrawal {hold.account_number}")],
-                                        actor, stamp)
-            await conn.execute("UPDATE holds SET transaction_id = ? WHERE id = ?", (row.id, hold_id))
-        return Captured(await _hold_in(conn, hold_id), row)
-
-    result = await db.write(lambda conn: at_most_once(conn, once, lambda: apply(conn)))
+    result = await db.write(lambda conn: at_most_once(
+        conn, once, lambda: capture_in(conn, hold_id, amount_cents, actor, stamp)))
     if isinstance(result, Replay):
         hold = await _replayed_hold(db, result)
         return Captured(hold, replace(await get_transaction(db, hold.transaction_id), replayed=True))
     return result
+
+
+async def capture_in(conn, hold_id: int, amount_cents: int | None, actor: str, stamp, counter: str = CLEARING
+                     ) -> Captured:
+    """Capture in the caller's transaction, all or nothing: the withdrawal posted against `counter` (clearing; an
+    ATM's cash account for cash it paid out)."""
+    async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+        hold = await _claim_in(conn, hold_id, stamp.created_at)
+        amount = hold.amount_cents if amount_cents is None else amount_cents
+        if amount > hold.amount_cents:
+            raise CaptureAboveHold(hold.amount_cents)
+        await conn.execute("UPDATE holds SET status = 'captured', ended_at = ?, ended_by = ?, captured_cents = ? "
+                           "WHERE id = ?", (stamp.created_at, actor, amount, hold_id))
+        row, _ = await append_entry(conn, [(hold.account_number, "withdrawal", amount, f"hold {hold_id}"),
+                                           (counter, "credit", amount, f"withdrawal {hold.account_number}")],
+                                    actor, stamp)
+        await conn.execute("UPDATE holds SET transaction_id = ? WHERE id = ?", (row.id, hold_id))
+    return Captured(await _hold_in(conn, hold_id), row)
+
+
+async def void_in(conn, hold_id: int, actor: str, at: str, note: str = "") -> Hold:
+    """Void in the caller's transaction (HoldEnded if it ended already)."""
+    async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
+        await _claim_in(conn, hold_id, at)
+        await conn.execute("UPDATE holds SET status = 'voided', ended_at = ?, ended_by = ?, note = ? "
+                           "WHERE id = ?", (at, actor, note, hold_id))
+    return await _hold_in(conn, hold_id)
 
 
 async def void(db: Database, hold_id: int, actor: str, once: Once | None = None, *, note: str = "",
@@ -184,11 +202,7 @@ async def void(db: Database, hold_id: int, actor: str, once: Once | None = None,
     await purge_expired_keys(db, once)
 
     async def apply(conn):
-        async with conn.savepoint():  # a refusal leaves nothing behind, the expiries recorded first included
-            await _claim_in(conn, hold_id, at)
-            await conn.execute("UPDATE holds SET status = 'voided', ended_at = ?, ended_by = ?, note = ? "
-                               "WHERE id = ?", (at, actor, note, hold_id))
-        hold = await _hold_in(conn, hold_id)
+        hold = await void_in(conn, hold_id, actor, at, note)
         if note:
             await audit.record(conn, now, actor, "hold released", hold.account_number,
                                f"hold {hold_id}: {note}")

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from atm_web.core import clock
 from atm_web.core.clock import Stamp
-from atm_web.core.rules import BANK_PREFIX, CREDIT_KINDS, DRAWER_PREFIX, HISTORY_MAX
+from atm_web.core.rules import ATM_PREFIX, BANK_PREFIX, CREDIT_KINDS, DRAWER_PREFIX, HISTORY_MAX
 from atm_web.ledger.refusals import (
     BalanceTooLarge,
     DrawerNotOpen,
@@ -172,14 +172,15 @@ _APPEND_PAIR = (
 async def append_pair(conn, number: str, kind: str, amount_cents: int, counter: str, counter_memo: str, actor: str,
                       at: Stamp) -> Transaction:
     """A deposit or withdrawal and its other side on `counter`, in one statement (see _APPEND_PAIR): the
-    customer's row, or the ledger's refusal with nothing written. Through a drawer, it is cash (note_cash)."""
+    customer's row, or the ledger's refusal with nothing written. Through a drawer or an ATM, it is cash
+    (note_cash)."""
     async with ledger_refusals(conn):
         rows = await conn.fetchall(_APPEND_PAIR, {
             "n": number, "kind": kind, "amount": amount_cents, "delta": delta(kind, amount_cents),
             "c": counter, "ckind": "debit" if kind in CREDIT_KINDS else "credit", "cmemo": counter_memo,
             "now": at.created_at, "actor": actor, "today": at.today})
     (tx_id, _, balance, entry_id, business_date), = [row for row in rows if row[1] == number]
-    if counter.startswith(DRAWER_PREFIX):
+    if counter.startswith((DRAWER_PREFIX, ATM_PREFIX)):
         await note_cash(conn, entry_id, number, kind, amount_cents, at.today)
     return Transaction(tx_id, number, kind, amount_cents, balance, at.created_at, actor, None, "", entry_id,
                        business_date)

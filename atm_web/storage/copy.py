@@ -16,13 +16,13 @@ from atm_web.storage.sqlite import SQLiteDatabase
 TABLES = ["tellers", "accounts", "drawer_sessions", "journal", "holds", "vault_movements", "closed_days",
           "idempotency_keys", "verifications", "sessions", "login_attempts", "login_locks", "api_tokens", "audit_log",
           "setup_code", "customers", "account_holders", "cards", "card_accounts", "atms", "atm_cassettes",
-          "atm_replenishments", "atm_journal", "approvals", "large_cash", "large_cash_checks", "customer_cash",
-          "customer_reads", "closing_cash", "chain_heads"]
+          "atm_replenishments", "atm_journal", "atm_withdrawals", "approvals", "large_cash", "large_cash_checks",
+          "customer_cash", "customer_reads", "closing_cash", "chain_heads"]
 BATCH = 5000  # rows read, and sent, at a time
 WITH_TRIGGERS = ["journal", "holds", "audit_log", "customer_cash", "customer_reads"]
 WITH_IDENTITY = ["tellers", "journal", "holds", "vault_movements", "verifications", "login_attempts", "api_tokens",
-                 "audit_log", "customers", "cards", "atms", "atm_replenishments", "approvals", "large_cash",
-                 "large_cash_checks", "customer_reads"]
+                 "audit_log", "customers", "cards", "atms", "atm_replenishments", "atm_withdrawals", "approvals",
+                 "large_cash", "large_cash_checks", "customer_reads"]
 
 
 class CopyRefused(Exception):

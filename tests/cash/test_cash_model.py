@@ -5,10 +5,14 @@ transfers, API deposits, holds placed, captured (in full or in part) and voided 
 against every withdrawal, transfer and reversal's debit, never against a deposit), reversals (of cash: through the
 drawer of the teller who asks), vault movements, blind closes with random counts and sign-offs, and an ATM's
 replenishments (a random blind count and load, confirmed by a second person, or refused when the vault cannot cover
-the load, and signed off by a third beyond tolerance). After every step: each open drawer's and the ATM's expected
-cash (the model's) equals its account's balance, the ATM's expected notes per cassette the model's, each customer's
-balance and held equal the model's, every transaction sums to zero, all balances sum to zero, no cash account holds
-less than nothing, and verify passes (the ATM's journal included).
+the load, and signed off by a third beyond tolerance; refused while a customer's withdrawal is under way), and the
+ATM's customer: withdrawals (held with their notes reserved, or refused: notes the cassettes cannot make, the card's
+daily limit, the account's available), the dispenser's results (taken, partial, failed, retracted; reported again),
+deposits, and time passing, which expires a withdrawal whose result never came. After every step: each open
+drawer's and the ATM's expected cash (the model's) equals its account's balance, the ATM's expected and reserved
+notes per cassette the model's, each customer's balance and held equal the model's, every hold's and withdrawal's
+status the model's, every transaction sums to zero, all balances sum to zero, no cash account holds less than
+nothing, and verify passes (the ATM's journal included).
 """
 import tempfile
 import time
@@ -20,9 +24,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from atm_web.approvals.decisions import decide
-from atm_web.cash import atms, cash_desk, drawers, replenishment, vault
+from atm_web.cash import atm_deposits, atm_withdrawals, atms, cash_desk, drawers, replenishment, vault
+from atm_web.cash.atm_withdrawals import HOLD_SECONDS, AboveDailyLimit, CannotPay
+from atm_web.cash.note_plans import Free, plan
 from atm_web.cash.refusals import AtmRefused, DrawerRefused
-from atm_web.core.settings import settings_of
+from atm_web.core.clock import journal_time
+from atm_web.core.settings import BranchSettings, settings_of
+from atm_web.customers import cards, records
+from atm_web.ledger.journal import posting_stamp
 from atm_web.ledger import accounts, holds, reversals, verification
 from atm_web.ledger.accounts import LEDGER_STARTUP
 from atm_web.ledger.refusals import AccountNotFound, DrawerNotOpen, HoldEnded, InsufficientFunds, NotEnoughCash
@@ -37,6 +46,7 @@ CUSTOMERS = ["K1", "K2", "K3"]
 DENOMINATIONS = (10000, 2000, 500, 100, 25, 1)
 TOLERANCE = 500
 amounts = st.integers(min_value=1, max_value=40_000)
+ATM_FUNDS = 150_000  # A1's, from a script: the ATM's customer's
 counts = st.dictionaries(st.sampled_from(DENOMINATIONS), st.integers(min_value=0, max_value=6), max_size=4)
 SIGNED = ("CASE WHEN kind IN ('deposit', 'transfer_in', 'reversal_credit', 'credit') THEN amount_cents "
           "ELSE -amount_cents END")
@@ -55,6 +65,7 @@ class Cash(RuleBasedStateMachine):
         else:
             self.location = new_postgres_database()
             self.db = PostgresDatabase(self.location, 0, pool_size=2, startup=LEDGER_STARTUP)
+        self.db.settings = BranchSettings(pin_key=b"model-pin-key-0123456789", atm_daily_limit_cents=40000)
         self.raw = Raw(self.location)
         aio.run(self.db.open())
         made = [aio.run(tellers.create_teller(self.db, name, password_hash(), role, "test", 0.0))
@@ -63,6 +74,12 @@ class Cash(RuleBasedStateMachine):
         self.tellers, self.boss, self.sup = made[:3], made[3], made[4]
         self.atm = aio.run(atms.register_atm(self.db, "Lobby", "Hall", [10000, 2000], self.boss, time.time()))
         self.atm_cash, self.atm_notes, self.atm_signoff = 0, {1: 0, 2: 0}, None  # signoff: the request waiting
+        self.atm_reserved = {1: 0, 2: 0}
+        self.clock = time.time()  # the ATM's (and its replenishments'): moved on by time_passes
+        self.card = self._atm_customer()
+        self.a1 = ATM_FUNDS  # A1's balance: its customer's card's account
+        self.withdrawals: dict[int, dict] = {}  # trace -> amount, notes, status, paid, day, hold, expires
+        self.atm_holds: dict[int, str] = {}  # hold id -> status
         self.vault = 0
         self.drawer: dict[int, int] = {}  # teller id -> the cash the model expects in their open drawer
         self.session: dict[int, str] = {}  # teller id -> drawer account
@@ -70,6 +87,30 @@ class Cash(RuleBasedStateMachine):
         self.balance = dict.fromkeys(CUSTOMERS, 0)
         self.posted = []  # (tx id, [(customer, signed)], drawer teller id or None, cash signed for the drawer)
         self.holds: dict[int, list] = {}  # hold id -> [customer, amount, status]
+
+    def _atm_customer(self):
+        """A1, funded by a script, held by Ada, who has a card for it."""
+        self.run(accounts.deposit(self.db, "A1", ATM_FUNDS, "token:script"))
+
+        async def holder(conn):
+            ada = await records.add_customer(conn, records.Details("Ada Atm", "1980-01-01", "passport", "P1", "US",
+                                                                   "1 Main Street", "+1 555 0100"), "test", 0.0)
+            await records.add_holder(conn, "A1", ada.id, "test", 0.0)
+            return ada
+        ada = self.run(self.db.write(holder))
+        return self.run(cards.issue_card(self.db, ada.id, ["A1"], "A1", self.boss, self.clock)).card
+
+    def _a1_held(self):
+        return sum(w["amount"] for w in self.withdrawals.values() if w["status"] == "pending")
+
+    def _atm_expire(self):
+        """What the ATM's next write records: each pending withdrawal whose hold's time has come, expired."""
+        for w in self.withdrawals.values():
+            if w["status"] == "pending" and w["expires"] <= journal_time(self.clock):
+                w["status"] = "expired"
+                self.atm_holds[w["hold"]] = "expired"
+                for position, notes in w["notes"].items():
+                    self.atm_reserved[position] -= notes
 
     def teardown(self):
         aio.run(self.db.close())
@@ -273,21 +314,24 @@ class Cash(RuleBasedStateMachine):
         confirmer, loading = self.tellers[2], {1: load[0], 2: load[1]}
         if self.atm_signoff is not None:
             with pytest.raises(AtmRefused):
-                self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, time.time()))
+                self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, self.clock))
             return
-        held = self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, time.time()))
+        held = self.run(replenishment.enter(self.db, self.atm.id, count, loading, self.boss, self.clock))
         counted = left[0] * 10000 + left[1] * 2000 + deposit_bin * 2000
         loaded = load[0] * 10000 + load[1] * 2000
         if not confirm:
-            declined = self.run(decide(self.db, held.id, confirmer, False, "declined", now=time.time()))
+            declined = self.run(decide(self.db, held.id, confirmer, False, "declined", now=self.clock))
             assert declined.outcome == "declined"
             return
-        if loaded > self.vault + counted:
-            with pytest.raises(NotEnoughCash):
-                self.run(decide(self.db, held.id, confirmer, True, "ok", now=time.time()))
-            self.run(decide(self.db, held.id, confirmer, False, "the vault is short", now=time.time()))
+        under_way = any(w["status"] == "pending" and w["expires"] > journal_time(self.clock)
+                        for w in self.withdrawals.values())
+        if under_way or loaded > self.vault + counted:
+            with pytest.raises(AtmRefused if under_way else NotEnoughCash):
+                self.run(decide(self.db, held.id, confirmer, True, "ok", now=self.clock))
+            self.run(decide(self.db, held.id, confirmer, False, "not now", now=self.clock))
             return
-        self.run(decide(self.db, held.id, confirmer, True, "ok", now=time.time()))
+        self._atm_expire()
+        self.run(decide(self.db, held.id, confirmer, True, "ok", now=self.clock))
         variance = counted - self.atm_cash
         self.vault += counted - loaded
         self.atm_cash, self.atm_notes = loaded, {1: load[0], 2: load[1]}
@@ -298,8 +342,94 @@ class Cash(RuleBasedStateMachine):
     @precondition(lambda self: self.atm_signoff is not None)
     @rule()
     def sign_off_atm(self):
-        self.run(decide(self.db, self.atm_signoff, self.sup, True, "recounted", now=time.time()))
+        self.run(decide(self.db, self.atm_signoff, self.sup, True, "recounted", now=self.clock))
         self.atm_signoff = None
+
+    @rule(amount=st.sampled_from([2000, 3000, 4000, 6000, 10000, 12000, 30000, 62000]))
+    def atm_withdraw(self, amount):
+        withdraw = lambda: self.run(atm_withdrawals.withdraw(  # noqa: E731
+            self.db, self.atm.id, self.card.id, "A1", amount, "atm:1", now=self.clock))
+        due = [w for w in self.withdrawals.values() if w["status"] == "pending"
+               and w["expires"] <= journal_time(self.clock)]
+        reserved = dict(self.atm_reserved)
+        for w in due:
+            for position, notes in w["notes"].items():
+                reserved[position] -= notes
+        free = [Free(p, d, self.atm_notes[p] - reserved[p]) for p, d in ((1, 10000), (2, 2000))]
+        notes = plan(free, amount, settings_of(self.db).atm_max_notes)
+        day = posting_stamp(self.db, self.clock).today
+        today = sum(w["amount"] if w["status"] == "pending" and w not in due else (w["paid"] or 0)
+                    for w in self.withdrawals.values() if w["day"] == day)
+        held = self._a1_held() - sum(w["amount"] for w in due)
+        refusal = (CannotPay if notes is None else
+                   AboveDailyLimit if today + amount > settings_of(self.db).atm_daily_limit_cents else
+                   InsufficientFunds if self.a1 - held < amount else None)
+        if refusal is not None:
+            with pytest.raises(refusal):
+                withdraw()
+            return
+        self._atm_expire()
+        w = withdraw()
+        assert w.notes == notes
+        self.withdrawals[w.trace] = {"amount": amount, "notes": notes, "status": "pending", "paid": None,
+                                     "day": day, "hold": w.hold_id,
+                                     "expires": journal_time(self.clock + HOLD_SECONDS)}
+        self.atm_holds[w.hold_id] = "pending"
+        for position, count in notes.items():
+            self.atm_reserved[position] += count
+
+    @precondition(lambda self: self.withdrawals)
+    @rule(data=st.data(), outcome=st.sampled_from(["taken", "partial", "failed", "retracted"]))
+    def atm_result(self, data, outcome):
+        trace = data.draw(st.sampled_from(sorted(self.withdrawals)))
+        w = self.withdrawals[trace]
+        paid_notes = ({p: data.draw(st.integers(0, n)) for p, n in w["notes"].items()} if outcome == "partial"
+                      else None)
+        report = lambda: self.run(atm_withdrawals.report(  # noqa: E731
+            self.db, self.atm.id, trace, outcome, "atm:1", paid_notes=paid_notes, now=self.clock))
+        paid = dict(w["notes"]) if outcome == "taken" else {p: n for p, n in (paid_notes or {}).items() if n}
+        paid_cents = sum(n * (10000 if p == 1 else 2000) for p, n in paid.items())
+        status = {"taken": "dispensed", "partial": "partial", "failed": "failed", "retracted": "retracted"}[outcome]
+        if outcome == "partial" and paid_cents in (0, w["amount"]):
+            status = "failed" if not paid_cents else "dispensed"
+        if w["status"] != "pending":
+            if (status, paid_cents or None) == (w["status"], w["paid"]):
+                assert report().replayed
+            else:
+                with pytest.raises(AtmRefused, match="already"):
+                    report()
+            return
+        self._atm_expire()
+        if w["status"] == "expired":  # its result came too late: it changes nothing
+            assert report().status == "expired"
+            return
+        assert report().status == status
+        w["status"], w["paid"] = status, paid_cents or None
+        self.atm_holds[w["hold"]] = "captured" if paid_cents else "voided"
+        self.a1 -= paid_cents
+        self.atm_cash -= paid_cents
+        out = w["notes"] if outcome == "retracted" else paid
+        for position, notes in w["notes"].items():
+            self.atm_reserved[position] -= notes
+            self.atm_notes[position] -= out.get(position, 0)
+
+    @rule(fifties=st.integers(0, 2), twenties=st.integers(0, 3))
+    def atm_deposit(self, fifties, twenties):
+        notes = {10000: fifties, 2000: twenties}
+        deposit = lambda: self.run(atm_deposits.deposit(  # noqa: E731
+            self.db, self.atm.id, self.card.id, "A1", notes, "atm:1", now=self.clock))
+        if not fifties + twenties:
+            with pytest.raises(AtmRefused):
+                deposit()
+            return
+        amount = fifties * 10000 + twenties * 2000
+        assert deposit().transaction.amount_cents == amount
+        self.a1 += amount
+        self.atm_cash += amount
+
+    @rule(seconds=st.sampled_from([1, 60, HOLD_SECONDS + 1]))
+    def time_passes(self, seconds):
+        self.clock += seconds
 
     @invariant()
     def books_agree_with_the_model(self):
@@ -310,12 +440,18 @@ class Cash(RuleBasedStateMachine):
             assert -cash[self.session[teller_id]] == expected  # expected cash is the drawer account's balance
         assert -cash[self.atm.account_number] == self.atm_cash  # the ATM's expected cash, its account's balance
         assert dict(self.raw.rows("SELECT position, notes FROM atm_cassettes")) == self.atm_notes
+        assert dict(self.raw.rows("SELECT position, reserved FROM atm_cassettes")) == self.atm_reserved
+        assert self.raw.rows("SELECT balance_cents, held_cents FROM accounts WHERE account_number = 'A1'") == [
+            (self.a1, self._a1_held())]
+        assert dict(self.raw.rows("SELECT trace, status FROM atm_withdrawals")) == {
+            t: w["status"] for t, w in self.withdrawals.items()}
         assert all(balance <= 0 for balance in cash.values())  # no cash account below zero notes
         customers = dict(self.raw.rows("SELECT account_number, balance_cents FROM accounts WHERE kind = 'customer'"))
         assert {n: customers.get(n, 0) for n in CUSTOMERS} == self.balance
         held = dict(self.raw.rows("SELECT account_number, held_cents FROM accounts WHERE kind = 'customer'"))
         assert {n: held.get(n, 0) for n in CUSTOMERS} == {n: self.balance[n] - self.available(n) for n in CUSTOMERS}
-        assert dict(self.raw.rows("SELECT id, status FROM holds")) == {i: h[2] for i, h in self.holds.items()}
+        assert dict(self.raw.rows("SELECT id, status FROM holds")) == {
+            **{i: h[2] for i, h in self.holds.items()}, **self.atm_holds}
         assert self.raw.rows(f"SELECT entry_id FROM journal GROUP BY entry_id HAVING sum({SIGNED}) != 0") == []
         assert self.raw.scalar("SELECT coalesce(sum(balance_cents), 0) FROM accounts") == 0
         assert self.run(verification.verify(self.db))[0] == []
