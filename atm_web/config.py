@@ -40,6 +40,8 @@ DEFAULTS = {
     "ATM_FAST_CASH": "20,40,60,100,200",
     "ATM_MAX_NOTES": "40",
     "ATM_TAKE_CASH_SECONDS": "30",
+    "ATM_IDLE_SECONDS": "30",
+    "ATM_CARD_ATTEMPTS_PER_MINUTE": "10",
 }
 PIN_KEY_MIN = 16  # characters of a configured PIN_KEY
 DENOMINATIONS_MAX = 30
@@ -197,6 +199,9 @@ def load(environ, instance_path: str) -> dict:
         "ATM_FAST_CASH": fast_cash(raw["ATM_FAST_CASH"]),
         "ATM_MAX_NOTES": _whole("ATM_MAX_NOTES", raw["ATM_MAX_NOTES"], 1, 200),
         "ATM_TAKE_CASH_SECONDS": _whole("ATM_TAKE_CASH_SECONDS", raw["ATM_TAKE_CASH_SECONDS"], 5, 300),
+        "ATM_IDLE_SECONDS": _whole("ATM_IDLE_SECONDS", raw["ATM_IDLE_SECONDS"], 15, 600),
+        "ATM_CARD_ATTEMPTS_PER_MINUTE": _whole("ATM_CARD_ATTEMPTS_PER_MINUTE", raw["ATM_CARD_ATTEMPTS_PER_MINUTE"], 1,
+                                               1000),
         "BRANCH_TIMEZONE": branch_timezone(raw["BRANCH_TIMEZONE"]),
         "DENOMINATIONS": denominations(raw["DENOMINATIONS"]),
         "VARIANCE_TOLERANCE_CENTS": _cents("VARIANCE_TOLERANCE", raw["VARIANCE_TOLERANCE"], allow_zero=True,

@@ -16,6 +16,7 @@ import secrets
 import shutil
 import sqlite3
 import time
+import uuid
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,10 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from atm_web import create_app
+from atm_web.approvals.decisions import decide as decide_request
+from atm_web.cash import atms, replenishment, vault
+from atm_web.cash.replenishment import Count
+from atm_web.customers import cards
 from atm_web.serving import aio
 from atm_web.staff import login_sessions, tellers, tokens
 
@@ -359,3 +364,33 @@ def run():
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# An ATM and its customer
+
+@pytest.fixture
+def atm_bank(app, client, db, run, raw, clock):
+    """Holly holds C1 (2,000.00) and C2 (500.00), a card for both (C1 the default); an ATM with 50s and 20s, 100
+    each (7,000.00), loaded by ada and confirmed by sam. The card's number and PIN-setting code too."""
+    for number, amount, fields in (("C1", "2000", holder_fields("Holly Holder", document_number="HH1")),
+                                   ("C2", "500", None)):
+        if fields is None:
+            (customer_id,), = raw.rows("SELECT id FROM customers")
+            fields = {"holder": str(customer_id)}
+        answer = client.post("/teller/transactions", data={"account_number": number, "amount": amount,
+                                                           "deposit": "Deposit", "form_key": uuid.uuid4().hex,
+                                                           "confirm_open": "yes", **fields})
+        assert answer.status_code == 303
+    (customer_id,), = raw.rows("SELECT id FROM customers")
+    ada, sam = add_teller(app, "ada", "admin"), add_teller(app, "sam", "supervisor")
+    issued = run(cards.issue_card(db, customer_id, ["C1", "C2"], "C1", ada, clock()))
+    assert run(vault.ship_cash(db, "in", 2_000_000, "CIT 1", ada))
+    atm = run(atms.register_atm(db, "Lobby", "Main Street", [5000, 2000], ada, clock()))
+    load_atm(db, run, atm, ada, sam, clock, Count({1: 0, 2: 0}, {}, {}), {1: 100, 2: 100})
+    return {"card": issued.card, "number": issued.number, "code": issued.code, "atm": atm, "ada": ada, "sam": sam}
+
+
+def load_atm(db, run, atm, ada, sam, clock, count, notes):
+    """A replenishment of the ATM entered by ada and confirmed by sam."""
+    held = run(replenishment.enter(db, atm.id, count, notes, ada, clock()))
+    return run(decide_request(db, held.id, sam, True, "counted", now=clock()))

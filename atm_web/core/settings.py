@@ -22,6 +22,8 @@ class BranchSettings:
     atm_fast_cash: tuple[int, ...] = (2000, 4000, 6000, 10000, 20000)  # ATM_FAST_CASH: the Fast cash amounts
     atm_max_notes: int = 40  # ATM_MAX_NOTES: the most notes one withdrawal pays
     atm_take_cash_seconds: int = 30  # ATM_TAKE_CASH_SECONDS: cash presented longer than this is retracted
+    atm_idle_seconds: int = 30  # ATM_IDLE_SECONDS: a customer's session untouched this long ends
+    atm_card_attempts_per_minute: int = 10  # ATM_CARD_ATTEMPTS_PER_MINUTE: card attempts an ATM takes in a minute
 
     @classmethod
     def from_config(cls, config) -> "BranchSettings":
@@ -29,7 +31,8 @@ class BranchSettings:
                    config["VARIANCE_TOLERANCE_CENTS"], config["MAX_AMOUNT_CENTS"], config["DENOMINATIONS"],
                    config["HOLD_SECONDS"], config["HOLD_MAX_SECONDS"], config["CARD_PREFIX"], config["CARD_YEARS"],
                    config["PIN_KEY"].encode(), config["ATM_DAILY_LIMIT_CENTS"], config["ATM_FAST_CASH"],
-                   config["ATM_MAX_NOTES"], config["ATM_TAKE_CASH_SECONDS"])
+                   config["ATM_MAX_NOTES"], config["ATM_TAKE_CASH_SECONDS"], config["ATM_IDLE_SECONDS"],
+                   config["ATM_CARD_ATTEMPTS_PER_MINUTE"])
 
 
 def settings_of(db) -> BranchSettings:

@@ -230,12 +230,24 @@ async def _succeeded(db: Database, card: Card, sets_pin: str | None = None) -> P
     return PinCheck("accepted", await get_card(db, card.id)) if rows else PinCheck("refused")
 
 
-async def _card_by_number(db: Database, number: str, now: float) -> tuple[Card | None, str]:
-    """The card a number names if it may be used today (active, not expired), and its number's digest."""
+def card_reference(db: Database, number: str) -> str:
+    """What stands for a card number between an ATM's screens: its keyed digest ('' for text that is no card
+    number). The number itself is never kept."""
     number = read_number(number)
-    if number is None:
+    return "" if number is None else pins.number_digest(settings_of(db).pin_key, number)
+
+
+async def card_by_reference(db: Database, reference: str, now: float) -> Card | None:
+    """The card a reference (card_reference) names if it may be used today (active, not expired), else None."""
+    return (await _card_by_number(db, None, now, reference))[0]
+
+
+async def _card_by_number(db: Database, number: str | None, now: float, digest: str = "") -> tuple[Card | None, str]:
+    """The card a number (or its reference) names if it may be used today (active, not expired), and its number's
+    digest."""
+    digest = digest or card_reference(db, number or "")
+    if not digest:
         return None, ""
-    digest = pins.number_digest(settings_of(db).pin_key, number)
     found = await db.read(lambda conn: _cards_in(conn, "number_digest = ?", (digest,)))
     if not found or found[0].status_on(posting_stamp(db, now).today) != "active":
         return None, digest
@@ -251,10 +263,12 @@ def _dummy_hash(key: bytes) -> str:
     return _DUMMY[key]
 
 
-async def check_pin(db: Database, number: str, pin: str, now: float, actor: str = "atm") -> PinCheck:
-    """Check a card's PIN (typed at an ATM): accepted, refused or kept (PinCheck)."""
+async def check_pin(db: Database, number: str | None, pin: str, now: float, actor: str = "atm", *,
+                    reference: str = "") -> PinCheck:
+    """Check a card's PIN (typed at an ATM), the card by its number or its reference: accepted, refused or kept
+    (PinCheck)."""
     key = settings_of(db).pin_key
-    card, _ = await _card_by_number(db, number, now)
+    card, _ = await _card_by_number(db, number, now, reference)
     if card is None or not card.pin_set or not await _reserve(db, card.id):
         await asyncio.to_thread(pins.pin_matches, key, _dummy_hash(key), pin or "")
         return PinCheck("refused")
@@ -264,14 +278,14 @@ async def check_pin(db: Database, number: str, pin: str, now: float, actor: str 
     return await _failed(db, card, actor, now)
 
 
-async def set_first_pin(db: Database, number: str, code: str, new_pin: str, now: float,
-                        actor: str = "atm") -> PinCheck:
+async def set_first_pin(db: Database, number: str | None, code: str, new_pin: str, now: float,
+                        actor: str = "atm", *, reference: str = "") -> PinCheck:
     """A new card's first PIN, set with its PIN-setting code (counted as a PIN attempt). The new PIN is checked
     against the rules first (pins.pin_problem: CardRefused, nothing counted)."""
     if problem := pins.pin_problem(new_pin):
         raise CardRefused(problem)
     key = settings_of(db).pin_key
-    card, digest = await _card_by_number(db, number, now)
+    card, digest = await _card_by_number(db, number, now, reference)
     if card is None or card.pin_set or not await _reserve(db, card.id):
         return PinCheck("refused")
     stored = await db.read(lambda conn: conn.fetchall("SELECT code_digest FROM cards WHERE id = ?", (card.id,)))

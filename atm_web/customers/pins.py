@@ -18,7 +18,7 @@ PIN_RULE = (f"{PIN_MIN} to {PIN_MAX} digits, not all the same digit and not a ru
 CODE_DIGITS = 8  # the one-time PIN-setting code of a new card's PIN letter
 
 
-def _keyed(key: bytes, purpose: str, text: str) -> str:
+def keyed(key: bytes, purpose: str, text: str) -> str:
     if not key:
         raise RuntimeError("PIN_KEY is not configured")  # the app always gives one (config.load)
     return hmac.new(key, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
@@ -26,12 +26,12 @@ def _keyed(key: bytes, purpose: str, text: str) -> str:
 
 def number_digest(key: bytes, number: str) -> str:
     """What finds a card by its full number."""
-    return _keyed(key, "card-number", number)
+    return keyed(key, "card-number", number)
 
 
 def code_digest(key: bytes, number_digest_: str, code: str) -> str:
     """A card's PIN-setting code, bound to that card."""
-    return _keyed(key, "pin-code", f"{number_digest_}:{code}")
+    return keyed(key, "pin-code", f"{number_digest_}:{code}")
 
 
 def new_code() -> str:
@@ -40,12 +40,12 @@ def new_code() -> str:
 
 def hash_pin(key: bytes, pin: str) -> str:
     """Slow: call it off the event loop."""
-    return generate_password_hash(_keyed(key, "pin", pin))
+    return generate_password_hash(keyed(key, "pin", pin))
 
 
 def pin_matches(key: bytes, pin_hash: str, pin: str) -> bool:
     """Slow: call it off the event loop."""
-    return check_password_hash(pin_hash, _keyed(key, "pin", pin))
+    return check_password_hash(pin_hash, keyed(key, "pin", pin))
 
 
 def _is_run(pin: str) -> bool:

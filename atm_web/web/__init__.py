@@ -12,6 +12,8 @@ Blueprints and the URL space each owns (no two share one):
                   /admin/verification
   vault_pages     /admin/vault/...       report_pages /admin/end-of-day/...    large_cash_pages /admin/large-cash/...
   atm_pages       /admin/atms/...
+  atm_screen_pages /atm/... (the ATM screen: a paired kiosk's customer session)
+  atm_device_api  /atm/device/... (JSON: a dispenser's agent reports a withdrawal's cash)
   api             the JSON API (the original ATM API's paths and what was added beside them), /openapi.json, /docs
 """
 from flask_wtf.csrf import CSRFProtect
@@ -26,7 +28,9 @@ def register(app) -> None:
         admin_pages,
         api,
         approval_pages,
+        atm_device_api,
         atm_pages,
+        atm_screen_pages,
         auth_pages,
         customer_pages,
         drawer_pages,
@@ -47,9 +51,10 @@ def register(app) -> None:
     app.url_map.converters["id"] = RowIdConverter
     for blueprint in (api.bp, auth_pages.bp, teller_pages.bp, customer_pages.bp, drawer_pages.bp, request_pages.bp,
                       approval_pages.bp, admin_pages.bp, vault_pages.bp, report_pages.bp, large_cash_pages.bp,
-                      atm_pages.bp):
+                      atm_pages.bp, atm_screen_pages.bp, atm_device_api.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
+    csrf.exempt(atm_device_api.bp)  # a dispenser's agent sends its credential in a header, never by cookie
     api.register_json_paths(app)
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))  # asked for by browsers
     filters.register(app)

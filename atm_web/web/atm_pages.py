@@ -6,7 +6,7 @@ Each view validates its form and makes one call into cash/atms.py or cash/replen
 """
 from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 
-from atm_web.cash import atm_journal, atms, replenishment
+from atm_web.cash import atm_journal, atm_screens, atms, replenishment
 from atm_web.core.clock import now
 from atm_web.core.money import format_cents
 from atm_web.storage import get_db
@@ -54,7 +54,26 @@ async def show(atm_id):
     db = get_db()
     atm = await _atm(atm_id)
     return render_template("atms/show.html", atm=atm, last=await replenishment.latest(db, atm_id),
-                           events=await atm_journal.events(db, atm_id))
+                           events=await atm_journal.events(db, atm_id),
+                           screens=await atm_screens.screens_of(db, atm_id))
+
+
+@bp.post("/<id:atm_id>/pair")
+async def pair(atm_id):
+    """Pair a screen: a one-time link, shown once (10 minutes), to open in the kiosk's browser."""
+    atm = await _atm(atm_id)
+    code = await atm_screens.pairing_link(get_db(), atm.id, g.teller, now())
+    link = url_for("screen.pair_page", code=code, _external=True)
+    return render_template("atms/pair.html", atm=atm, link=link, minutes=atm_screens.PAIRING_SECONDS // 60)
+
+
+@bp.post("/<id:atm_id>/screens/<id:screen_id>/unpair")
+async def unpair(atm_id, screen_id):
+    atm = await _atm(atm_id)
+    show_refusals_on(flash_refusal("Not unpaired", "atms.show", atm_id=atm_id))
+    await atm_screens.unpair(get_db(), atm.id, screen_id, g.teller, now())
+    flash(f"Screen {screen_id} unpaired: it is no longer {atm.label}.")
+    return redirect(url_for("atms.show", atm_id=atm.id), 303)
 
 
 @bp.get("/<id:atm_id>/journal.csv")

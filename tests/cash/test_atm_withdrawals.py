@@ -4,21 +4,19 @@ transaction; the dispenser's result captured once (all, part or nothing), retrac
 bin, a result that never comes expired; the card's daily limit and the customer's large cash; both engines."""
 import asyncio
 import dataclasses
-import uuid
 
 import pytest
 
 from atm_web.approvals.decisions import decide
-from atm_web.cash import atm_withdrawals, atms, replenishment, vault
+from atm_web.cash import atm_withdrawals, atms, replenishment
 from atm_web.cash.atm_withdrawals import AboveDailyLimit, CannotPay, SeeATeller
 from atm_web.cash.note_plans import Free, nearest, plan
 from atm_web.cash.refusals import AtmRefused
 from atm_web.cash.replenishment import Count
-from atm_web.customers import cards
 from atm_web.ledger import verification
 from atm_web.ledger.refusals import InsufficientFunds
 
-from conftest import add_teller, holder_fields
+from conftest import load_atm as load
 
 # The notes
 
@@ -47,33 +45,6 @@ def test_an_amount_they_cannot_pay_names_the_nearest_they_can():
 
 
 # At the ATM
-
-@pytest.fixture
-def atm_bank(app, client, db, run, raw, clock):
-    """Holly holds C1 (2,000.00) and C2 (500.00), a card for both (C1 the default); an ATM with 50s and 20s, 100
-    each (7,000.00), loaded by ada and confirmed by sam."""
-    for number, amount, fields in (("C1", "2000", holder_fields("Holly Holder", document_number="HH1")),
-                                   ("C2", "500", None)):
-        if fields is None:
-            (customer_id,), = raw.rows("SELECT id FROM customers")
-            fields = {"holder": str(customer_id)}
-        answer = client.post("/teller/transactions", data={"account_number": number, "amount": amount,
-                                                           "deposit": "Deposit", "form_key": uuid.uuid4().hex,
-                                                           "confirm_open": "yes", **fields})
-        assert answer.status_code == 303
-    (customer_id,), = raw.rows("SELECT id FROM customers")
-    ada, sam = add_teller(app, "ada", "admin"), add_teller(app, "sam", "supervisor")
-    card = run(cards.issue_card(db, customer_id, ["C1", "C2"], "C1", ada, clock())).card
-    assert run(vault.ship_cash(db, "in", 2_000_000, "CIT 1", ada))
-    atm = run(atms.register_atm(db, "Lobby", "Main Street", [5000, 2000], ada, clock()))
-    load(db, run, atm, ada, sam, clock, Count({1: 0, 2: 0}, {}, {}), {1: 100, 2: 100})
-    return {"card": card, "atm": atm, "ada": ada, "sam": sam}
-
-
-def load(db, run, atm, ada, sam, clock, count, notes):
-    held = run(replenishment.enter(db, atm.id, count, notes, ada, clock()))
-    return run(decide(db, held.id, sam, True, "counted", now=clock()))
-
 
 def cassettes(db, run, atm_id):
     return [(c.notes, c.reserved) for c in run(atms.get_atm(db, atm_id)).cassettes]

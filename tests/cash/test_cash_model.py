@@ -31,9 +31,9 @@ from atm_web.cash.refusals import AtmRefused, DrawerRefused
 from atm_web.core.clock import journal_time
 from atm_web.core.settings import BranchSettings, settings_of
 from atm_web.customers import cards, records
-from atm_web.ledger.journal import posting_stamp
 from atm_web.ledger import accounts, holds, reversals, verification
 from atm_web.ledger.accounts import LEDGER_STARTUP
+from atm_web.ledger.journal import posting_stamp
 from atm_web.ledger.refusals import AccountNotFound, DrawerNotOpen, HoldEnded, InsufficientFunds, NotEnoughCash
 from atm_web.serving import aio
 from atm_web.staff import tellers

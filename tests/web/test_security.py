@@ -155,6 +155,20 @@ ROUTES = [
     ("GET", "/admin/atms/{atm}/journal.csv", None, html(200)),
     ("GET", "/admin/atms/{atm}/replenish", None, html(200)),
     ("POST", "/admin/atms/{atm}/replenish", {"load_1": "1"}, html(303)),
+    ("POST", "/admin/atms/{atm}/pair", {}, html(200)),
+    ("POST", "/admin/atms/{atm}/screens/7/unpair", {}, html(303)),  # no such screen: refused, flashed
+    # the ATM screen: only a paired browser's device cookie opens it (none here); staff sessions mean nothing there
+    ("GET", "/atm/", None, dict.fromkeys(IDENTITIES, 403)),
+    ("GET", "/atm/pair/not-a-code", None, dict.fromkeys(IDENTITIES, 404)),
+    ("POST", "/atm/pair/not-a-code", {}, dict.fromkeys(IDENTITIES, 404)),
+    *[("POST", f"/atm/{step}", body, dict.fromkeys(IDENTITIES, 403)) for step, body in (
+        ("start", {}), ("cancel", {"session": "x"}), ("card", {"card_number": "4000000000000002", "session": "x"}),
+        ("pin", {"pin": "1357", "session": "x"}), ("first-pin", {"code": "1", "new_pin": "1357", "again": "1357"}),
+        ("go/menu", {"session": "x"}), ("withdraw", {"amount": "60", "session": "x"}), ("card-taken", {}),
+        ("cash-taken", {}), ("more-time", {}), ("done", {}))],
+    # the device interface: a dispenser's agent's own credential in a header, never a cookie or a staff token
+    ("POST", "/atm/device/pair", {"code": "nope"}, dict.fromkeys(IDENTITIES, 422)),  # a JSON body is needed
+    ("POST", "/atm/device/withdrawals/1/taken", {}, dict.fromkeys(IDENTITIES, 401)),
     ("GET", "/atms", None, {"admin_token": 200, "read_write": 403, "read_only": 403}),
     ("GET", "/atms/{atm}", None, {"admin_token": 200, "read_write": 403, "read_only": 403}),
     ("GET", "/admin/verification", None, html(200)),
@@ -176,7 +190,7 @@ def snapshot(raw):
     state = {table: raw.rows(f"SELECT * FROM {table} ORDER BY 1")
              for table in ("accounts", "journal", "tellers", "audit_log", "customers", "account_holders", "approvals",
                   "large_cash", "holds", "cards", "card_accounts", "atms", "atm_cassettes", "atm_replenishments",
-                  "atm_journal")}
+                  "atm_journal", "atm_withdrawals", "atm_screens")}
     state["api_tokens"] = raw.rows("SELECT id, name, token_hash, scope, created_at, created_by, revoked_at, "
                                    "revoked_reason FROM api_tokens ORDER BY id")
     return state
@@ -323,7 +337,7 @@ def csrf_world(database, clock):
 
 
 FORM_POSTS = [(m, p, b) for m, p, b, _ in ROUTES
-              if m == "POST" and not p.startswith(API_PATHS)]
+              if m == "POST" and not p.startswith((*API_PATHS, "/atm/device/"))]
 FORM_POSTS.append(("POST", "/login", {"username": "ada", "password": "wrong password!"}))
 
 

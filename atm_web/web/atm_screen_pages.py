@@ -1,0 +1,324 @@
+"""Blueprint: the ATM screen (/atm/...), a customer's session at a browser kiosk paired with an ATM.
+
+Only a paired browser's device cookie opens it (cash/atm_screens.py): without one, /atm says "This screen is not an
+ATM" and nothing else; a staff session means nothing here, and the device cookie nothing anywhere else. The session
+lives on the screen's row; every form carries its token, and each step taken rotates it (one conditional write),
+so a form sent twice, an old page, or a second tab finds the session moved on and shows where it is now: nothing is
+done twice, no withdrawal is held twice. Every page is no-store (errors.security_headers); a page asked for after
+its session ended shows Welcome.
+
+Steps: Welcome -> Insert your card -> Enter your PIN (or, for a new card, its PIN-setting code and a new PIN twice)
+-> the menu (Balance, Fast cash, Withdraw) -> for cash: Take your card -> Take your cash ("I have taken my cash"
+reports a full dispense; later than ATM_TAKE_CASH_SECONDS it is retracted) -> the receipt or No receipt ->
+Welcome. Cancel ends the session from any step; ATM_IDLE_SECONDS without a touch ends it too.
+"""
+import secrets
+
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+
+from atm_web.cash import atm_screens, atm_withdrawals
+from atm_web.cash.note_plans import payable
+from atm_web.cash.refusals import AtmRefused
+from atm_web.core.clock import local, now
+from atm_web.core.money import InvalidAmount, to_cents
+from atm_web.core.settings import settings_of
+from atm_web.customers import cards
+from atm_web.ledger import holds
+from atm_web.ledger.accounts import get_account
+from atm_web.ledger.refusals import InsufficientFunds
+from atm_web.storage import get_db
+
+bp = Blueprint("screen", __name__, url_prefix="/atm")
+YEARS_5 = 5 * 365 * 24 * 3600
+NOT_ACCEPTED = "Card or PIN not accepted."
+KEPT = "Your card has been kept. Please contact your branch."
+
+
+@bp.context_processor
+def kiosk():
+    return {"idle_seconds": settings_of(get_db()).atm_idle_seconds}
+
+
+def device_cookie() -> str:
+    return "__Host-atm_device" if request.is_secure else "atm_device"
+
+
+# Pairing
+
+@bp.get("/pair/<code>")
+async def pair_page(code):
+    atm = await atm_screens.pairing_atm(get_db(), code, now())
+    if atm is None:
+        return render_template("atm/message.html", message="This pairing link is not valid (used, expired or "
+                               "mistyped): make a new one on the ATM's page."), 404
+    return render_template("atm/pair.html", atm=atm, code=code)
+
+
+@bp.post("/pair/<code>")
+async def pair(code):
+    try:
+        screen, cookie = await atm_screens.pair(get_db(), code, now())
+    except AtmRefused as refused:
+        return render_template("atm/message.html", message=str(refused)), 404
+    answer = redirect(url_for("screen.show"), 303)
+    answer.set_cookie(device_cookie(), cookie, max_age=YEARS_5, httponly=True, secure=request.is_secure,
+                      samesite="Strict", path="/")
+    flash(f"This screen is {screen.atm.label}.")
+    return answer
+
+
+# The screen
+
+async def _screen():
+    """The paired screen of this browser (else the 'not an ATM' page), its idle session ended first."""
+    db = get_db()
+    screen = await atm_screens.screen_of(db, request.cookies.get(device_cookie()))
+    if screen is None:
+        abort(make_response(render_template("atm/not_an_atm.html"), 403))
+    settings = settings_of(db)
+    late = screen.seen_at is not None and screen.seen_at + settings.atm_take_cash_seconds < now()
+    if screen.session_token and screen.step in ("take_card", "take_cash") and late:
+        # the cash not taken in time is taken back; a card not taken, kept, and its cash never presented
+        await _cash_result(screen, "retracted" if screen.step == "take_cash" else "failed")
+        screen = await _end(screen, screen.session_token, "cash not taken: retracted" if screen.step == "take_cash"
+                            else "card not taken: kept; no cash presented") or screen
+    elif screen.session_token and screen.step not in ("take_card", "take_cash") and \
+            screen.seen_at + settings.atm_idle_seconds < now():
+        screen = await _end(screen, screen.session_token, "session timed out") or screen
+    g.screen = screen
+    return screen
+
+
+async def _end(screen, token, why: str):
+    from atm_web.cash.atm_journal import record_in
+
+    db = get_db()
+    ended = await atm_screens.move(db, screen, token, now(), **atm_screens.ENDED)
+    if ended is not None:
+        await db.write(lambda conn: record_in(conn, screen.atm_id, _at(), why, f"screen {screen.id}",
+                                              "atm-screen"))
+    return ended
+
+
+def _at() -> str:
+    from atm_web.core.clock import journal_time
+    return journal_time(now())
+
+
+async def _claim(screen, **changes):
+    """Take the step the form asks for: the session's token rotated, if the form's is still the session's (the
+    screen as it is now), else None (a form sent twice, an old page: nothing to do)."""
+    token = request.form.get("session", "")
+    if not screen.session_token or not secrets.compare_digest(token, screen.session_token):
+        return None
+    return await atm_screens.move(get_db(), screen, token, now(), session_token=secrets.token_urlsafe(18), **changes)
+
+
+def _to_screen():
+    return redirect(url_for("screen.show"), 303)
+
+
+@bp.get("/")
+async def show():
+    screen = await _screen()
+    db = get_db()
+    step = screen.step
+    if step is None:
+        return render_template("atm/welcome.html", screen=screen)
+    if step in ("card", "pin", "first_pin"):
+        return render_template(f"atm/{step}.html", screen=screen)
+    card = await cards.get_card(db, screen.card_id)
+    context = {"screen": screen, "card": card}
+    if step == "menu":
+        return render_template("atm/menu.html", **context)
+    if step == "balance":
+        account = await get_account(db, screen.account_number)
+        available = await holds.available(db, screen.account_number, now=now())
+        return render_template("atm/balance.html", balance=account.balance_cents, available=available, **context)
+    if step == "withdraw":
+        free = await _free(screen)
+        settings = settings_of(db)
+        fast = payable(free, settings.atm_fast_cash, settings.atm_max_notes)
+        return render_template("atm/withdraw.html", fast=fast, **context)
+    if step in ("take_card", "take_cash", "receipt"):
+        w = await atm_withdrawals.get_withdrawal(db, screen.atm_id, screen.trace)
+        available = await holds.available(db, w.account_number, now=now())
+        return render_template(f"atm/{step}.html", w=w, available=available,
+                               when=local(w.created_at, db.branch_timezone), **context)
+    # a step under way (checking a PIN, holding cash): ended by the idle timeout if it never finishes (a crash)
+    return render_template("atm/message.html", screen=screen, message="Please wait.")
+
+
+async def _free(screen):
+    db = get_db()
+    return await db.read(lambda conn: atm_withdrawals.free_notes_in(conn, screen.atm_id))
+
+
+@bp.post("/start")
+async def start():
+    screen = await _screen()
+    if screen.session_token is None:
+        await atm_screens.move(get_db(), screen, None, now(), session_token=secrets.token_urlsafe(18), step="card")
+    return _to_screen()
+
+
+@bp.post("/cancel")
+async def cancel():
+    screen = await _screen()
+    token = request.form.get("session", "")
+    if screen.session_token and secrets.compare_digest(token, screen.session_token):
+        if screen.step in ("take_card", "take_cash"):  # the cash is taken back, or never presented
+            await _cash_result(screen, "retracted" if screen.step == "take_cash" else "failed")
+        await _end(screen, token, "session ended by the customer")
+        flash("Please take your card." if screen.card_id else "Thank you.")
+    return _to_screen()
+
+
+@bp.post("/card")
+async def card():
+    screen = await _screen()
+    db = get_db()
+    if screen.step != "card":
+        return _to_screen()
+    if not await atm_screens.note_card_attempt(db, screen, now()):
+        await _end(screen, screen.session_token, "card attempts: the limit of a minute reached")
+        flash("This ATM cannot take a card now. Please try again in a minute.")
+        return _to_screen()
+    reference = cards.card_reference(db, request.form.get("card_number", "").replace(" ", ""))
+    found = await cards.card_by_reference(db, reference, now()) if reference else None
+    step = "first_pin" if found is not None and not found.pin_set else "pin"
+    await _claim(screen, step=step, card_digest=reference or "none")
+    return _to_screen()
+
+
+@bp.post("/pin")
+async def pin():
+    screen = await _screen()
+    db = get_db()
+    if screen.step != "pin" or (screen := await _claim(screen, step="checking")) is None:
+        return _to_screen()
+    check = await cards.check_pin(db, None, request.form.get("pin", ""), now(), "atm-screen",
+                                  reference=screen.card_digest if screen.card_digest != "none" else "")
+    return await _after_pin(screen, check)
+
+
+@bp.post("/first-pin")
+async def first_pin():
+    screen = await _screen()
+    db = get_db()
+    form = request.form
+    if screen.step != "first_pin":
+        return _to_screen()
+    if form.get("new_pin", "") != form.get("again", ""):
+        flash("The two new PINs differ: type the same new PIN twice.")
+        return _to_screen()
+    if (screen := await _claim(screen, step="checking")) is None:
+        return _to_screen()
+    try:
+        check = await cards.set_first_pin(db, None, form.get("code", ""), form.get("new_pin", ""), now(),
+                                          "atm-screen", reference=screen.card_digest)
+    except cards.CardRefused as refused:
+        await atm_screens.move(db, screen, screen.session_token, now(), step="first_pin")
+        flash(str(refused))
+        return _to_screen()
+    return await _after_pin(screen, check)
+
+
+async def _after_pin(screen, check):
+    db = get_db()
+    if check.accepted:
+        await atm_screens.move(db, screen, screen.session_token, now(), step="menu", card_id=check.card.id,
+                               account_number=check.card.default_account)
+        return _to_screen()
+    await _end(screen, screen.session_token, "card kept" if check.outcome == "kept" else "card or PIN refused")
+    flash(KEPT if check.outcome == "kept" else NOT_ACCEPTED)
+    return _to_screen()
+
+
+MENU = {"balance": "balance", "withdraw": "withdraw", "menu": "menu"}
+
+
+@bp.post("/go/<step>")
+async def go(step):
+    """A menu choice, or back to the menu."""
+    screen = await _screen()
+    if step not in MENU or screen.card_id is None or screen.step not in ("menu", "balance", "withdraw"):
+        return _to_screen()
+    await _claim(screen, step=MENU[step])
+    return _to_screen()
+
+
+@bp.post("/withdraw")
+async def withdraw():
+    screen = await _screen()
+    db = get_db()
+    if screen.step != "withdraw":
+        return _to_screen()
+    try:
+        amount = to_cents(request.form.get("amount", ""), maximum_cents=settings_of(db).max_amount_cents)
+    except InvalidAmount:
+        flash("Type an amount, such as 60 or 60.00.")
+        return _to_screen()
+    claimed = await _claim(screen, step="holding")
+    if claimed is None:
+        return _to_screen()  # sent twice: the first one is under way or done
+    try:
+        w = await atm_withdrawals.withdraw(db, screen.atm_id, screen.card_id, screen.account_number, amount,
+                                           f"atm:{screen.atm_id}", now=now())
+    except InsufficientFunds:
+        await atm_screens.move(db, claimed, claimed.session_token, now(), step="withdraw")
+        flash("Not enough money available in this account for that amount.")
+        return _to_screen()
+    except AtmRefused as refused:
+        await atm_screens.move(db, claimed, claimed.session_token, now(), step="withdraw")
+        flash(str(refused))
+        return _to_screen()
+    await atm_screens.move(db, claimed, claimed.session_token, now(), step="take_card", trace=w.trace)
+    return _to_screen()
+
+
+@bp.post("/card-taken")
+async def card_taken():
+    screen = await _screen()
+    if screen.step != "take_card" or await _claim(screen, step="take_cash") is None:
+        return _to_screen()
+    await atm_withdrawals.report(get_db(), screen.atm_id, screen.trace, "presented", "dispenser:screen", now=now())
+    return _to_screen()
+
+
+async def _cash_result(screen, outcome):
+    return await atm_withdrawals.report(get_db(), screen.atm_id, screen.trace, outcome, "dispenser:screen",
+                                        now=now())
+
+
+@bp.post("/cash-taken")
+async def cash_taken():
+    screen = await _screen()
+    late = screen.seen_at is not None and now() - screen.seen_at > settings_of(get_db()).atm_take_cash_seconds
+    if screen.step != "take_cash" or await _claim(screen, step="receipt") is None:
+        return _to_screen()
+    done = await _cash_result(screen, "retracted" if late else "taken")
+    if done.status == "retracted":
+        flash("Your cash was not taken in time and has been taken back. Nothing was taken from your account.")
+    elif done.status == "expired":
+        flash("Your withdrawal could not be completed. Please contact your branch.")
+    return _to_screen()
+
+
+@bp.post("/more-time")
+async def more_time():
+    """The idle warning's More time: the session's clock starts again."""
+    screen = await _screen()
+    if screen.step not in (None, "take_card", "take_cash"):
+        await _claim(screen)
+    return _to_screen()
+
+
+@bp.post("/done")
+async def done():
+    """No receipt, or the receipt printed: the session ends (the card was given back before the cash)."""
+    screen = await _screen()
+    if screen.step == "receipt" and request.form.get("session") == screen.session_token:
+        await _end(screen, screen.session_token, "session ended")
+        flash("Thank you.")
+    return _to_screen()
