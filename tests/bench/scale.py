@@ -20,7 +20,9 @@ Measured, per engine and size:
 - `flask verify --full` (s, and its peak memory, MiB) and the default run after 1,000 more postings (s).
 Prints a table, and writes it as JSON to SCALE_OUT (default bench-scale.json). SCALE_REUSE=folder keeps the SQLite
 ledgers built there (scale-N.db) and, on a later run, measures them again without building (the posting rates are
-measured only as a ledger is built); for PostgreSQL, the kept SQLite ledgers are moved there by `flask copy-ledger`.
+measured only as a ledger is built); for PostgreSQL, the kept SQLite ledgers are moved there by `flask copy-ledger`,
+then a day of SCALE_DAY cash transactions is posted there through the app (two days after the copied one), its first
+and last postings timed.
 """
 import asyncio
 import json
