@@ -293,3 +293,25 @@ async def set_first_pin(db: Database, number: str | None, code: str, new_pin: st
     if not hmac.compare_digest(expected, pins.code_digest(key, digest, code if isinstance(code, str) else "")):
         return await _failed(db, card, actor, now)
     return await _succeeded(db, card, await asyncio.to_thread(pins.hash_pin, key, new_pin))
+
+
+async def change_pin(db: Database, card_id: int, old_pin: str, new_pin: str, now: float,
+                     actor: str = "atm") -> PinCheck:
+    """A card's PIN changed at an ATM: the old PIN checked as any PIN is (counted; the third wrong one in a row keeps
+    the card), the new one against the rules first (CardRefused, nothing counted)."""
+    if problem := pins.pin_problem(new_pin):
+        raise CardRefused(problem)
+    key = settings_of(db).pin_key
+    card = await get_card(db, card_id)
+    usable = card is not None and card.status_on(posting_stamp(db, now).today) == "active" and card.pin_set
+    if not usable or not await _reserve(db, card.id):
+        await asyncio.to_thread(pins.pin_matches, key, _dummy_hash(key), old_pin or "")
+        return PinCheck("refused")
+    stored = await db.read(lambda conn: conn.fetchall("SELECT pin_hash FROM cards WHERE id = ?", (card.id,)))
+    if not await asyncio.to_thread(pins.pin_matches, key, stored[0][0], old_pin if isinstance(old_pin, str) else ""):
+        return await _failed(db, card, actor, now)
+    new_hash = await asyncio.to_thread(pins.hash_pin, key, new_pin)
+    rows = await db.write(lambda conn: conn.fetchall(
+        "UPDATE cards SET pin_tries = 0, pin_hash = ? WHERE id = ? AND status = 'active' RETURNING id",
+        (new_hash, card.id)))
+    return PinCheck("accepted", await get_card(db, card.id)) if rows else PinCheck("refused")

@@ -16,15 +16,16 @@ import secrets
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 
-from atm_web.cash import atm_screens, atm_withdrawals
+from atm_web.cash import atm_deposits, atm_screens, atm_withdrawals
+from atm_web.cash.atms import note_denominations
 from atm_web.cash.note_plans import payable
 from atm_web.cash.refusals import AtmRefused
-from atm_web.core.clock import local, now
-from atm_web.core.money import InvalidAmount, to_cents
+from atm_web.core.clock import journal_time, local, now
+from atm_web.core.money import InvalidAmount, format_cents, to_cents
 from atm_web.core.settings import settings_of
 from atm_web.customers import cards
-from atm_web.ledger import holds
-from atm_web.ledger.accounts import get_account
+from atm_web.ledger import accounts, holds
+from atm_web.ledger.accounts import account_with_history
 from atm_web.ledger.refusals import InsufficientFunds
 from atm_web.storage import get_db
 
@@ -101,7 +102,6 @@ async def _end(screen, token, why: str):
 
 
 def _at() -> str:
-    from atm_web.core.clock import journal_time
     return journal_time(now())
 
 
@@ -129,12 +129,13 @@ async def show():
         return render_template(f"atm/{step}.html", screen=screen)
     card = await cards.get_card(db, screen.card_id)
     context = {"screen": screen, "card": card}
-    if step == "menu":
-        return render_template("atm/menu.html", **context)
-    if step == "balance":
-        account = await get_account(db, screen.account_number)
-        available = await holds.available(db, screen.account_number, now=now())
-        return render_template("atm/balance.html", balance=account.balance_cents, available=available, **context)
+    if step in ("menu", "accounts", "change_pin"):
+        return render_template(f"atm/{step}.html", **context)
+    if step in ("balance", "statement", "transfer", "deposit"):
+        account, rows = await account_with_history(db, screen.account_number, STATEMENT_ROWS, now=now())
+        return render_template(f"atm/{step}.html", account=account, rows=rows, notes=note_denominations(db),
+                               when=local(journal_time(now()), db.branch_timezone), zone=db.branch_timezone,
+                               **context)
     if step == "withdraw":
         free = await _free(screen)
         settings = settings_of(db)
@@ -235,16 +236,123 @@ async def _after_pin(screen, check):
     return _to_screen()
 
 
-MENU = {"balance": "balance", "withdraw": "withdraw", "menu": "menu"}
+MENU = ("menu", "balance", "withdraw", "deposit", "statement", "transfer", "change_pin", "accounts")
+STATEMENT_ROWS = 10
 
 
 @bp.post("/go/<step>")
 async def go(step):
     """A menu choice, or back to the menu."""
     screen = await _screen()
-    if step not in MENU or screen.card_id is None or screen.step not in ("menu", "balance", "withdraw"):
+    if step not in MENU or screen.card_id is None or screen.step not in MENU:
         return _to_screen()
-    await _claim(screen, step=MENU[step])
+    await _claim(screen, step=step)
+    return _to_screen()
+
+
+async def _card_of(screen):
+    return await cards.get_card(get_db(), screen.card_id)
+
+
+@bp.post("/account")
+async def account():
+    """Another account: one of the card's."""
+    screen = await _screen()
+    number = request.form.get("account", "")
+    if screen.step == "accounts" and number in (await _card_of(screen)).accounts:
+        await _claim(screen, step="menu", account_number=number)
+    return _to_screen()
+
+
+@bp.post("/deposit")
+async def deposit():
+    """The notes counted by denomination (standing in for the note acceptor): credited at once."""
+    screen = await _screen()
+    db = get_db()
+    if screen.step != "deposit":
+        return _to_screen()
+    notes = {}
+    for cents in note_denominations(db):
+        text = request.form.get(f"notes_{cents}", "").strip() or "0"
+        if not (text.isascii() and text.isdigit() and len(text) <= 4):
+            flash("Count the notes of each kind: a whole number, or nothing.")
+            return _to_screen()
+        notes[cents] = int(text)
+    if (claimed := await _claim(screen, step="depositing")) is None:
+        return _to_screen()
+    try:
+        done = await atm_deposits.deposit(db, screen.atm_id, screen.card_id, screen.account_number, notes,
+                                          f"atm:{screen.atm_id}", now=now())
+    except AtmRefused as refused:
+        await atm_screens.move(db, claimed, claimed.session_token, now(), step="deposit")
+        flash(str(refused))
+        return _to_screen()
+    await atm_screens.move(db, claimed, claimed.session_token, now(), step="menu")
+    flash(f"Deposited {format_cents(done.transaction.amount_cents)} (trace {done.trace}). Balance: "
+          f"{format_cents(done.transaction.balance_after_cents)}.")
+    return _to_screen()
+
+
+@bp.post("/transfer")
+async def transfer():
+    """Between the card's own accounts."""
+    screen = await _screen()
+    db = get_db()
+    card = await _card_of(screen)
+    to = request.form.get("to", "")
+    if screen.step != "transfer" or to not in card.accounts or to == screen.account_number:
+        return _to_screen()
+    try:
+        amount = to_cents(request.form.get("amount", ""), maximum_cents=settings_of(db).max_amount_cents)
+    except InvalidAmount:
+        flash("Type an amount, such as 25 or 25.50.")
+        return _to_screen()
+    if (claimed := await _claim(screen, step="transferring")) is None:
+        return _to_screen()
+    try:
+        await accounts.transfer(db, screen.account_number, to, amount, f"atm:{screen.atm_id}", now=now())
+    except InsufficientFunds:
+        await atm_screens.move(db, claimed, claimed.session_token, now(), step="transfer")
+        flash("Not enough money available in this account for that amount.")
+        return _to_screen()
+    await atm_screens.move(db, claimed, claimed.session_token, now(), step="menu")
+    flash(f"Transferred {format_cents(amount)} from {screen.account_number} to {to}.")
+    return _to_screen()
+
+
+@bp.post("/change-pin")
+async def change_pin():
+    screen = await _screen()
+    db = get_db()
+    form = request.form
+    if screen.step != "change_pin":
+        return _to_screen()
+    if form.get("new_pin", "") != form.get("again", ""):
+        flash("The two new PINs differ: type the same new PIN twice.")
+        return _to_screen()
+    if (screen := await _claim(screen, step="checking")) is None:
+        return _to_screen()
+    try:
+        check = await cards.change_pin(db, screen.card_id, form.get("old_pin", ""), form.get("new_pin", ""), now(),
+                                       "atm-screen")
+    except cards.CardRefused as refused:
+        await atm_screens.move(db, screen, screen.session_token, now(), step="change_pin")
+        flash(str(refused))
+        return _to_screen()
+    if check.accepted:
+        await atm_screens.move(db, screen, screen.session_token, now(), step="menu")
+        flash("Your PIN is changed.")
+        return _to_screen()
+    return await _after_pin(screen, check)
+
+
+@bp.post("/end")
+async def end():
+    """End: "Take your card", then Welcome."""
+    screen = await _screen()
+    if screen.step in MENU and request.form.get("session") == screen.session_token:
+        await _end(screen, screen.session_token, "session ended")
+        flash("Please take your card. Thank you.")
     return _to_screen()
 
 

@@ -236,3 +236,30 @@ def test_each_step_rotates_the_sessions_token_so_an_old_pages_form_does_nothing(
     assert kiosk.post("/atm/go/withdraw", data={"session": old}).status_code == 303  # Back, then the menu's form
     page = screen(kiosk)
     assert "Your balance" in page and session_token(page) != old
+
+
+def test_another_account_deposit_mini_statement_transfer_and_change_pin(app, atm_bank, db, run, raw, clock):
+    with_pin(atm_bank, db, run, clock)
+    kiosk, _ = pair_kiosk(app, atm_bank, run, clock)
+    menu = card_and_pin(kiosk, atm_bank)
+    for label in ("Balance", "Deposit", "Mini-statement", "Transfer", "Change PIN", "Another account", "End"):
+        assert f">{label}</button>" in menu
+    post(kiosk, "/atm/go/accounts")
+    assert "account C2" in post(kiosk, "/atm/account", account="C2")
+    assert "account C2" in post(kiosk, "/atm/account", account="OTHER")  # not the card's: nothing changes
+    post(kiosk, "/atm/go/deposit")
+    page = post(kiosk, "/atm/deposit", notes_5000="2", notes_2000="1")
+    assert "Deposited 120.00" in page and "Balance: 620.00" in page
+    assert run(atms.get_atm(db, 1)).cash_cents == 712000  # the deposit bin's 120.00 with the cassettes' 7,000.00
+    post(kiosk, "/atm/go/transfer")
+    assert "Transferred 20.00 from C2 to C1" in post(kiosk, "/atm/transfer", to="C1", amount="20")
+    statement = post(kiosk, "/atm/go/statement")
+    assert re.findall(r'<td class="num">([\d,.]+)</td><td class="num">([\d,.]+)</td>', statement)[:3] == [
+        ("20.00", "600.00"), ("120.00", "620.00"), ("500.00", "500.00")]
+    post(kiosk, "/atm/go/menu")
+    post(kiosk, "/atm/go/change_pin")
+    assert "differ" in post(kiosk, "/atm/change-pin", old_pin=PIN, new_pin="8642", again="8643")
+    assert "Your PIN is changed." in post(kiosk, "/atm/change-pin", old_pin=PIN, new_pin="8642", again="8642")
+    assert run(cards.check_pin(db, atm_bank["number"], "8642", clock())).accepted
+    assert "Please take your card" in post(kiosk, "/atm/end") and "Welcome" in screen(kiosk)
+    assert run(verification.verify(db))[0] == []

@@ -165,7 +165,9 @@ ROUTES = [
         ("start", {}), ("cancel", {"session": "x"}), ("card", {"card_number": "4000000000000002", "session": "x"}),
         ("pin", {"pin": "1357", "session": "x"}), ("first-pin", {"code": "1", "new_pin": "1357", "again": "1357"}),
         ("go/menu", {"session": "x"}), ("withdraw", {"amount": "60", "session": "x"}), ("card-taken", {}),
-        ("cash-taken", {}), ("more-time", {}), ("done", {}))],
+        ("cash-taken", {}), ("more-time", {}), ("done", {}), ("account", {"account": "A1", "session": "x"}),
+        ("deposit", {"notes_5000": "1", "session": "x"}), ("transfer", {"to": "A1", "amount": "5", "session": "x"}),
+        ("change-pin", {"old_pin": "1357", "new_pin": "2468", "again": "2468"}), ("end", {"session": "x"}))],
     # the device interface: a dispenser's agent's own credential in a header, never a cookie or a staff token
     ("POST", "/atm/device/pair", {"code": "nope"}, dict.fromkeys(IDENTITIES, 422)),  # a JSON body is needed
     ("POST", "/atm/device/withdrawals/1/taken", {}, dict.fromkeys(IDENTITIES, 401)),
