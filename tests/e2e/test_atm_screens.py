@@ -12,8 +12,8 @@ from atm_web.customers import cards
 from atm_web.ledger import verification
 from atm_web.serving import aio
 
-from conftest import close_app, make_app
 from .server import Server, burst
+from conftest import close_app, make_app
 
 SCREENS = 20
 PIN = "2468"
@@ -66,12 +66,13 @@ def atm_world(database, clock, tmp_path):
     app = make_app(database, CLOCK=clock, PIN_KEY="e2e-pin-key-0123456789")
     db = app.extensions["atm_db"]
     try:
-        from conftest import add_teller, holder_fields, load_atm
         from atm_web.cash import vault
         from atm_web.cash.replenishment import Count
         from atm_web.customers import holders
         from atm_web.customers.records import DETAIL_FIELDS, Details
         from atm_web.ledger import accounts
+
+        from conftest import add_teller, holder_fields, load_atm
         aio.run(accounts.deposit(db, "C1", 300_000, "test"))
         fields = holder_fields(document_number="E2E2")
         holly = aio.run(holders.link_holder(db, "C1", None, Details(**{n: fields[n] for n in DETAIL_FIELDS}), "test",
@@ -163,7 +164,7 @@ def test_twenty_wrong_pins_at_once_at_twenty_screens_check_at_most_three(atm_wor
 
 
 def test_a_dispensers_report_sent_at_once_through_both_servers_posts_once(atm_world, database, raw, clock):
-    servers, issued, _, agent = atm_world
+    servers, _, _, agent = atm_world
     app = make_app(database, CLOCK=clock, PIN_KEY="e2e-pin-key-0123456789")
     try:
         w = aio.run(atm_withdrawals.withdraw(app.extensions["atm_db"], 1, 1, "C1", 11000, "atm:1", now=clock()))
