@@ -19,7 +19,6 @@
       var key = event.target.dataset && event.target.dataset.key;
       if (!key || !field) return;
       if (key === "Clear") field.value = "";
-      else if (key === "Enter") field.form.requestSubmit();
       else if (field.value.length < (field.maxLength > 0 ? field.maxLength : 6)) field.value += key;
       field.focus();
     });
@@ -42,6 +41,7 @@
   document.querySelectorAll("button.print").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); }); // the receipt, at 80 mm (print CSS)
   });
-  var heading = document.querySelector("h1");
-  if (heading && (!document.activeElement || document.activeElement === body)) heading.focus({ preventScroll: true });
+  // focus where the customer acts next: the field or button marked autofocus, else the heading (read out first)
+  var first = document.querySelector("[autofocus]") || document.querySelector("h1");
+  if (first) first.focus({ preventScroll: true });
 })();
