@@ -143,16 +143,22 @@ async def unpair(db: Database, atm_id: int, screen_id: int, admin, now: float) -
 
 async def note_card_attempt(db: Database, screen: Screen, now: float) -> bool:
     """Count a card attempt at the screen's ATM: False when ATM_CARD_ATTEMPTS_PER_MINUTE were made within the last
-    minute (counted per screen: one ATM, one screen at a time)."""
+    minute at that ATM, whichever of its screens took them (each screen keeps its own; writes are one at a time)."""
     most = settings_of(db).atm_card_attempts_per_minute
 
     async def op(conn):
-        (text,), = await conn.fetchall("SELECT card_attempts FROM atm_screens WHERE id = ?", (screen.id,))
-        recent = [t for t in json.loads(text) if t > now - CARD_ATTEMPTS_WINDOW]
-        if len(recent) >= most:
+        mine, others = [], 0
+        for screen_id, text in await conn.fetchall("SELECT id, card_attempts FROM atm_screens WHERE atm_id = ? "
+                                                   "AND device_digest IS NOT NULL", (screen.atm_id,)):
+            recent = [t for t in json.loads(text) if t > now - CARD_ATTEMPTS_WINDOW]
+            if screen_id == screen.id:
+                mine = recent
+            else:
+                others += len(recent)
+        if len(mine) + others >= most:
             return False
         await conn.execute("UPDATE atm_screens SET card_attempts = ? WHERE id = ?",
-                           (json.dumps([*recent, now]), screen.id))
+                           (json.dumps([*mine, now]), screen.id))
         return True
     return await db.write(op)
 

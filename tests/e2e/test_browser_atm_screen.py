@@ -71,6 +71,7 @@ class Screens:
             .map(e => [e.textContent.trim() || e.name || e.id, e.getBoundingClientRect()])
             .filter(([, r]) => r.width < 44 || r.height < 44).map(([n]) => n)""")
         assert small == [], f"{name}: targets under 44x44 px at {self.size}: {small}"
+        assert page.locator("a").count() == 0, f"{name}: a link leaves the ATM"
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / f"atm-{name}-{self.size[0]}x{self.size[1]}.png"))
 
@@ -91,6 +92,15 @@ def pair(browser, server, size):  # noqa: F811 (the fixture, passed on)
     watched.page.get_by_role("button", name="Pair this screen").click()
     expect(watched.page.get_by_role("heading", name="Welcome")).to_be_visible()
     return kiosk, watched
+
+
+def tab_to(page, name, most=40):
+    """Tab until the button named `name` has the focus (at most `most` presses)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == name:
+            return
+    raise AssertionError(f"{name} cannot be reached by Tab")
 
 
 def insert_card(page, number):
@@ -167,6 +177,29 @@ def test_a_customers_session_at_the_atm_screen(browser, kiosk_branch, raw, size)
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     assert "2,000.00" not in page.content() and "1,940.00" not in page.content()
 
+    # keyboard only: Welcome's button has the focus, the card and PIN are typed, each choice reached by Tab
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Card number")).to_be_focused()
+    page.keyboard.type(issued.number)
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("PIN")).to_be_focused()
+    page.keyboard.type("2468")
+    page.keyboard.press("Enter")
+    for choice, heading, name in (("Deposit", "Count your notes", "deposit"),
+                                  ("Mini-statement", "Your last 2 transactions", "statement"),
+                                  ("Transfer", "Transfer from C1", "transfer"), ("Change PIN", "Change your PIN", "pin-change"),
+                                  ("Another account", "Which account?", "accounts")):
+        expect(page.get_by_role("heading", name="What would you like to do?")).to_be_visible()
+        tab_to(page, choice)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+        screens.check(name)
+        tab_to(page, "Back to the menu")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="What would you like to do?")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+
     # three wrong PINs keep the card
     for attempt in range(3):
         insert_card(page, issued.number)
@@ -197,3 +230,5 @@ def test_a_customers_session_at_the_atm_screen(browser, kiosk_branch, raw, size)
     staff.close()
     other.close()
     assert raw.rows("SELECT status, pin_tries FROM cards") == [("active", 0)]
+    log = server.log_path.read_text()
+    assert issued.number not in log and issued.code not in log  # nor in a URL: every one is logged
