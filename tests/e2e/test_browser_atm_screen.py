@@ -187,7 +187,8 @@ def test_a_customers_session_at_the_atm_screen(browser, kiosk_branch, raw, size)
     page.keyboard.press("Enter")
     for choice, heading, name in (("Deposit", "Count your notes", "deposit"),
                                   ("Mini-statement", "Your last 2 transactions", "statement"),
-                                  ("Transfer", "Transfer from C1", "transfer"), ("Change PIN", "Change your PIN", "pin-change"),
+                                  ("Transfer", "Transfer from C1", "transfer"),
+                                  ("Change PIN", "Change your PIN", "pin-change"),
                                   ("Another account", "Which account?", "accounts")):
         expect(page.get_by_role("heading", name="What would you like to do?")).to_be_visible()
         tab_to(page, choice)

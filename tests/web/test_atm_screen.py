@@ -182,7 +182,7 @@ def test_cash_not_taken_in_time_is_retracted_and_nothing_is_posted(app, atm_bank
 def test_at_most_ten_card_attempts_a_minute_at_an_atm_whichever_screen(app, atm_bank, db, run, raw, clock):
     kiosk, _ = pair_kiosk(app, atm_bank, run, clock)
     other, _ = pair_kiosk(app, atm_bank, run, clock)  # a second screen of the same ATM
-    for n in range(10):
+    for _ in range(10):
         kiosk, other = other, kiosk  # five attempts at each
         kiosk.post("/atm/start")
         post(kiosk, "/atm/card", card_number="4000000000000002")
