@@ -104,32 +104,29 @@ def branch_timezone(text: str) -> str:
     return text
 
 
-def denominations(text: str) -> tuple[int, ...]:
-    """The notes and coins a drawer is counted in, largest first, in cents: '100,50,20,...,0.01'."""
+def _amounts(name: str, text: str, most: int, example: str) -> list[int]:
+    """A list of 1 to `most` different amounts, comma separated, in cents, in the order given."""
     values = []
     for part in text.split(","):
         try:
             values.append(to_cents(part.strip(), maximum_cents=AMOUNT_MAX_CENTS))
         except InvalidAmount as error:
-            raise ConfigError(f"DENOMINATIONS={text!r} is not valid: {part.strip()!r}: {error}") from None
-    if len(set(values)) != len(values) or not 1 <= len(values) <= DENOMINATIONS_MAX:
-        raise ConfigError(f"DENOMINATIONS={text!r} is not valid: list 1 to {DENOMINATIONS_MAX} different amounts, "
-                          "comma separated, e.g. 100,50,20,10,5,1,0.25,0.10,0.05,0.01")
-    return tuple(sorted(values, reverse=True))
+            raise ConfigError(f"{name}={text!r} is not valid: {part.strip()!r}: {error}") from None
+    if len(set(values)) != len(values) or not 1 <= len(values) <= most:
+        raise ConfigError(f"{name}={text!r} is not valid: list 1 to {most} different amounts, comma separated, "
+                          f"e.g. {example}")
+    return values
+
+
+def denominations(text: str) -> tuple[int, ...]:
+    """The notes and coins a drawer is counted in, largest first, in cents: '100,50,20,...,0.01'."""
+    return tuple(sorted(_amounts("DENOMINATIONS", text, DENOMINATIONS_MAX, "100,50,20,10,5,1,0.25,0.10,0.05,0.01"),
+                        reverse=True))
 
 
 def fast_cash(text: str) -> tuple[int, ...]:
     """The ATM's Fast cash amounts, in cents, in the order given: '20,40,60,100,200'."""
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(to_cents(part.strip(), maximum_cents=AMOUNT_MAX_CENTS))
-        except InvalidAmount as error:
-            raise ConfigError(f"ATM_FAST_CASH={text!r} is not valid: {part.strip()!r}: {error}") from None
-    if len(set(values)) != len(values) or not 1 <= len(values) <= FAST_CASH_MAX:
-        raise ConfigError(f"ATM_FAST_CASH={text!r} is not valid: list 1 to {FAST_CASH_MAX} different amounts, "
-                          "comma separated, e.g. 20,40,60,100,200")
-    return tuple(values)
+    return tuple(_amounts("ATM_FAST_CASH", text, FAST_CASH_MAX, "20,40,60,100,200"))
 
 
 def _flag(name: str, text: str) -> bool:

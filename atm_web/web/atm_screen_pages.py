@@ -205,10 +205,18 @@ async def pin():
 
 @bp.post("/first-pin")
 async def first_pin():
+    """A new card's first PIN: its PIN-setting code, the new PIN twice."""
+    return await _new_pin("first_pin", lambda db, screen, form: cards.set_first_pin(
+        db, None, form.get("code", ""), form.get("new_pin", ""), now(), "atm-screen", reference=screen.card_digest))
+
+
+async def _new_pin(step: str, check):
+    """A form that sets a new PIN (typed twice): the two compared, the step claimed, then check(db, screen, form)
+    (a PinCheck; CardRefused for a PIN against the rules: asked again)."""
     screen = await _screen()
     db = get_db()
     form = request.form
-    if screen.step != "first_pin":
+    if screen.step != step:
         return _to_screen()
     if form.get("new_pin", "") != form.get("again", ""):
         flash("The two new PINs differ: type the same new PIN twice.")
@@ -216,13 +224,16 @@ async def first_pin():
     if (screen := await _claim(screen, step="checking")) is None:
         return _to_screen()
     try:
-        check = await cards.set_first_pin(db, None, form.get("code", ""), form.get("new_pin", ""), now(),
-                                          "atm-screen", reference=screen.card_digest)
+        answer = await check(db, screen, form)
     except cards.CardRefused as refused:
-        await atm_screens.move(db, screen, screen.session_token, now(), step="first_pin")
+        await atm_screens.move(db, screen, screen.session_token, now(), step=step)
         flash(str(refused))
         return _to_screen()
-    return await _after_pin(screen, check)
+    if answer.accepted and step == "change_pin":
+        await atm_screens.move(db, screen, screen.session_token, now(), step="menu")
+        flash("Your PIN is changed.")
+        return _to_screen()
+    return await _after_pin(screen, answer)
 
 
 async def _after_pin(screen, check):
@@ -322,28 +333,9 @@ async def transfer():
 
 @bp.post("/change-pin")
 async def change_pin():
-    screen = await _screen()
-    db = get_db()
-    form = request.form
-    if screen.step != "change_pin":
-        return _to_screen()
-    if form.get("new_pin", "") != form.get("again", ""):
-        flash("The two new PINs differ: type the same new PIN twice.")
-        return _to_screen()
-    if (screen := await _claim(screen, step="checking")) is None:
-        return _to_screen()
-    try:
-        check = await cards.change_pin(db, screen.card_id, form.get("old_pin", ""), form.get("new_pin", ""), now(),
-                                       "atm-screen")
-    except cards.CardRefused as refused:
-        await atm_screens.move(db, screen, screen.session_token, now(), step="change_pin")
-        flash(str(refused))
-        return _to_screen()
-    if check.accepted:
-        await atm_screens.move(db, screen, screen.session_token, now(), step="menu")
-        flash("Your PIN is changed.")
-        return _to_screen()
-    return await _after_pin(screen, check)
+    """Change PIN: the PIN now (counted as any PIN), the new one twice."""
+    return await _new_pin("change_pin", lambda db, screen, form: cards.change_pin(
+        db, screen.card_id, form.get("old_pin", ""), form.get("new_pin", ""), now(), "atm-screen"))
 
 
 @bp.post("/end")
