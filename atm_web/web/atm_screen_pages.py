@@ -17,6 +17,7 @@ import secrets
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 
 from atm_web.cash import atm_deposits, atm_screens, atm_withdrawals
+from atm_web.cash.atm_journal import record_in
 from atm_web.cash.atms import note_denominations
 from atm_web.cash.note_plans import payable
 from atm_web.cash.refusals import AtmRefused
@@ -91,14 +92,16 @@ async def _screen():
 
 
 async def _end(screen, token, why: str):
-    from atm_web.cash.atm_journal import record_in
-
-    db = get_db()
-    ended = await atm_screens.move(db, screen, token, now(), **atm_screens.ENDED)
+    ended = await atm_screens.move(get_db(), screen, token, now(), **atm_screens.ENDED)
     if ended is not None:
-        await db.write(lambda conn: record_in(conn, screen.atm_id, _at(), why, f"screen {screen.id}",
-                                              "atm-screen"))
+        await _journal(screen, why)
     return ended
+
+
+async def _journal(screen, event: str, detail: str = "") -> None:
+    """A step of the customer's session in the ATM's journal (a card by its last 4 digits at most)."""
+    text = f"screen {screen.id}" + (f": {detail}" if detail else "")
+    await get_db().write(lambda conn: record_in(conn, screen.atm_id, _at(), event, text, "atm-screen"))
 
 
 def _at() -> str:
@@ -188,7 +191,8 @@ async def card():
     reference = cards.card_reference(db, request.form.get("card_number", "").replace(" ", ""))
     found = await cards.card_by_reference(db, reference, now()) if reference else None
     step = "first_pin" if found is not None and not found.pin_set else "pin"
-    await _claim(screen, step=step, card_digest=reference or "none")
+    if await _claim(screen, step=step, card_digest=reference or "none") is not None:
+        await _journal(screen, "card read", found.masked if found is not None else "not a card in use here")
     return _to_screen()
 
 
@@ -241,6 +245,7 @@ async def _after_pin(screen, check):
     if check.accepted:
         await atm_screens.move(db, screen, screen.session_token, now(), step="menu", card_id=check.card.id,
                                account_number=check.card.default_account)
+        await _journal(screen, "PIN accepted", check.card.masked)
         return _to_screen()
     await _end(screen, screen.session_token, "card kept" if check.outcome == "kept" else "card or PIN refused")
     flash(KEPT if check.outcome == "kept" else NOT_ACCEPTED)

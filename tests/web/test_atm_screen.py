@@ -109,6 +109,11 @@ def test_a_customers_whole_session_card_pin_balance_fast_cash_the_card_then_the_
     assert [(c.notes, c.reserved) for c in run(atms.get_atm(db, 1)).cassettes] == [(100, 0), (97, 0)]
     events = [e for e, in raw.rows("SELECT event FROM atm_journal WHERE atm_id = 1 ORDER BY seq")]
     assert events[-4:] == ["cash held", "cash presented", "cash dispensed", "session ended"]
+    journal = raw.rows("SELECT event, detail FROM atm_journal WHERE atm_id = 1 ORDER BY seq")
+    last4 = atm_bank["number"][-4:]
+    assert ("card read", f"screen 1: •••• {last4}") in journal
+    assert ("PIN accepted", f"screen 1: •••• {last4}") in journal
+    assert atm_bank["number"] not in str(journal)
     assert run(verification.verify(db))[0] == []
 
 
