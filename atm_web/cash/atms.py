@@ -42,6 +42,7 @@ class Atm:
     account_number: str
     created_at: str
     created_by: str
+    dispenser: str = "screen"  # or "device": a real dispenser's agent reports the cash (atm_device_api.py)
     cassettes: tuple[Cassette, ...] = ()
     cash_cents: int = 0  # expected: its cash account's balance, negated
 
@@ -51,8 +52,8 @@ class Atm:
 
 
 async def _atms_in(conn, where: str, params=()) -> list[Atm]:
-    rows = await conn.fetchall("SELECT id, name, location, account_number, created_at, created_by FROM atms "
-                               f"WHERE {where} ORDER BY id", params)
+    rows = await conn.fetchall("SELECT id, name, location, account_number, created_at, created_by, dispenser "
+                               f"FROM atms WHERE {where} ORDER BY id", params)
     if not rows:
         return []
     ids = [row[0] for row in rows]
@@ -93,9 +94,15 @@ def _text(value, what: str, most: int) -> str:
     return text
 
 
-async def register_atm(db: Database, name: str, location: str, denominations, admin, now: float) -> Atm:
-    """A new ATM with its cassettes (a denomination each, notes of DENOMINATIONS, 1.00 and up) and its cash account,
-    audited and in its journal. Its cassettes start empty: a replenishment loads them."""
+DISPENSERS = {"screen": "None: the screen reports (I have taken my cash)", "device": "A dispenser's agent reports"}
+
+
+async def register_atm(db: Database, name: str, location: str, denominations, admin, now: float,
+                       dispenser: str = "screen") -> Atm:
+    """A new ATM with its cassettes (a denomination each, notes of DENOMINATIONS, 1.00 and up), its cash account and
+    its dispenser (DISPENSERS), audited and in its journal. Its cassettes start empty: a replenishment loads them."""
+    if dispenser not in DISPENSERS:
+        raise AtmRefused("The dispenser is the screen's or a device's.")
     name, location = _text(name, "Name", NAME_MAX), _text(location, "Location", LOCATION_MAX)
     denominations = list(denominations or ())
     allowed = note_denominations(db)
@@ -115,15 +122,16 @@ async def register_atm(db: Database, name: str, location: str, denominations, ad
             await open_bank_account_in(conn, number, "drawer", at.created_at)
             try:
                 async with conn.refusable():
-                    await conn.execute("INSERT INTO atms (id, name, location, account_number, created_at, created_by) "
-                                       "VALUES (?, ?, ?, ?, ?, ?)", (atm_id, name, location, number, at.created_at,
-                                                                     admin.actor))
+                    await conn.execute("INSERT INTO atms (id, name, location, account_number, created_at, created_by, "
+                                       "dispenser) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                       (atm_id, name, location, number, at.created_at, admin.actor, dispenser))
             except IntegrityError:
                 raise AtmRefused(f"An ATM named {name} is registered already.") from None
             for position, cents in enumerate(denominations, start=1):
                 await conn.execute("INSERT INTO atm_cassettes (atm_id, position, denomination_cents) VALUES (?, ?, ?)",
                                    (atm_id, position, cents))
-            detail = "cassettes " + ", ".join(format_cents(cents) for cents in denominations)
+            detail = ("cassettes " + ", ".join(format_cents(cents) for cents in denominations)
+                      + f"; dispenser: {dispenser}")
             await record_in(conn, atm_id, at.created_at, "registered", f"{name}, {location}; {detail}", admin.actor)
             await audit.record(conn, now, admin.actor, "atm registered", f"atm {atm_id}", f"{name}; {detail}")
             return await atm_in(conn, atm_id)

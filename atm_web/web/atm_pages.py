@@ -39,7 +39,8 @@ async def register():
         form.name.errors = [message]
         return render_template("atms/index.html", atms=listed, form=form), status
     show_refusals_on(refused)
-    atm = await atms.register_atm(get_db(), form.name.data, form.location.data, form.denominations, g.teller, now())
+    atm = await atms.register_atm(get_db(), form.name.data, form.location.data, form.denominations, g.teller, now(),
+                                  form.dispenser.data)
     flash(f"{atm.label} registered: replenish it to load its cassettes.")
     return redirect(url_for("atms.show", atm_id=atm.id), 303)
 

@@ -79,7 +79,9 @@ async def _screen():
         abort(make_response(render_template("atm/not_an_atm.html"), 403))
     settings = settings_of(db)
     late = screen.seen_at is not None and screen.seen_at + settings.atm_take_cash_seconds < now()
-    if screen.session_token and screen.step in ("take_card", "take_cash") and late:
+    if screen.session_token and screen.step == "take_cash" and screen.atm.dispenser == "device":
+        screen = await _device_result(screen, late)
+    elif screen.session_token and screen.step in ("take_card", "take_cash") and late:
         # the cash not taken in time is taken back; a card not taken, kept, and its cash never presented
         await _cash_result(screen, "retracted" if screen.step == "take_cash" else "failed")
         screen = await _end(screen, screen.session_token, "cash not taken: retracted" if screen.step == "take_cash"
@@ -88,6 +90,21 @@ async def _screen():
             screen.seen_at + settings.atm_idle_seconds < now():
         screen = await _end(screen, screen.session_token, "session timed out") or screen
     g.screen = screen
+    return screen
+
+
+async def _device_result(screen, late: bool):
+    """A device's dispenser: the screen waits for its agent's report (the receipt then), and ends the session once
+    the cash has waited twice ATM_TAKE_CASH_SECONDS with no report (the withdrawal stays until its report, or its
+    hold's expiry)."""
+    w = await atm_withdrawals.get_withdrawal(get_db(), screen.atm_id, screen.trace)
+    if w.status != "pending":
+        moved = await atm_screens.move(get_db(), screen, screen.session_token, now(), step="receipt")
+        if w.status in ("failed", "retracted", "expired"):
+            flash("No cash was paid: nothing was taken from your account.")
+        return moved or screen
+    if late and screen.seen_at + 2 * settings_of(get_db()).atm_take_cash_seconds < now():
+        return await _end(screen, screen.session_token, "no report from the dispenser") or screen
     return screen
 
 
@@ -171,7 +188,8 @@ async def cancel():
     screen = await _screen()
     token = request.form.get("session", "")
     if screen.session_token and secrets.compare_digest(token, screen.session_token):
-        if screen.step in ("take_card", "take_cash"):  # the cash is taken back, or never presented
+        if screen.step == "take_card" or (screen.step == "take_cash" and screen.atm.dispenser == "screen"):
+            # the cash never presented, or taken back (a device's agent reports what its dispenser did)
             await _cash_result(screen, "retracted" if screen.step == "take_cash" else "failed")
         await _end(screen, token, "session ended by the customer")
         flash("Please take your card." if screen.card_id else "Thank you.")
@@ -387,7 +405,9 @@ async def card_taken():
     screen = await _screen()
     if screen.step != "take_card" or await _claim(screen, step="take_cash") is None:
         return _to_screen()
-    await atm_withdrawals.report(get_db(), screen.atm_id, screen.trace, "presented", "dispenser:screen", now=now())
+    if screen.atm.dispenser == "screen":  # a device's agent reports its own presenting
+        await atm_withdrawals.report(get_db(), screen.atm_id, screen.trace, "presented", "dispenser:screen",
+                                     now=now())
     return _to_screen()
 
 
@@ -400,7 +420,7 @@ async def _cash_result(screen, outcome):
 async def cash_taken():
     screen = await _screen()
     late = screen.seen_at is not None and now() - screen.seen_at > settings_of(get_db()).atm_take_cash_seconds
-    if screen.step != "take_cash" or await _claim(screen, step="receipt") is None:
+    if screen.atm.dispenser != "screen" or screen.step != "take_cash" or await _claim(screen, step="receipt") is None:
         return _to_screen()
     done = await _cash_result(screen, "retracted" if late else "taken")
     if done.status == "retracted":

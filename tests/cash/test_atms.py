@@ -205,3 +205,12 @@ def test_days_not_closed_between_carry_an_atms_cash_from_one_report_to_the_next(
     assert [(a.open_cents, a.close_cents) for a in one.atms] == [(0, 50_000)]
     assert [(a.open_cents, a.loaded_cents, a.taken_out_cents, a.close_cents) for a in two.atms] == [
         (50_000, 110_000, 50_000, 110_000)]
+
+
+def test_an_atms_dispenser_is_the_screen_unless_a_devices_agent_reports(db, run, raw, branch, clock):
+    assert register(db, run, branch, clock).dispenser == "screen"
+    device = run(atms.register_atm(db, "Hall", "Side door", [5000], branch["ada"], clock(), "device"))
+    assert device.dispenser == "device"
+    with pytest.raises(AtmRefused, match="screen's or a device's"):
+        run(atms.register_atm(db, "Yard", "Outside", [5000], branch["ada"], clock(), "robot"))
+    assert raw.rows("SELECT name, dispenser FROM atms ORDER BY id") == [("Lobby", "screen"), ("Hall", "device")]

@@ -81,4 +81,4 @@ def test_the_journal_csv_keeps_free_text_from_running_as_a_formula(staff):
     ada, _ = staff
     ada.post("/admin/atms/", data={"name": "=HYPERLINK(1)", "location": "Hall; =1+1", "cassette_1": "5000"})
     row = ada.get("/admin/atms/1/journal.csv").get_data(as_text=True).splitlines()[1]
-    assert "\"'=HYPERLINK(1), Hall; '=1+1; cassettes 50.00\"" in row
+    assert "\"'=HYPERLINK(1), Hall; '=1+1; cassettes 50.00; dispenser: screen\"" in row

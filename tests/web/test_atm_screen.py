@@ -270,3 +270,26 @@ def test_another_account_deposit_mini_statement_transfer_and_change_pin(app, atm
     assert run(cards.check_pin(db, atm_bank["number"], "8642", clock())).accepted
     assert "Please take your card" in post(kiosk, "/atm/end") and "Welcome" in screen(kiosk)
     assert run(verification.verify(db))[0] == []
+
+
+def test_with_a_devices_dispenser_the_screen_waits_for_its_agents_report(app, atm_bank, db, run, raw, clock):
+    with_pin(atm_bank, db, run, clock)
+    raw.execute("UPDATE atms SET dispenser = 'device' WHERE id = 1")
+    code = run(atm_screens.pairing_link(db, 1, atm_bank["ada"], clock()))
+    agent = app.test_client()
+    credential = agent.post("/atm/device/pair", json={"code": code}).get_json()["credential"]
+    kiosk, _ = pair_kiosk(app, atm_bank, run, clock)
+    card_and_pin(kiosk, atm_bank)
+    post(kiosk, "/atm/go/withdraw")
+    post(kiosk, "/atm/withdraw", amount="110")
+    page = post(kiosk, "/atm/card-taken")
+    assert "Please take your cash from the dispenser." in page and "I have taken my cash" not in page
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert "Take your cash" in post(kiosk, "/atm/cash-taken")  # the screen does not report for a device
+    assert raw.rows("SELECT status FROM atm_withdrawals") == [("pending",)]
+    trace = raw.scalar("SELECT trace FROM atm_withdrawals")
+    assert agent.post(f"/atm/device/withdrawals/{trace}/partial", json={"paid_notes": {"1": 1}},
+                      headers={"Authorization": f"Device {credential}"}).status_code == 200
+    receipt = screen(kiosk)
+    assert "Would you like a receipt?" in receipt and "Withdrawal 50.00" in receipt
+    assert raw.rows("SELECT balance_cents, held_cents FROM accounts WHERE account_number = 'C1'") == [(195000, 0)]

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length
 
-from atm_web.cash.atms import CASSETTES_MAX, LOCATION_MAX, NAME_MAX
+from atm_web.cash.atms import CASSETTES_MAX, DISPENSERS, LOCATION_MAX, NAME_MAX
 from atm_web.cash.replenishment import Count
 from atm_web.core.money import format_cents
 from atm_web.web.forms.common import _stripped
@@ -18,6 +18,7 @@ class RegisterAtmForm(FlaskForm):
                        render_kw={"autocomplete": "off"})
     location = StringField("Location", filters=[_stripped], validators=[InputRequired(), Length(max=LOCATION_MAX)],
                            render_kw={"autocomplete": "off"})
+    dispenser = SelectField("Dispenser", choices=DISPENSERS, default="screen")  # absent: the screen
     submit = SubmitField("Register ATM")
 
     @property
