@@ -59,8 +59,8 @@ class Screens:
         from axe_playwright_python.sync_playwright import Axe
         self.page, self.size, self.axe, self.found = page, size, Axe(), {}
 
-    def check(self, name):
-        page = self.page
+    def check(self, name, page=None):
+        page = page or self.page
         if bad := serious_violations(self.axe, page):
             self.found[name] = bad
         scroll = page.evaluate("[document.documentElement.scrollWidth - innerWidth, "
@@ -76,7 +76,9 @@ class Screens:
         page.screenshot(path=str(SHOTS / f"atm-{name}-{self.size[0]}x{self.size[1]}.png"))
 
 
-def pair(browser, server, size):  # noqa: F811 (the fixture, passed on)
+def pair(browser, server, size, check):  # noqa: F811 (the fixture, passed on)
+    """An administrator's one-time link opened in a new kiosk browser: first "not an ATM", then paired. `check`
+    is called with (page, name) on each screen the kiosk shows before Welcome."""
     admin = browser.new_context(viewport={"width": 1280, "height": 800})
     page = admin.new_page()
     log_in(page, server, ("ada", PASSWORD))
@@ -86,9 +88,15 @@ def pair(browser, server, size):  # noqa: F811 (the fixture, passed on)
     link = page.locator("code").inner_text()
     admin.close()
     kiosk = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    stranger = kiosk.new_page()  # not watched: the page's own 403 is a console error to Chromium
+    stranger.goto(f"{server.base}/atm/")
+    expect(stranger.get_by_role("heading", name="This screen is not an ATM")).to_be_visible()
+    check(stranger, "not-an-atm")
+    stranger.close()
     watched = Watched(kiosk.new_page())
     watched.page.goto(link)
     expect(watched.page.get_by_role("heading", name="Pair this screen with ATM 1 (Lobby)?")).to_be_visible()
+    check(watched.page, "pairing")
     watched.page.get_by_role("button", name="Pair this screen").click()
     expect(watched.page.get_by_role("heading", name="Welcome")).to_be_visible()
     return kiosk, watched
@@ -113,8 +121,9 @@ def insert_card(page, number):
 @pytest.mark.parametrize("size", list(KIOSK_SIZES.values()), ids=list(KIOSK_SIZES))
 def test_a_customers_session_at_the_atm_screen(browser, kiosk_branch, raw, size):  # noqa: F811
     server, issued, customer = kiosk_branch
-    kiosk, watched = pair(browser, server, size)
-    page, screens = watched.page, Screens(watched.page, size)
+    screens = Screens(None, size)
+    kiosk, watched = pair(browser, server, size, lambda page, name: screens.check(name, page))
+    page = screens.page = watched.page
     screens.check("welcome")
     page.goto(f"{server.base}/atm/")
     # first use: the PIN-setting code, then the new PIN twice
