@@ -79,6 +79,17 @@ def test_a_screen_is_paired_by_a_one_time_link_and_unpaired_for_good(app, atm_ba
         ("atm screen paired",), ("atm screen unpaired",)]
 
 
+def test_over_https_the_device_cookie_is_a_secure_host_cookie(app, atm_bank, db, run, clock):
+    code = run(atm_screens.pairing_link(db, atm_bank["atm"].id, atm_bank["ada"], clock()))
+    kiosk = app.test_client()
+    paired = kiosk.post(f"/atm/pair/{code}", base_url="https://localhost")
+    cookie = paired.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-atm_device=") and "Secure" in cookie and "HttpOnly" in cookie
+    assert "Path=/" in cookie and "Domain=" not in cookie
+    assert kiosk.get("/atm/", base_url="https://localhost").status_code == 200
+    assert kiosk.get("/atm/").status_code == 403  # the plain-HTTP name means nothing: no downgrade
+
+
 def test_a_pairing_link_expires(app, atm_bank, db, run, clock):
     code = run(atm_screens.pairing_link(db, atm_bank["atm"].id, atm_bank["ada"], clock()))
     clock.advance(atm_screens.PAIRING_SECONDS + 1)
