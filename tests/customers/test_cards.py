@@ -218,6 +218,24 @@ def test_an_expired_card_is_refused_like_a_wrong_pin(app, bank, db, run, clock):
     assert card.status == "active" and card.status_on("9999-12-31") == "expired"
 
 
+def test_every_refusal_does_the_same_slow_work_as_a_wrong_pin(app, bank, db, run, raw, clock, monkeypatch):
+    """An unknown card, a blocked one, an expired one and a wrong PIN each cost one keyed slow hash check: the answer
+    takes the same time, so its timing does not tell a card that exists from one that does not."""
+    customer_id, _ = bank
+    number, code = new_card(app, db, run, customer_id)
+    blocked, blocked_code = new_card(app, db, run, customer_id)
+    for card, card_code in ((number, code), (blocked, blocked_code)):
+        assert run(cards.set_first_pin(db, card, card_code, "1357", clock())).accepted
+    raw.execute("UPDATE cards SET status = 'blocked' WHERE id = (SELECT MAX(id) FROM cards)")
+    checks, real = [], pins.pin_matches
+    monkeypatch.setattr(pins, "pin_matches", lambda *args: checks.append(1) or real(*args))
+    for card, pin, when in ((number, "9753", clock()), (new_number("999999"), "1357", clock()), ("", "1357", clock()),
+                            (blocked, "1357", clock()), (number, "1357", clock() + 5 * 366 * 24 * 3600)):
+        checks.clear()
+        assert run(cards.check_pin(db, card, pin, when)).outcome == "refused"
+        assert checks == [1], (card[-4:], pin)
+
+
 # Unblock and lost
 
 def keep(app, db, run, number):
