@@ -29,6 +29,7 @@ from atm_web.approvals.decisions import decide as decide_request
 from atm_web.cash import atms, replenishment, vault
 from atm_web.cash.replenishment import Count
 from atm_web.customers import cards
+from atm_web.ledger.journal import append_pair, posting_stamp
 from atm_web.serving import aio
 from atm_web.staff import login_sessions, tellers, tokens
 
@@ -364,6 +365,20 @@ def run():
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def many_rows(run, db, accounts_count: int) -> None:
+    """accounts_count accounts of two deposits each, written a thousand postings a transaction (the app's own
+    statement: hash chains and balances as a teller's would be)."""
+    at = posting_stamp(db, None)
+
+    async def op(conn, start):
+        for i in range(start, min(start + 500, accounts_count)):
+            for cents in (100, 250):
+                await append_pair(conn, f"M{i}", "deposit", cents, "@clearing", "", "t", at)
+
+    for start in range(0, accounts_count, 500):
+        run(db.write(lambda conn, start=start: op(conn, start)))
 
 
 # An ATM and its customer

@@ -4,9 +4,10 @@ import tracemalloc
 
 import pytest
 
-from atm_web.ledger import accounts, journal, verification
-from atm_web.ledger.journal import posting_stamp
+from atm_web.ledger import accounts, verification
 from atm_web.serving.progress import Progress
+
+from conftest import many_rows
 
 
 def deposits(run, db, numbers, cents=100):
@@ -145,27 +146,13 @@ def test_the_admin_page_says_which_kind_ran(app, db, run):
     assert "The rows since the run before (incremental)" in client.get("/admin/verification").get_data(as_text=True)
 
 
-def _many_rows(run, db, accounts_count: int) -> None:
-    """accounts_count accounts of two deposits each, written a thousand postings a transaction (the app's own
-    statement: hash chains and balances as a teller's would be)."""
-    at = posting_stamp(db, None)
-
-    async def op(conn, start):
-        for i in range(start, min(start + 500, accounts_count)):
-            for cents in (100, 250):
-                await journal.append_pair(conn, f"M{i}", "deposit", cents, "@clearing", "", "t", at)
-
-    for start in range(0, accounts_count, 500):
-        run(db.write(lambda conn, start=start: op(conn, start)))
-
-
 @pytest.mark.sqlite_only
 def test_verify_memory_does_not_grow_with_the_ledger(db, run):
     """The most memory a full run takes, on a ledger of 2,000 accounts and on one four times larger: within 30%
     (a run keeping a number per account, as verify did, took 3 times more on the larger)."""
     peaks = []
     for size in (2_000, 8_000):
-        _many_rows(run, db, size if not peaks else size - 2_000)
+        many_rows(run, db, size if not peaks else size - 2_000)
         tracemalloc.start()
         try:
             problems, rows = run(verification.verify(db))
