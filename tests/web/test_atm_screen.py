@@ -9,7 +9,9 @@ from atm_web.cash import atm_screens, atms
 from atm_web.customers import cards
 from atm_web.ledger import verification
 
-from conftest import log_in
+from atm_web.cash.replenishment import Count
+
+from conftest import load_atm, log_in
 
 PIN = "2468"
 
@@ -126,6 +128,19 @@ def test_a_customers_whole_session_card_pin_balance_fast_cash_the_card_then_the_
     assert ("PIN accepted", f"screen 1: •••• {last4}") in journal
     assert atm_bank["number"] not in str(journal)
     assert run(verification.verify(db))[0] == []
+
+
+def test_fast_cash_offers_only_the_amounts_the_cassettes_can_pay(app, atm_bank, db, run, raw, clock):
+    with_pin(atm_bank, db, run, clock)
+    load_atm(db, run, atm_bank["atm"], atm_bank["ada"], atm_bank["sam"], clock, Count({1: 100, 2: 100}), {1: 100})
+    assert [c.notes for c in run(atms.get_atm(db, 1)).cassettes] == [100, 0]  # the 20s out
+    kiosk, _ = pair_kiosk(app, atm_bank, run, clock)
+    card_and_pin(kiosk, atm_bank)
+    cash = post(kiosk, "/atm/go/withdraw")
+    assert re.findall(r'name="amount" value="([\d.]+)"', cash) == ["100.00", "200.00"]  # not 20, 40, 60
+    refused = post(kiosk, "/atm/withdraw", amount="60.00")
+    assert "This ATM cannot pay 60.00. It can pay 50.00 or 100.00." in refused
+    assert raw.scalar("SELECT COUNT(*) FROM holds") == 0
 
 
 def test_a_form_sent_twice_never_pays_twice(app, atm_bank, db, run, raw, clock):
