@@ -6,10 +6,9 @@ engines."""
 import re
 
 from atm_web.cash import atm_screens, atms
+from atm_web.cash.replenishment import Count
 from atm_web.customers import cards
 from atm_web.ledger import verification
-
-from atm_web.cash.replenishment import Count
 
 from conftest import load_atm, log_in
 
