@@ -55,7 +55,7 @@ def register(app) -> None:
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # scripts authenticate per request with a token, not with a browser session
     csrf.exempt(atm_device_api.bp)  # a dispenser's agent sends its credential in a header, never by cookie
-    api.register_json_paths(app)
+    api.register_json_paths(app, also=(f"{atm_device_api.bp.url_prefix}/",))  # JSON too, errors included
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))  # asked for by browsers
     filters.register(app)
     errors.register(app)

@@ -21,9 +21,8 @@ from atm_web.ledger.refusals import check_account_number
 from atm_web.storage import get_db
 from atm_web.web.errors import ApiError
 from atm_web.web.guards import token_required
-from atm_web.web.json_body import UnclearBody
+from atm_web.web.json_body import json_object
 from atm_web.web.openapi import document
-from atm_web.web.text_input import check_value
 
 bp = Blueprint("api", __name__)  # no URL prefix: the original API's paths are kept as they were
 QUERY_PARAMETERS = {"api.transactions": {"limit", "cursor"}, "api.balances": {"accounts"},
@@ -39,11 +38,11 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 BALANCES_MAX = 100
 
 
-def register_json_paths(app) -> None:
+def register_json_paths(app, also: tuple[str, ...] = ()) -> None:
     """Tell errors.py which paths are the API's (app.extensions["json_paths"]), so that any error on them, a 404 or
     405 that no view saw included, is answered as JSON: the first segment of each JSON route of this blueprint
-    ('/accounts/', '/transfers', ...), taken from the routes themselves."""
-    paths = set()
+    ('/accounts/', '/transfers', ...), taken from the routes themselves, and the prefixes `also` names."""
+    paths = set(also)
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(f"{bp.name}.") and rule.endpoint not in PAGES:
             first, _, rest = rule.rule.lstrip("/").partition("/")
@@ -62,20 +61,7 @@ def refuse_unknown_query_parameters():
 
 
 def _json_body(optional: bool = False) -> dict:
-    """The request's JSON object; {} for no body at all where the body is optional."""
-    if optional and not request.get_data(cache=True):
-        return {}
-    if not request.is_json:
-        raise ApiError(422, "Content-Type must be application/json")
-    try:
-        body = current_app.json.loads(request.get_data(cache=True))
-    except UnclearBody as error:
-        raise ApiError(422, f"request body is not valid JSON: {error}") from None
-    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError, NaN
-        raise ApiError(422, "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, 'request body must be a JSON object like {"amount": 12.5}')
-    return check_value(body, "the request body")
+    return json_object(optional)
 
 
 def _amount_cents(body: dict) -> int:

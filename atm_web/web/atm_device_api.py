@@ -16,6 +16,7 @@ from atm_web.core.clock import now
 from atm_web.core.money import json_number
 from atm_web.storage import get_db
 from atm_web.web.errors import ApiError
+from atm_web.web.json_body import json_object
 
 bp = Blueprint("device", __name__, url_prefix="/atm/device")
 OUTCOMES = ("presented", "taken", "partial", "failed", "retracted")
@@ -31,10 +32,7 @@ async def _screen():
 
 
 def _paid_notes() -> dict | None:
-    body = request.get_json(silent=True) if request.content_length else {}
-    if not isinstance(body, dict):
-        raise ApiError(422, "The body is a JSON object: {\"paid_notes\": {\"<cassette>\": notes}} for partial")
-    notes = body.get("paid_notes")
+    notes = json_object(optional=True, example='{"paid_notes": {"<cassette>": notes}} (for partial)').get("paid_notes")
     if notes is None:
         return None
     if not isinstance(notes, dict) or not all(isinstance(k, str) and k.isascii() and k.isdigit() and len(k) < 3
@@ -46,8 +44,7 @@ def _paid_notes() -> dict | None:
 @bp.post("/pair")
 async def pair():
     """{"code": the pairing link's code} -> 201 {"atm_id", "credential"}: the agent's credential, shown this once."""
-    body = request.get_json(silent=True)
-    code = body.get("code") if isinstance(body, dict) else None
+    code = json_object(example='{"code": "<the pairing link\'s code>"}').get("code")
     if not isinstance(code, str) or not 1 <= len(code) <= 100:
         raise ApiError(422, "The body is {\"code\": the pairing link's code}")
     try:

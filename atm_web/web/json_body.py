@@ -1,8 +1,13 @@
-"""Reading JSON request bodies exactly: numbers as Decimal (never float), nothing ambiguous accepted."""
+"""Reading JSON request bodies exactly: numbers as Decimal (never float), nothing ambiguous accepted, no control
+character in any string (the one reader of every JSON body: the API's and the ATM device interface's)."""
 import json
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
+
+from atm_web.web.errors import ApiError
+from atm_web.web.text_input import check_value
 
 
 class UnclearBody(ValueError):
@@ -39,3 +44,21 @@ class LedgerJSONProvider(DefaultJSONProvider):
         kwargs.setdefault("parse_constant", _refuse_constant)
         kwargs.setdefault("object_pairs_hook", _object_without_duplicate_keys)
         return json.loads(s, **kwargs)
+
+
+def json_object(optional: bool = False, example: str = '{"amount": 12.5}') -> dict:
+    """The request's JSON object (ApiError 422 otherwise, `example` showing its shape); {} for no body at all where
+    the body is optional."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    if not request.is_json:
+        raise ApiError(422, "Content-Type must be application/json")
+    try:
+        body = current_app.json.loads(request.get_data(cache=True))
+    except UnclearBody as error:
+        raise ApiError(422, f"request body is not valid JSON: {error}") from None
+    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError, NaN
+        raise ApiError(422, "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, f"request body must be a JSON object like {example}")
+    return check_value(body, "the request body")

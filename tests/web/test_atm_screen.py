@@ -244,6 +244,33 @@ def test_the_device_interface_reports_by_trace_once_with_its_own_credential(app,
     assert agent.post(f"/atm/device/withdrawals/{w.trace}/taken", headers=headers).status_code == 422
 
 
+def test_the_device_interface_reads_its_bodies_as_the_api_does(app, atm_bank, db, run, raw, clock):
+    """One reader for every JSON body: a control character, a duplicate key, a body that is not JSON or not an
+    object, or sent without its Content-Type, is a 422 naming the problem; nothing is paired or reported."""
+    from atm_web.cash import atm_withdrawals
+    code = run(atm_screens.pairing_link(db, atm_bank["atm"].id, atm_bank["ada"], clock()))
+    agent = app.test_client()
+    json_type = {"Content-Type": "application/json"}
+    for body, headers, says in (
+            (f'{{"code": "{code}\\u0000"}}', json_type, "control character"),
+            (f'{{"code": "x", "code": "{code}"}}', json_type, "duplicate key 'code'"),
+            ('["x"]', json_type, "must be a JSON object"), ("{", json_type, "not valid JSON"),
+            (f'{{"code": "{code}"}}', {}, "Content-Type must be application/json")):
+        answer = agent.post("/atm/device/pair", data=body, headers=headers)
+        assert answer.status_code == 422 and says in answer.get_json()["detail"], (body, answer.get_data())
+    assert raw.scalar("SELECT COUNT(*) FROM atm_screens WHERE paired_at IS NOT NULL") == 0
+    for method, path, status in (("POST", "/atm/device/nope", 404), ("GET", "/atm/device/pair", 405)):
+        answer = agent.open(path, method=method)  # errors no view saw: JSON here too
+        assert answer.status_code == status and answer.is_json, (path, answer.get_data())
+    credential = agent.post("/atm/device/pair", json={"code": code}).get_json()["credential"]
+    w = run(atm_withdrawals.withdraw(db, 1, atm_bank["card"].id, "C1", 11000, "atm:1", now=clock()))
+    path, device = f"/atm/device/withdrawals/{w.trace}/partial", {"Authorization": f"Device {credential}"}
+    for body in ('{"paid_notes": {"1\\u0001": 1}}', '{"paid_notes": {"1": 1}, "paid_notes": {"1": 2}}',
+                 '{"paid_notes": {"1": true}}', '{"paid_notes": {"1": 1.5}}'):
+        assert agent.post(path, data=body, headers={**device, **json_type}).status_code == 422, body
+    assert raw.rows("SELECT status FROM atm_withdrawals") == [("pending",)]
+
+
 def test_cancel_before_the_cash_voids_the_hold_and_more_time_keeps_the_session(app, atm_bank, db, run, raw, clock):
     with_pin(atm_bank, db, run, clock)
     kiosk, _ = pair_kiosk(app, atm_bank, run, clock)
