@@ -57,7 +57,10 @@ class Watched:
         self.page, self.problems = page, []
         page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        # a load the page's own next navigation cancelled (a form sent by Enter before a script arrived) is
+        # net::ERR_ABORTED: not a failure of the server; any other (refused, reset, a 4xx or 5xx below) is
+        page.on("requestfailed", lambda request: "ERR_ABORTED" not in (request.failure or "")
+                and self.problems.append(f"failed: {request.url} ({request.failure})"))
         page.on("response", lambda r: r.status >= 400 and r.request.resource_type != "document"
                 and self.problems.append(f"{r.status}: {r.url}"))
 
